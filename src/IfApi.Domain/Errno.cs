@@ -1,0 +1,38 @@
+namespace IfApi.Domain;
+
+/// <summary>The BSD errno values the service answers with; each means one thing (SPEC §3).</summary>
+public enum Errno
+{
+    EPERM,
+    ENOENT,
+    ENXIO,
+    EBUSY,
+    EEXIST,
+    EINVAL,
+    ENOSPC,
+    ENAMETOOLONG,
+    EOPNOTSUPP,
+    EHOSTDOWN,
+}
+
+/// <summary>
+/// A refusal with the kernel's errno. Thrown inside a store transaction so the transaction rolls
+/// back whole; one place in the host maps it to problem+json.
+/// </summary>
+public sealed class IfError(Errno errno, string detail, string? ioctl = null) : Exception(detail)
+{
+    public Errno Errno { get; } = errno;
+    public string? Ioctl { get; } = ioctl;
+}
+
+/// <summary>The ioctl each operation models, reported in problem bodies.</summary>
+public static class Ioctl
+{
+    public const string IfCreate = "SIOCIFCREATE2";
+    public const string IfDestroy = "SIOCIFDESTROY";
+    public const string IfGClone = "SIOCIFGCLONERS";
+    public const string IfGConf = "SIOCGIFCONF";
+    public const string IfGet = "SIOCGIFFLAGS";
+    public const string CloneAttach = "if_clone_attach";
+    public const string CloneDetach = "if_clone_detach";
+}

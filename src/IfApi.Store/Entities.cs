@@ -1,0 +1,74 @@
+namespace IfApi.Store;
+
+/// <summary>A cloner definition (<c>struct if_clone</c>). <see cref="Seq"/> orders the list newest first.</summary>
+public sealed class ClonerRow
+{
+    public long Seq { get; set; }
+    public required string Name { get; set; }
+    public required string Kind { get; set; }
+    public int MaxUnit { get; set; }
+    public bool NoGroup { get; set; }
+    public int MinIfs { get; set; }
+    public DateTimeOffset AttachedAt { get; set; }
+}
+
+/// <summary>
+/// One interface (<c>struct ifnet</c>). Its unit is taken out of its cloner's pool and its index out
+/// of the index pool in the transaction that inserts this row, and given back in the one that deletes it.
+/// </summary>
+public sealed class InterfaceRow
+{
+    public Guid Id { get; set; }
+    public int Index { get; set; }
+    public required string Name { get; set; }
+    public required string Kind { get; set; }
+    public string? Cloner { get; set; }
+    public int? Unit { get; set; }
+    public int Flags { get; set; }
+    public int Mtu { get; set; }
+    public int Metric { get; set; }
+    public string? Description { get; set; }
+    public string? Lladdr { get; set; }
+    public DateTimeOffset CreatedAt { get; set; }
+    public long Version { get; set; }
+    /// <summary>The other end of an epair.</summary>
+    public Guid? PeerId { get; set; }
+    /// <summary>A vlan's parent and tag; both null while the vlan is unconfigured.</summary>
+    public Guid? ParentId { get; set; }
+    public int? VlanTag { get; set; }
+
+    public List<GroupMemberRow> Groups { get; set; } = [];
+}
+
+/// <summary>Membership of one interface in one group (<c>struct ifg_list</c>).</summary>
+public sealed class GroupMemberRow
+{
+    public Guid InterfaceId { get; set; }
+    public required string Group { get; set; }
+}
+
+/// <summary>
+/// A run of free units of one pool: a cloner's units (pool = cloner name) or the interface indexes
+/// (pool = <see cref="Pools.Ifindex"/>). Everything not in a run is allocated.
+/// </summary>
+public sealed class FreeRangeRow
+{
+    public long Id { get; set; }
+    public required string Pool { get; set; }
+    public int Lo { get; set; }
+    public int Hi { get; set; }
+}
+
+/// <summary>Store-wide facts, such as whether the built-in cloners were attached.</summary>
+public sealed class MetaRow
+{
+    public required string Key { get; set; }
+    public required string Value { get; set; }
+}
+
+public static class Pools
+{
+    /// <summary>Not a possible cloner name (those are letters only), so it cannot collide with one.</summary>
+    public const string Ifindex = "#ifindex";
+    public const string Bootstrap = "#bootstrap";
+}

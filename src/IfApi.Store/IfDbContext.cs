@@ -1,0 +1,90 @@
+using Microsoft.EntityFrameworkCore;
+
+namespace IfApi.Store;
+
+public sealed class IfDbContext(DbContextOptions<IfDbContext> options) : DbContext(options)
+{
+    public DbSet<ClonerRow> Cloners => Set<ClonerRow>();
+    public DbSet<InterfaceRow> Interfaces => Set<InterfaceRow>();
+    public DbSet<GroupMemberRow> GroupMembers => Set<GroupMemberRow>();
+    public DbSet<FreeRangeRow> FreeRanges => Set<FreeRangeRow>();
+    public DbSet<MetaRow> Meta => Set<MetaRow>();
+
+    protected override void OnModelCreating(ModelBuilder b)
+    {
+        b.Entity<ClonerRow>(e =>
+        {
+            e.ToTable("cloners");
+            e.HasKey(x => x.Seq);
+            e.Property(x => x.Seq).HasColumnName("seq").ValueGeneratedOnAdd();
+            e.Property(x => x.Name).HasColumnName("name").HasMaxLength(16);
+            e.HasAlternateKey(x => x.Name);
+            e.Property(x => x.Kind).HasColumnName("kind").HasMaxLength(16);
+            e.Property(x => x.MaxUnit).HasColumnName("max_unit");
+            e.Property(x => x.NoGroup).HasColumnName("no_group");
+            e.Property(x => x.MinIfs).HasColumnName("min_ifs");
+            e.Property(x => x.AttachedAt).HasColumnName("attached_at");
+        });
+
+        b.Entity<InterfaceRow>(e =>
+        {
+            e.ToTable("interfaces");
+            e.HasKey(x => x.Id);
+            e.Property(x => x.Id).HasColumnName("id").ValueGeneratedNever();
+            e.Property(x => x.Index).HasColumnName("if_index");
+            e.HasIndex(x => x.Index).IsUnique();
+            e.Property(x => x.Name).HasColumnName("name").HasMaxLength(64);
+            e.HasIndex(x => x.Name).IsUnique();
+            e.Property(x => x.Kind).HasColumnName("kind").HasMaxLength(16);
+            e.Property(x => x.Cloner).HasColumnName("cloner").HasMaxLength(16);
+            // A clone cannot outlive its cloner: detach deletes the clones first, and the key makes a
+            // create that raced a detach fail instead of leaving an orphan.
+            e.HasOne<ClonerRow>().WithMany().HasForeignKey(x => x.Cloner).HasPrincipalKey(c => c.Name).OnDelete(DeleteBehavior.Restrict);
+            e.HasIndex(x => new { x.Cloner, x.Unit });
+            e.Property(x => x.Unit).HasColumnName("unit");
+            e.Property(x => x.Flags).HasColumnName("flags");
+            e.Property(x => x.Mtu).HasColumnName("mtu");
+            e.Property(x => x.Metric).HasColumnName("metric");
+            e.Property(x => x.Description).HasColumnName("description").HasMaxLength(4096);
+            e.Property(x => x.Lladdr).HasColumnName("lladdr").HasMaxLength(17);
+            e.Property(x => x.CreatedAt).HasColumnName("created_at");
+            e.Property(x => x.Version).HasColumnName("version");
+            e.Property(x => x.PeerId).HasColumnName("peer_id");
+            e.Property(x => x.ParentId).HasColumnName("parent_id");
+            e.Property(x => x.VlanTag).HasColumnName("vlan_tag");
+            // vlan_ifdetach: a vlan whose parent goes away stays, unconfigured.
+            e.HasOne<InterfaceRow>().WithMany().HasForeignKey(x => x.ParentId).OnDelete(DeleteBehavior.SetNull);
+            e.HasIndex(x => x.ParentId);
+            e.HasMany(x => x.Groups).WithOne().HasForeignKey(g => g.InterfaceId).OnDelete(DeleteBehavior.Cascade);
+        });
+
+        b.Entity<GroupMemberRow>(e =>
+        {
+            e.ToTable("group_members");
+            e.HasKey(x => new { x.InterfaceId, x.Group });
+            e.Property(x => x.InterfaceId).HasColumnName("interface_id");
+            e.Property(x => x.Group).HasColumnName("group_name").HasMaxLength(64);
+            e.HasIndex(x => new { x.Group, x.InterfaceId });
+        });
+
+        b.Entity<FreeRangeRow>(e =>
+        {
+            e.ToTable("free_ranges");
+            e.HasKey(x => x.Id);
+            e.Property(x => x.Id).HasColumnName("id").ValueGeneratedOnAdd();
+            e.Property(x => x.Pool).HasColumnName("pool").HasMaxLength(16);
+            e.Property(x => x.Lo).HasColumnName("lo");
+            e.Property(x => x.Hi).HasColumnName("hi");
+            e.HasIndex(x => new { x.Pool, x.Hi });
+            e.HasIndex(x => new { x.Pool, x.Lo });
+        });
+
+        b.Entity<MetaRow>(e =>
+        {
+            e.ToTable("meta");
+            e.HasKey(x => x.Key);
+            e.Property(x => x.Key).HasColumnName("key").HasMaxLength(64);
+            e.Property(x => x.Value).HasColumnName("value");
+        });
+    }
+}

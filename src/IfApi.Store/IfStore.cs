@@ -1,0 +1,365 @@
+using IfApi.Domain;
+using Microsoft.EntityFrameworkCore;
+using Microsoft.Extensions.Logging;
+
+namespace IfApi.Store;
+
+/// <summary>
+/// The store seam: every cloning operation as one transaction. Lock story: a transaction that
+/// allocates or frees units takes its cloner's pool lock first and the index pool's lock last
+/// (just before it touches indexes), always in that order, so no two transactions deadlock and
+/// creates on different cloners share only the short index step.
+/// </summary>
+public sealed class IfStore(TransactionRunner tx, ILogger<IfStore> log)
+{
+    // ---- cloners -------------------------------------------------------------------------------
+
+    /// <summary><c>if_clone_list</c>: total and up to <paramref name="limit"/> cloners, newest first.</summary>
+    public Task<(int Total, IReadOnlyList<ClonerInfo> Cloners)> ListClonersAsync(int? limit, CancellationToken ct)
+    {
+        if (limit < 0)
+            throw new IfError(Errno.EINVAL, "limit must not be negative", Ioctl.IfGClone);
+        return tx.ReadAsync(async (db, ct) =>
+        {
+            var total = await db.Cloners.CountAsync(ct);
+            var rows = await ClonerQuery(db, db.Cloners).Take(limit ?? int.MaxValue).ToListAsync(ct);
+            return (total, (IReadOnlyList<ClonerInfo>)rows.ConvertAll(ToInfo));
+        }, ct);
+    }
+
+    public Task<ClonerInfo> GetClonerAsync(string name, CancellationToken ct) =>
+        tx.ReadAsync(async (db, ct) =>
+        {
+            var row = await ClonerQuery(db, db.Cloners.Where(c => c.Name == name)).FirstOrDefaultAsync(ct)
+                ?? throw new IfError(Errno.ENOENT, $"no cloner named '{name}'");
+            return ToInfo(row);
+        }, ct);
+
+    /// <summary><c>if_clone_attach</c>, then the cloner's minIfs units, as <c>if_clone_simple</c> does.</summary>
+    public Task<ClonerInfo> AttachClonerAsync(ClonerSpec spec, CancellationToken ct) =>
+        tx.WriteAsync(async (db, ct) =>
+        {
+            await tx.LockAsync(db, spec.Name, ct);
+            if (await db.Cloners.AnyAsync(c => c.Name == spec.Name, ct))
+                throw new IfError(Errno.EEXIST, $"cloner '{spec.Name}' exists", Ioctl.CloneAttach);
+            await AttachAsync(db, spec, ct);
+            return ToInfo(new ClonerCount { Row = ToRow(spec), Interfaces = spec.MinIfs * (spec.Kind == InterfaceKind.Epair ? 2 : 1) });
+        }, ct);
+
+    /// <summary><c>if_clone_detach</c>: every clone is destroyed (minIfs ones too), then the cloner.</summary>
+    public Task DetachClonerAsync(string name, CancellationToken ct) =>
+        tx.WriteAsync(async (db, ct) =>
+        {
+            await tx.LockAsync(db, name, ct);
+            var cloner = await db.Cloners.FirstOrDefaultAsync(c => c.Name == name, ct)
+                ?? throw new IfError(Errno.ENOENT, $"no cloner named '{name}'", Ioctl.CloneDetach);
+            var clones = await db.Interfaces.Where(i => i.Cloner == name).Select(i => new { i.Id, i.Index }).ToListAsync(ct);
+            await db.Interfaces.Where(i => i.Cloner == name).ExecuteDeleteAsync(ct);
+            await db.FreeRanges.Where(r => r.Pool == name).ExecuteDeleteAsync(ct);
+            await tx.LockAsync(db, Pools.Ifindex, ct);
+            await new EfUnitPool(db, Pools.Ifindex).ReleaseManyAsync(clones.Select(c => c.Index), ct);
+            db.Cloners.Remove(cloner);
+            log.LogInformation("cloner {Cloner} detached with {Count} interfaces", name, clones.Count);
+            return true;
+        }, ct);
+
+    // ---- interfaces ----------------------------------------------------------------------------
+
+    /// <summary>
+    /// SIOCIFCREATE2 (<c>ifc_create_ifp</c> → <c>if_clone_createif</c>): pick the cloner by its
+    /// matcher, refuse a name in use, allocate the unit, then the index, and insert the interface
+    /// (both ends for epair) with its groups. Returns the interface created (the a-end for epair).
+    /// </summary>
+    public Task<InterfaceInfo> CreateAsync(string name, CreateParams? p, CancellationToken ct)
+    {
+        IfNames.Validate(name, Ioctl.IfCreate);
+        return tx.WriteAsync(async (db, ct) =>
+        {
+            var cloners = (await db.Cloners.AsNoTracking().OrderByDescending(c => c.Seq).ToListAsync(ct)).ConvertAll(ToSpec);
+            var match = await ClonerMatcher.MatchAsync(cloners, name,
+                    async (n, ct) => await db.Interfaces.AnyAsync(i => i.Name == n, ct), ct)
+                ?? throw new IfError(Errno.EINVAL, $"no cloner matches '{name}'", Ioctl.IfCreate);
+            if (await db.Interfaces.AnyAsync(i => i.Name == name, ct))
+                throw new IfError(Errno.EEXIST, $"interface '{name}' exists", Ioctl.IfCreate);
+
+            var created = match switch
+            {
+                VlanDotMatch v => await CreateDottedVlanAsync(db, v, name, ct),
+                UnitMatch u => await CreateUnitAsync(db, u, p, ct),
+                _ => throw new InvalidOperationException(match.GetType().Name),
+            };
+            await db.SaveChangesAsync(ct);
+            return await LoadAsync(db, created.Id, ct);
+        }, ct);
+    }
+
+    /// <summary>SIOCIFDESTROY (<c>if_clone_destroy</c>): the unit and index are freed and groups left in the same transaction.</summary>
+    public Task DestroyAsync(string reference, CancellationToken ct) =>
+        tx.WriteAsync(async (db, ct) =>
+        {
+            var ifp = await FindAsync(db.Interfaces.AsNoTracking(), reference, ct)
+                ?? throw new IfError(Errno.ENXIO, $"no interface '{reference}'", Ioctl.IfDestroy);
+            if (ifp.Cloner is null)
+                throw new IfError(Errno.EINVAL, $"'{ifp.Name}' was not created by a cloner", Ioctl.IfDestroy);
+
+            await tx.LockAsync(db, ifp.Cloner, ct);
+            var cloner = await db.Cloners.AsNoTracking().FirstAsync(c => c.Name == ifp.Cloner, ct);
+            if (ifp.Unit is int unit && unit < cloner.MinIfs)
+                throw new IfError(Errno.EINVAL, $"'{ifp.Name}' is one of its cloner's minimum interfaces", Ioctl.IfDestroy);
+
+            // Both ends of an epair go together, as epair_clone_destroy does.
+            var ids = ifp.PeerId is Guid peer ? new[] { ifp.Id, peer } : [ifp.Id];
+            var gone = await db.Interfaces.Where(i => ids.Contains(i.Id)).Select(i => i.Index).ToListAsync(ct);
+            // Under the pool lock: a destroy that raced us to this interface has already deleted it.
+            if (gone.Count == 0 || await db.Interfaces.Where(i => ids.Contains(i.Id)).ExecuteDeleteAsync(ct) != gone.Count)
+                throw new IfError(Errno.ENXIO, $"no interface '{reference}'", Ioctl.IfDestroy);
+
+            if (ifp.Unit is int u)
+                await new EfUnitPool(db, ifp.Cloner).ReleaseAsync(u, ct);
+            await tx.LockAsync(db, Pools.Ifindex, ct);
+            await new EfUnitPool(db, Pools.Ifindex).ReleaseManyAsync(gone, ct);
+            return true;
+        }, ct);
+
+    public Task<InterfaceInfo> GetAsync(string reference, CancellationToken ct) =>
+        tx.ReadAsync(async (db, ct) =>
+        {
+            var ifp = await FindAsync(db.Interfaces.AsNoTracking(), reference, ct)
+                ?? throw new IfError(Errno.ENXIO, $"no interface '{reference}'", Ioctl.IfGet);
+            return await LoadAsync(db, ifp.Id, ct);
+        }, ct);
+
+    /// <summary>SIOCGIFCONF: ordered by index, keyset-paginated on it (an interface's index never changes).</summary>
+    public Task<InterfacePage> ListAsync(string? cloner, string? group, int limit, int afterIndex, CancellationToken ct) =>
+        tx.ReadAsync(async (db, ct) =>
+        {
+            var q = db.Interfaces.AsNoTracking().Where(i => i.Index > afterIndex);
+            if (cloner is not null)
+                q = q.Where(i => i.Cloner == cloner);
+            if (group is not null)
+                q = q.Where(i => i.Groups.Any(g => g.Group == group));
+            var rows = await Project(db, q.OrderBy(i => i.Index).Take(limit + 1)).ToListAsync(ct);
+            var more = rows.Count > limit;
+            if (more)
+                rows.RemoveAt(rows.Count - 1);
+            var items = rows.ConvertAll(ToInfo);
+            return new InterfacePage(items, more ? items[^1].Index : null);
+        }, ct);
+
+    // ---- start-up ------------------------------------------------------------------------------
+
+    /// <summary>
+    /// At first start: the index pool and the built-in cloners with their minIfs interfaces. On every
+    /// start: the configured static interfaces that are missing. Safe to race from several replicas.
+    /// </summary>
+    public Task BootstrapAsync(IReadOnlyList<string> staticInterfaces, CancellationToken ct) =>
+        tx.WriteAsync(async (db, ct) =>
+        {
+            await tx.LockAsync(db, Pools.Bootstrap, ct);
+            if (!await db.Meta.AnyAsync(m => m.Key == "bootstrapped", ct))
+            {
+                db.FreeRanges.Add(EfUnitPool.Whole(Pools.Ifindex, 1, int.MaxValue));
+                await db.SaveChangesAsync(ct);
+                foreach (var spec in ClonerSpec.BuiltIn)
+                    await AttachAsync(db, spec, ct);
+                db.Meta.Add(new MetaRow { Key = "bootstrapped", Value = DateTimeOffset.UtcNow.ToString("O") });
+                log.LogInformation("first start: attached cloners {Cloners}", string.Join(", ", ClonerSpec.BuiltIn.Select(c => c.Name)));
+            }
+            foreach (var name in staticInterfaces)
+            {
+                IfNames.Validate(name);
+                if (await db.Interfaces.AnyAsync(i => i.Name == name, ct))
+                    continue;
+                await tx.LockAsync(db, Pools.Ifindex, ct);
+                var row = NewRow(name, InterfaceKind.Ether, cloner: null, unit: null,
+                    await AllocIndexAsync(db, ct), InterfaceKind.Ether.NewLladdr());
+                row.Groups.Add(new GroupMemberRow { Group = GroupNames.All });
+                db.Interfaces.Add(row);
+                await db.SaveChangesAsync(ct);
+                log.LogInformation("static interface {Name} attached", name);
+            }
+            return true;
+        }, ct);
+
+    // ---- the steps -----------------------------------------------------------------------------
+
+    private async Task AttachAsync(IfDbContext db, ClonerSpec spec, CancellationToken ct)
+    {
+        db.Cloners.Add(ToRow(spec));
+        db.FreeRanges.Add(EfUnitPool.Whole(spec.Name, 0, spec.MaxUnit));
+        await db.SaveChangesAsync(ct);
+        for (var unit = 0; unit < spec.MinIfs; unit++)
+            await CreateUnitAsync(db, new UnitMatch(spec, unit.ToString(System.Globalization.CultureInfo.InvariantCulture)), null, ct);
+        await db.SaveChangesAsync(ct);
+    }
+
+    private async Task<InterfaceRow> CreateUnitAsync(IfDbContext db, UnitMatch m, CreateParams? p, CancellationToken ct)
+    {
+        var cloner = m.Cloner;
+        if (!IfNames.TryParseUnit(m.UnitText, out var requested, out var err))
+            throw new IfError(err, $"bad unit number in '{cloner.Name}{m.UnitText}'", Ioctl.IfCreate);
+
+        var (lladdr, vlan, parent) = await CheckParamsAsync(db, cloner.Kind, p, ct);
+
+        await tx.LockAsync(db, cloner.Name, ct);
+        var unit = await UnitAllocator.AllocateAsync(new EfUnitPool(db, cloner.Name), requested, cloner.MaxUnit,
+            async (u, ct) =>
+            {
+                var names = cloner.NamesHeldByUnit(u);
+                return await db.Interfaces.AnyAsync(i => names.Contains(i.Name), ct);
+            }, ct);
+
+        await tx.LockAsync(db, Pools.Ifindex, ct);
+        var names = cloner.InterfaceNames(unit);
+        var first = NewRow(names[0], cloner.Kind, cloner.Name, unit, await AllocIndexAsync(db, ct),
+            lladdr ?? (parent?.Lladdr) ?? cloner.Kind.NewLladdr('a'));
+        AddGroups(first, cloner);
+        if (vlan is int tag && parent is not null)
+            (first.VlanTag, first.ParentId) = (tag, parent.Id);
+        db.Interfaces.Add(first);
+
+        if (cloner.Kind == InterfaceKind.Epair)
+        {
+            var second = NewRow(names[1], cloner.Kind, cloner.Name, unit, await AllocIndexAsync(db, ct), cloner.Kind.NewLladdr('b'));
+            AddGroups(second, cloner);
+            (first.PeerId, second.PeerId) = (second.Id, first.Id);
+            db.Interfaces.Add(second);
+        }
+        return first;
+    }
+
+    /// <summary>A dotted vlan (<c>tap0.100</c>) has no unit of its cloner's, as in <c>vlan_clone_create</c>.</summary>
+    private async Task<InterfaceRow> CreateDottedVlanAsync(IfDbContext db, VlanDotMatch m, string name, CancellationToken ct)
+    {
+        var parent = await ParentAsync(db, m.Parent, ct);
+        await tx.LockAsync(db, Pools.Ifindex, ct);
+        var row = NewRow(name, InterfaceKind.Vlan, m.Cloner.Name, unit: null, await AllocIndexAsync(db, ct), parent.Lladdr);
+        (row.VlanTag, row.ParentId) = (m.Tag, parent.Id);
+        AddGroups(row, m.Cloner);
+        db.Interfaces.Add(row);
+        return row;
+    }
+
+    private static async Task<(string? Lladdr, int? Vlan, InterfaceRow? Parent)> CheckParamsAsync(
+        IfDbContext db, InterfaceKind kind, CreateParams? p, CancellationToken ct)
+    {
+        if (p is null)
+            return (null, null, null);
+        string? lladdr = null;
+        if (p.Lladdr is not null)
+        {
+            if (kind != InterfaceKind.Tap)
+                throw new IfError(Errno.EOPNOTSUPP, $"params.lladdr is not supported by {kind.WireName()} interfaces", Ioctl.IfCreate);
+            if (!Lladdr.TryParse(p.Lladdr, out var canonical) || !Lladdr.IsUnicast(canonical))
+                throw new IfError(Errno.EINVAL, "params.lladdr must be a unicast Ethernet address like f2:0b:a4:00:00:01", Ioctl.IfCreate);
+            lladdr = canonical;
+        }
+        if (p.Vlan is null && p.Parent is null)
+            return (lladdr, null, null);
+        if (kind != InterfaceKind.Vlan)
+            throw new IfError(Errno.EOPNOTSUPP, $"params.vlan and params.parent are for vlan interfaces, not {kind.WireName()}", Ioctl.IfCreate);
+        if (p.Vlan is not int tag || p.Parent is null)
+            throw new IfError(Errno.EINVAL, "params.vlan and params.parent go together", Ioctl.IfCreate);
+        if (tag is < ClonerMatcher.MinVlanTag or > ClonerMatcher.MaxVlanTag)
+            throw new IfError(Errno.EINVAL, $"vlan tag must be between {ClonerMatcher.MinVlanTag} and {ClonerMatcher.MaxVlanTag}", Ioctl.IfCreate);
+        return (lladdr, tag, await ParentAsync(db, p.Parent, ct));
+    }
+
+    /// <summary>vlan_clone_create: the parent must exist (ENXIO) and carry Ethernet frames.</summary>
+    private static async Task<InterfaceRow> ParentAsync(IfDbContext db, string name, CancellationToken ct)
+    {
+        var parent = await db.Interfaces.AsNoTracking().FirstOrDefaultAsync(i => i.Name == name, ct)
+            ?? throw new IfError(Errno.ENXIO, $"no parent interface '{name}'", Ioctl.IfCreate);
+        if (!Kinds.Parse(parent.Kind).IsEthernet())
+            throw new IfError(Errno.EOPNOTSUPP, $"'{name}' is not an Ethernet interface", Ioctl.IfCreate);
+        return parent;
+    }
+
+    private static async Task<int> AllocIndexAsync(IfDbContext db, CancellationToken ct) =>
+        await UnitAllocator.AllocateAsync(new EfUnitPool(db, Pools.Ifindex), null, int.MaxValue,
+            static (_, _) => ValueTask.FromResult(false), ct);
+
+    private static InterfaceRow NewRow(string name, InterfaceKind kind, string? cloner, int? unit, int index, string? lladdr) => new()
+    {
+        Id = Guid.CreateVersion7(),
+        Index = index,
+        Name = name,
+        Kind = kind.WireName(),
+        Cloner = cloner,
+        Unit = unit,
+        Flags = (int)kind.DefaultFlags(),
+        Mtu = kind.DefaultMtu(),
+        Lladdr = lladdr,
+        CreatedAt = DateTimeOffset.UtcNow,
+        Version = 1,
+    };
+
+    /// <summary>if_attach puts every interface in <c>all</c>; if_clone_addif adds the cloner's group unless IFC_NOGROUP.</summary>
+    private static void AddGroups(InterfaceRow row, ClonerSpec cloner)
+    {
+        row.Groups.Add(new GroupMemberRow { InterfaceId = row.Id, Group = GroupNames.All });
+        if (!cloner.NoGroup)
+            row.Groups.Add(new GroupMemberRow { InterfaceId = row.Id, Group = cloner.Name });
+    }
+
+    // ---- reads ---------------------------------------------------------------------------------
+
+    private static async Task<InterfaceRow?> FindAsync(IQueryable<InterfaceRow> q, string reference, CancellationToken ct) =>
+        Guid.TryParse(reference, out var id)
+            ? await q.FirstOrDefaultAsync(i => i.Id == id, ct)
+            : await q.FirstOrDefaultAsync(i => i.Name == reference, ct);
+
+    private static async Task<InterfaceInfo> LoadAsync(IfDbContext db, Guid id, CancellationToken ct) =>
+        ToInfo(await Project(db, db.Interfaces.AsNoTracking().Where(i => i.Id == id)).FirstAsync(ct));
+
+    private sealed class Projected
+    {
+        public required InterfaceRow Row { get; init; }
+        public required List<string> Groups { get; init; }
+        public string? Peer { get; init; }
+        public string? Parent { get; init; }
+    }
+
+    private static IQueryable<Projected> Project(IfDbContext db, IQueryable<InterfaceRow> q) =>
+        q.Select(i => new Projected
+        {
+            Row = i,
+            Groups = i.Groups.Select(g => g.Group).ToList(),
+            Peer = db.Interfaces.Where(p => p.Id == i.PeerId).Select(p => p.Name).FirstOrDefault(),
+            Parent = db.Interfaces.Where(p => p.Id == i.ParentId).Select(p => p.Name).FirstOrDefault(),
+        });
+
+    private static InterfaceInfo ToInfo(Projected p)
+    {
+        var i = p.Row;
+        // all first, then the rest in a stable order.
+        var groups = p.Groups.OrderBy(g => g == GroupNames.All ? 0 : 1).ThenBy(g => g, StringComparer.Ordinal).ToArray();
+        return new InterfaceInfo(i.Id, i.Index, i.Name, Kinds.Parse(i.Kind), i.Cloner, i.Unit, (IfFlags)i.Flags, i.Mtu, i.Metric,
+            i.Description, i.Lladdr, groups, i.CreatedAt, i.Version, p.Peer, i.VlanTag, p.Parent);
+    }
+
+    private sealed class ClonerCount
+    {
+        public required ClonerRow Row { get; init; }
+        public int Interfaces { get; init; }
+    }
+
+    private static IQueryable<ClonerCount> ClonerQuery(IfDbContext db, IQueryable<ClonerRow> q) =>
+        q.AsNoTracking().OrderByDescending(c => c.Seq)
+            .Select(c => new ClonerCount { Row = c, Interfaces = db.Interfaces.Count(i => i.Cloner == c.Name) });
+
+    private static ClonerInfo ToInfo(ClonerCount c) =>
+        new(c.Row.Name, Kinds.Parse(c.Row.Kind), c.Row.MaxUnit, true, c.Row.NoGroup, c.Row.MinIfs, c.Interfaces);
+
+    private static ClonerSpec ToSpec(ClonerRow r) => new(r.Name, Kinds.Parse(r.Kind), r.MaxUnit, r.NoGroup, r.MinIfs);
+
+    private static ClonerRow ToRow(ClonerSpec s) => new()
+    {
+        Name = s.Name,
+        Kind = s.Kind.WireName(),
+        MaxUnit = s.MaxUnit,
+        NoGroup = s.NoGroup,
+        MinIfs = s.MinIfs,
+        AttachedAt = DateTimeOffset.UtcNow,
+    };
+}

@@ -1,0 +1,31 @@
+using IfApi.Domain;
+
+namespace IfApi.Store;
+
+/// <summary>A cloner as the API shows it.</summary>
+public sealed record ClonerInfo(string Name, InterfaceKind Kind, int MaxUnit, bool AutoUnit, bool NoGroup, int MinIfs, int Interfaces);
+
+/// <summary>An interface as the API shows it, without its live counters.</summary>
+public sealed record InterfaceInfo(
+    Guid Id,
+    int Index,
+    string Name,
+    InterfaceKind Kind,
+    string? Cloner,
+    int? Unit,
+    IfFlags Flags,
+    int Mtu,
+    int Metric,
+    string? Description,
+    string? Lladdr,
+    IReadOnlyList<string> Groups,
+    DateTimeOffset CreatedAt,
+    long Version,
+    string? Peer,
+    int? VlanTag,
+    string? Parent);
+
+/// <summary>Kind-specific create parameters (<c>ifc_data.params</c>).</summary>
+public sealed record CreateParams(int? Vlan = null, string? Parent = null, string? Lladdr = null);
+
+public sealed record InterfacePage(IReadOnlyList<InterfaceInfo> Items, int? NextAfterIndex);

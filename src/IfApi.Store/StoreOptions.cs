@@ -1,0 +1,25 @@
+namespace IfApi.Store;
+
+public enum StoreProvider
+{
+    Sqlite,
+    Postgres,
+}
+
+/// <summary><c>Database:Provider</c> and <c>ConnectionStrings:IfApi</c> (SPEC, Configuration).</summary>
+public sealed class StoreOptions
+{
+    public const string DefaultSqlite = "Data Source=data/ifapi.db";
+
+    public StoreProvider Provider { get; set; } = StoreProvider.Sqlite;
+    public string ConnectionString { get; set; } = DefaultSqlite;
+
+    /// <summary>How often a transaction that lost a race (serialization failure, deadlock, a unique key another writer took first) is run again.</summary>
+    public int MaxAttempts { get; set; } = 12;
+
+    /// <summary>The <c>Retry-After</c> a client is told when the store cannot be reached.</summary>
+    public int RetryAfterSeconds { get; set; } = 2;
+}
+
+/// <summary>The store could not be reached, or did not answer in time: the client should retry.</summary>
+public sealed class StoreUnavailableException(string message, Exception inner) : Exception(message, inner);

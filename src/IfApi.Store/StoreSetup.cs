@@ -1,0 +1,69 @@
+using IfApi.Domain;
+using Microsoft.Data.Sqlite;
+using Microsoft.EntityFrameworkCore;
+using Microsoft.Extensions.DependencyInjection;
+using Microsoft.Extensions.Logging;
+
+namespace IfApi.Store;
+
+public static class StoreSetup
+{
+    /// <summary>Each provider's migrations live in their own assembly under <c>migrations/</c>.</summary>
+    public static string MigrationsAssembly(StoreProvider provider) => $"IfApi.Migrations.{provider}";
+
+    public static DbContextOptionsBuilder<IfDbContext> Configure(DbContextOptionsBuilder<IfDbContext> b, StoreOptions o) =>
+        o.Provider switch
+        {
+            StoreProvider.Postgres => b.UseNpgsql(o.ConnectionString, n => n.MigrationsAssembly(MigrationsAssembly(o.Provider))),
+            _ => b.UseSqlite(o.ConnectionString, s => s.MigrationsAssembly(MigrationsAssembly(o.Provider))),
+        };
+
+    public static IServiceCollection AddIfStore(this IServiceCollection services, StoreOptions options)
+    {
+        services.AddSingleton(options);
+        services.AddPooledDbContextFactory<IfDbContext>(b => Configure((DbContextOptionsBuilder<IfDbContext>)b, options));
+        services.AddSingleton<TransactionRunner>();
+        services.AddSingleton<IfStore>();
+        return services;
+    }
+
+    /// <summary>
+    /// Applies pending migrations (EF takes a lock, so replicas starting together apply them once),
+    /// then attaches the built-in cloners on first start and any configured static interfaces.
+    /// </summary>
+    public static async Task MigrateAndBootstrapAsync(IServiceProvider sp, IReadOnlyList<string> staticInterfaces, CancellationToken ct)
+    {
+        var options = sp.GetRequiredService<StoreOptions>();
+        var log = sp.GetRequiredService<ILoggerFactory>().CreateLogger(typeof(StoreSetup));
+        if (options.Provider == StoreProvider.Sqlite)
+            PrepareSqliteFile(options.ConnectionString);
+        var factory = sp.GetRequiredService<IDbContextFactory<IfDbContext>>();
+        await using (var db = await factory.CreateDbContextAsync(ct))
+        {
+            if (options.Provider == StoreProvider.Sqlite)
+                await db.Database.ExecuteSqlRawAsync("PRAGMA journal_mode=WAL;", ct); // readers do not block the writer
+            var pending = (await db.Database.GetPendingMigrationsAsync(ct)).ToList();
+            if (pending.Count > 0)
+                log.LogInformation("applying migrations {Migrations}", string.Join(", ", pending));
+            await db.Database.MigrateAsync(ct);
+        }
+        foreach (var name in staticInterfaces)
+            IfNames.Validate(name);
+        await sp.GetRequiredService<IfStore>().BootstrapAsync(staticInterfaces, ct);
+    }
+
+    /// <summary>Whether every migration this build knows is applied (for readiness).</summary>
+    public static async Task<bool> IsMigratedAsync(IServiceProvider sp, CancellationToken ct)
+    {
+        await using var db = await sp.GetRequiredService<IDbContextFactory<IfDbContext>>().CreateDbContextAsync(ct);
+        return !(await db.Database.GetPendingMigrationsAsync(ct)).Any();
+    }
+
+    private static void PrepareSqliteFile(string connectionString)
+    {
+        var file = new SqliteConnectionStringBuilder(connectionString).DataSource;
+        var dir = Path.GetDirectoryName(Path.GetFullPath(file));
+        if (!string.IsNullOrEmpty(file) && file != ":memory:" && !string.IsNullOrEmpty(dir))
+            Directory.CreateDirectory(dir);
+    }
+}
