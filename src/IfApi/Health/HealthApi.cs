@@ -1,0 +1,34 @@
+using IfApi.Store;
+using Microsoft.AspNetCore.Http.HttpResults;
+
+namespace IfApi.Health;
+
+/// <summary>Liveness and readiness for orchestrators; no key needed.</summary>
+public static class HealthApi
+{
+    public sealed record HealthStatus(string Status);
+
+    public static IEndpointRouteBuilder MapHealthApi(this IEndpointRouteBuilder routes)
+    {
+        routes.MapGet("/healthz", () => TypedResults.Ok(new HealthStatus("alive")))
+            .WithName("Healthz").WithSummary("The process is alive").WithTags("Health");
+        routes.MapGet("/readyz", Ready)
+            .WithName("Readyz").WithSummary("The store is reachable and migrated").WithTags("Health")
+            .ProducesProblem(503);
+        return routes;
+    }
+
+    public static async Task<Results<Ok<HealthStatus>, ProblemHttpResult>> Ready(IServiceProvider sp, CancellationToken ct)
+    {
+        try
+        {
+            if (await StoreSetup.IsMigratedAsync(sp, ct))
+                return TypedResults.Ok(new HealthStatus("ready"));
+            return TypedResults.Problem("migrations are not applied yet", statusCode: 503, title: "Service Unavailable");
+        }
+        catch (Exception e) when (e is not OperationCanceledException)
+        {
+            return TypedResults.Problem($"the store is unreachable: {e.GetBaseException().Message}", statusCode: 503, title: "Service Unavailable");
+        }
+    }
+}

@@ -1,0 +1,57 @@
+using System.Text.Json.Serialization;
+using IfApi.Domain;
+using IfApi.Store;
+
+namespace IfApi.Interfaces;
+
+/// <summary>SIOCIFCREATE2: the name picks the cloner (<c>tap</c>, <c>tap7</c>, <c>epair</c>, <c>tap0.100</c>, …).</summary>
+/// <param name="Name">A cloner name for the lowest free unit, a cloner name with a unit, or a vlan's <c>parent.tag</c>.</param>
+/// <param name="Params">Kind-specific settings.</param>
+public sealed record CreateInterfaceRequest(string? Name, CreateInterfaceParams? Params);
+
+/// <summary>Kind-specific create parameters.</summary>
+/// <param name="Vlan">vlan: the 802.1Q tag, 1–4094 (with <c>parent</c>).</param>
+/// <param name="Parent">vlan: the parent interface (with <c>vlan</c>).</param>
+/// <param name="Lladdr">tap: the Ethernet address instead of a random <c>f2:0b:a4:xx:xx:xx</c>.</param>
+public sealed record CreateInterfaceParams(int? Vlan, string? Parent, string? Lladdr);
+
+/// <summary>Runtime counters; they live in memory, not in the store.</summary>
+public sealed record InterfaceStats(long Ipackets, long Opackets, long Ibytes, long Obytes, long Ierrors, long Oerrors, long Iqdrops, long Oqdrops)
+{
+    public static readonly InterfaceStats Zero = new(0, 0, 0, 0, 0, 0, 0, 0);
+}
+
+/// <summary>An interface (<c>struct ifnet</c>).</summary>
+public sealed record InterfaceResponse(
+    Guid Id,
+    int Index,
+    string Name,
+    string Kind,
+    string? Cloner,
+    int? Unit,
+    string[] Flags,
+    bool Up,
+    int Mtu,
+    int Metric,
+    string? Description,
+    string? Lladdr,
+    IReadOnlyList<string> Groups,
+    DateTimeOffset CreatedAt,
+    long Version,
+    InterfaceStats Stats,
+    [property: JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull)] string? Peer,
+    [property: JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull)] int? Vlan,
+    [property: JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull)] string? Parent)
+{
+    public static InterfaceResponse From(InterfaceInfo i) => new(
+        i.Id, i.Index, i.Name, i.Kind.WireName(), i.Cloner, i.Unit, IfFlagNames.ToNames(i.Flags), (i.Flags & IfFlags.Up) != 0,
+        i.Mtu, i.Metric, i.Description, i.Lladdr, i.Groups, i.CreatedAt, i.Version, InterfaceStats.Zero,
+        i.Peer, i.Kind == InterfaceKind.Vlan ? i.VlanTag : null, i.Parent);
+
+    /// <summary>The strong entity tag of this state of the interface.</summary>
+    [JsonIgnore]
+    public string ETag => $"\"{Version}\"";
+}
+
+/// <summary>A page of interfaces; pass <c>next</c> as <c>after</c> for the following page.</summary>
+public sealed record InterfaceList(IReadOnlyList<InterfaceResponse> Items, [property: JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull)] string? Next);

@@ -1,0 +1,75 @@
+using IfApi.Domain;
+using IfApi.Store;
+using Microsoft.AspNetCore.Http.HttpResults;
+
+namespace IfApi.Interfaces;
+
+/// <summary>Interfaces: create (SIOCIFCREATE2), destroy (SIOCIFDESTROY), list (SIOCGIFCONF), get.</summary>
+public static class InterfacesApi
+{
+    public const int DefaultLimit = 100;
+    public const int MaxLimit = 1000;
+
+    public static RouteGroupBuilder MapInterfacesApi(this IEndpointRouteBuilder routes)
+    {
+        var group = routes.MapGroup("/v1/interfaces").WithTags("Interfaces");
+
+        group.MapPost("/", Create).WithName("CreateInterface")
+            .WithSummary("Create an interface (ifconfig NAME create)")
+            .WithDescription("The name picks the cloner: `tap` takes the lowest free unit, `tap7` asks for unit 7, `epair` creates a pair, `tap0.100` a vlan on tap0.")
+            .Accepts<CreateInterfaceRequest>("application/json")
+            .ProducesProblem(400).ProducesProblem(404).ProducesProblem(409).ProducesProblem(422).ProducesProblem(503);
+
+        group.MapGet("/", List).WithName("ListInterfaces")
+            .WithSummary("List interfaces by index (SIOCGIFCONF)")
+            .WithDescription("Ordered by index. Pass `next` from one page as `after` to get the following one.")
+            .ProducesProblem(400).ProducesProblem(503);
+
+        group.MapGet("/{ref}", Get).WithName("GetInterface")
+            .WithSummary("Get an interface by name or id")
+            .ProducesProblem(404).ProducesProblem(503);
+
+        group.MapDelete("/{ref}", Destroy).WithName("DestroyInterface")
+            .WithSummary("Destroy an interface (ifconfig NAME destroy)")
+            .WithDescription("Destroying either end of an epair destroys both. Interfaces not made by a cloner and a cloner's minimum units (lo0) cannot be destroyed.")
+            .ProducesProblem(400).ProducesProblem(404).ProducesProblem(503);
+
+        return group;
+    }
+
+    /// <summary>SIOCIFCREATE2.</summary>
+    public static async Task<Created<InterfaceResponse>> Create(CreateInterfaceRequest body, IfStore store, HttpContext http, CancellationToken ct)
+    {
+        if (body.Name is null)
+            throw new IfError(Errno.EINVAL, "name is required", Ioctl.IfCreate);
+        var p = body.Params is { } q ? new CreateParams(q.Vlan, q.Parent, q.Lladdr) : null;
+        var created = InterfaceResponse.From(await store.CreateAsync(body.Name, p, ct));
+        http.Response.Headers.ETag = created.ETag;
+        return TypedResults.Created($"/v1/interfaces/{created.Id}", created);
+    }
+
+    public static async Task<Ok<InterfaceList>> List(IfStore store, CancellationToken ct, string? cloner = null, string? group = null, int? limit = null, string? after = null)
+    {
+        var n = limit ?? DefaultLimit;
+        if (n is < 1 or > MaxLimit)
+            throw new IfError(Errno.EINVAL, $"limit must be between 1 and {MaxLimit}", Ioctl.IfGConf);
+        var page = await store.ListAsync(cloner, group, n, Cursor.Decode(after, Ioctl.IfGConf), ct);
+        return TypedResults.Ok(new InterfaceList(
+            page.Items.Select(InterfaceResponse.From).ToList(),
+            page.NextAfterIndex is int next ? Cursor.Encode(next) : null));
+    }
+
+    public static async Task<Ok<InterfaceResponse>> Get(string @ref, IfStore store, HttpContext http, CancellationToken ct)
+    {
+        var ifp = InterfaceResponse.From(await store.GetAsync(@ref, ct));
+        http.Response.Headers.ETag = ifp.ETag;
+        return TypedResults.Ok(ifp);
+    }
+
+    /// <summary>SIOCIFDESTROY.</summary>
+    public static async Task<NoContent> Destroy(string @ref, IfStore store, CancellationToken ct)
+    {
+        await store.DestroyAsync(@ref, ct);
+        return TypedResults.NoContent();
+    }
+}

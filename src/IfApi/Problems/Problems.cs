@@ -1,0 +1,124 @@
+using System.Text.Json;
+using IfApi.Domain;
+using IfApi.Store;
+using Microsoft.AspNetCore.Diagnostics;
+using Microsoft.AspNetCore.Mvc;
+
+namespace IfApi.Problems;
+
+/// <summary>
+/// The one place an errno becomes HTTP (SPEC §3). Every error leaves as RFC 9457 problem+json with
+/// <c>errno</c> and, where one applies, <c>ioctl</c>.
+/// </summary>
+public static class Problems
+{
+    public static int Status(Errno errno) => errno switch
+    {
+        Errno.EINVAL or Errno.ENAMETOOLONG => StatusCodes.Status400BadRequest,
+        Errno.EPERM => StatusCodes.Status403Forbidden,
+        Errno.ENXIO or Errno.ENOENT => StatusCodes.Status404NotFound,
+        Errno.EEXIST or Errno.EBUSY or Errno.ENOSPC or Errno.EHOSTDOWN => StatusCodes.Status409Conflict,
+        Errno.EOPNOTSUPP => StatusCodes.Status422UnprocessableEntity,
+        _ => StatusCodes.Status500InternalServerError,
+    };
+
+    public static string Title(Errno errno) => errno switch
+    {
+        Errno.EPERM => "Operation not permitted",
+        Errno.ENOENT => "No such file or directory",
+        Errno.ENXIO => "Device not configured",
+        Errno.EBUSY => "Device busy",
+        Errno.EEXIST => "File exists",
+        Errno.EINVAL => "Invalid argument",
+        Errno.ENOSPC => "No space left on device",
+        Errno.ENAMETOOLONG => "File name too long",
+        Errno.EOPNOTSUPP => "Operation not supported",
+        Errno.EHOSTDOWN => "Host is down",
+        _ => errno.ToString(),
+    };
+
+    /// <summary>The errno an error status means when nothing more specific is known (routing, content negotiation).</summary>
+    public static Errno? ErrnoForStatus(int status) => status switch
+    {
+        400 or 411 or 413 or 414 or 415 or 431 => Errno.EINVAL,
+        403 => Errno.EPERM,
+        404 => Errno.ENOENT,
+        405 => Errno.EOPNOTSUPP,
+        409 => Errno.EEXIST,
+        _ => null,
+    };
+
+    public static IServiceCollection AddIfProblems(this IServiceCollection services)
+    {
+        services.AddProblemDetails(o => o.CustomizeProblemDetails = ctx =>
+        {
+            var p = ctx.ProblemDetails;
+            p.Instance ??= ctx.HttpContext.Request.Path;
+            if (!p.Extensions.ContainsKey("errno") && ErrnoForStatus(p.Status ?? 0) is { } errno)
+            {
+                p.Extensions["errno"] = errno.ToString();
+                p.Type = TypeFor(errno);
+            }
+        });
+        services.AddExceptionHandler<ErrnoExceptionHandler>();
+        services.Configure<RouteHandlerOptions>(o => o.ThrowOnBadRequest = true);
+        return services;
+    }
+
+    public static WebApplication UseIfProblems(this WebApplication app)
+    {
+        app.UseExceptionHandler();
+        app.UseStatusCodePages();
+        return app;
+    }
+
+    internal static string TypeFor(Errno errno) => $"urn:ifapi:errno:{errno}";
+
+    internal static ProblemDetails For(Errno errno, string detail, string? ioctl)
+    {
+        var p = new ProblemDetails { Status = Status(errno), Title = Title(errno), Detail = detail, Type = TypeFor(errno) };
+        p.Extensions["errno"] = errno.ToString();
+        if (ioctl is not null)
+            p.Extensions["ioctl"] = ioctl;
+        return p;
+    }
+}
+
+/// <summary>Turns every exception into a problem: errno refusals, bad input, an unreachable store, and the rest.</summary>
+internal sealed class ErrnoExceptionHandler(IProblemDetailsService problems, StoreOptions store, ILogger<ErrnoExceptionHandler> log) : IExceptionHandler
+{
+    public async ValueTask<bool> TryHandleAsync(HttpContext http, Exception exception, CancellationToken ct)
+    {
+        ProblemDetails problem;
+        switch (exception)
+        {
+            case IfError e:
+                problem = Problems.For(e.Errno, e.Message, e.Ioctl);
+                break;
+            case BadHttpRequestException e:
+                problem = Problems.For(Errno.EINVAL, Describe(e), null);
+                problem.Status = e.StatusCode is >= 400 and < 500 ? e.StatusCode : 400;
+                break;
+            case JsonException e:
+                problem = Problems.For(Errno.EINVAL, $"malformed JSON: {e.Message}", null);
+                break;
+            case StoreUnavailableException e:
+                log.LogWarning(e.InnerException, "store unavailable: {Message}", e.Message);
+                problem = new ProblemDetails { Status = 503, Title = "Service Unavailable", Detail = e.Message + "; retry later", Type = "urn:ifapi:store-unavailable" };
+                http.Response.Headers.RetryAfter = store.RetryAfterSeconds.ToString(System.Globalization.CultureInfo.InvariantCulture);
+                break;
+            case OperationCanceledException when http.RequestAborted.IsCancellationRequested:
+                return true; // the client went away; nobody is left to answer
+            default:
+                log.LogError(exception, "unhandled error");
+                problem = new ProblemDetails { Status = 500, Title = "Internal Server Error", Detail = "the service failed; the change was rolled back", Type = "urn:ifapi:internal" };
+                break;
+        }
+        http.Response.StatusCode = problem.Status ?? 500;
+        return await problems.TryWriteAsync(new ProblemDetailsContext { HttpContext = http, ProblemDetails = problem, Exception = exception });
+    }
+
+    /// <summary>Names the JSON path that was wrong, not just "failed to read".</summary>
+    private static string Describe(BadHttpRequestException e) =>
+        e.InnerException is JsonException j ? $"{e.Message} {j.Message}" : e.Message;
+}

@@ -1,0 +1,23 @@
+using IfApi;
+using IfApi.Cloners;
+using IfApi.Health;
+using IfApi.Interfaces;
+using IfApi.OpenApi;
+using IfApi.Problems;
+
+var builder = WebApplication.CreateBuilder(args);
+builder.AddIfStore();                 // Database:Provider, ConnectionStrings:IfApi, Interfaces:Static
+builder.Services.AddIfProblems();     // errno → problem+json
+builder.Services.AddIfOpenApi();      // Swagger UI and openapi/v1.json
+
+var app = builder.Build();
+app.UseIfProblems();
+app.UseIfOpenApi();
+app.MapHealthApi();
+app.MapClonersApi();
+app.MapInterfacesApi();
+
+app.Run();
+
+/// <summary>The entry point, visible to the tests' WebApplicationFactory.</summary>
+public partial class Program;

@@ -1,0 +1,53 @@
+using System.Text.Json.Serialization;
+using IfApi.Store;
+
+namespace IfApi;
+
+/// <summary>Binds the store to configuration and brings it up before the server takes requests.</summary>
+public static class StoreHosting
+{
+    public static WebApplicationBuilder AddIfStore(this WebApplicationBuilder builder)
+    {
+        var config = builder.Configuration;
+        var provider = config["Database:Provider"] is { Length: > 0 } p
+            ? Enum.TryParse<StoreProvider>(p, ignoreCase: true, out var parsed) ? parsed
+                : throw new InvalidOperationException($"Database:Provider '{p}' is not Sqlite or Postgres")
+            : StoreProvider.Sqlite;
+        var connection = config.GetConnectionString("IfApi");
+        if (string.IsNullOrWhiteSpace(connection))
+        {
+            if (provider == StoreProvider.Postgres)
+                throw new InvalidOperationException("Database:Provider is Postgres but ConnectionStrings:IfApi is not set");
+            connection = StoreOptions.DefaultSqlite;
+        }
+        builder.Services.AddIfStore(new StoreOptions { Provider = provider, ConnectionString = connection });
+        builder.Services.AddSingleton(new StaticInterfaces(ReadList(config.GetSection("Interfaces:Static"))));
+        builder.Services.AddHostedService<StoreStartup>();
+        builder.Services.ConfigureHttpJsonOptions(o =>
+        {
+            // A misspelt field is a client bug worth hearing about, not something to drop silently.
+            o.SerializerOptions.UnmappedMemberHandling = JsonUnmappedMemberHandling.Disallow;
+        });
+        return builder;
+    }
+
+    /// <summary><c>Interfaces:Static</c> as a list (<c>Interfaces:Static:0=em0</c>) or one string (<c>em0,em1</c>).</summary>
+    private static string[] ReadList(IConfigurationSection section) =>
+        section.Value is { } one
+            ? one.Split([',', ' '], StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries)
+            : section.GetChildren().Select(c => c.Value).OfType<string>().Where(v => v.Length > 0).ToArray();
+}
+
+public sealed record StaticInterfaces(IReadOnlyList<string> Names);
+
+/// <summary>Migrates and bootstraps the store; hosted services start before the server listens.</summary>
+internal sealed class StoreStartup(IServiceProvider sp, StaticInterfaces statics, StoreOptions options, ILogger<StoreStartup> log) : IHostedService
+{
+    public async Task StartAsync(CancellationToken ct)
+    {
+        log.LogInformation("store: {Provider}", options.Provider);
+        await StoreSetup.MigrateAndBootstrapAsync(sp, statics.Names, ct);
+    }
+
+    public Task StopAsync(CancellationToken ct) => Task.CompletedTask;
+}
