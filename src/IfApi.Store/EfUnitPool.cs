@@ -12,7 +12,6 @@ namespace IfApi.Store;
 internal sealed class EfUnitPool(IfDbContext db, string pool) : IUnitPool
 {
     private readonly Dictionary<FreeRange, FreeRangeRow> _seen = [];
-    private bool _dirty;
 
     public static FreeRangeRow Whole(string pool, int lo, int hi) => new() { Pool = pool, Lo = lo, Hi = hi };
 
@@ -46,7 +45,6 @@ internal sealed class EfUnitPool(IfDbContext db, string pool) : IUnitPool
             if (left is not null && right is { } r)
                 db.FreeRanges.Add(Whole(pool, r.Lo, r.Hi));
         }
-        _dirty = true;
         return ValueTask.CompletedTask;
     }
 
@@ -80,7 +78,6 @@ internal sealed class EfUnitPool(IfDbContext db, string pool) : IUnitPool
         {
             db.FreeRanges.Add(Whole(pool, lo, hi));
         }
-        _dirty = true;
     }
 
     /// <summary>Gives back many units: coalesced into runs first, so a detach of N clones costs per run, not per unit.</summary>
@@ -98,12 +95,20 @@ internal sealed class EfUnitPool(IfDbContext db, string pool) : IUnitPool
         }
     }
 
+    /// <summary>
+    /// Writes pending range changes before a range query, whichever pool object made them: a query
+    /// runs against the database, and a row this transaction has deleted or moved only in memory
+    /// would otherwise come back as free (two ends of an epair would get the same index).
+    /// </summary>
     private async ValueTask FlushAsync(CancellationToken ct)
     {
-        if (!_dirty)
+        foreach (var entry in db.ChangeTracker.Entries<FreeRangeRow>())
+        {
+            if (entry.State is EntityState.Unchanged or EntityState.Detached)
+                continue;
+            await db.SaveChangesAsync(ct);
+            _seen.Clear();
             return;
-        await db.SaveChangesAsync(ct);
-        _dirty = false;
-        _seen.Clear();
+        }
     }
 }

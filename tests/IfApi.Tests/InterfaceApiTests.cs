@@ -117,12 +117,8 @@ public abstract class InterfaceApiTests<TStore> : IClassFixture<TStore>, IDispos
     public async Task Detaching_lo_destroys_lo0_too()
     {
         // On a store of its own, so lo's absence does not disturb other tests.
-        var store = (StoreFixture)Activator.CreateInstance(typeof(TStore))!;
-        await store.InitializeAsync();
-        try
+        await WithFreshStore(async (http, store) =>
         {
-            using var factory = store.NewFactory();
-            using var http = factory.CreateClient();
             Assert.Equal(HttpStatusCode.NoContent, (await http.DeleteAsync("/v1/cloners/lo")).StatusCode);
             await (await http.GetAsync("/v1/interfaces/lo0")).Problem(HttpStatusCode.NotFound, "ENXIO");
             // Definitions persist: a restart does not bring the built-in back.
@@ -131,11 +127,7 @@ public abstract class InterfaceApiTests<TStore> : IClassFixture<TStore>, IDispos
             await (await http2.GetAsync("/v1/cloners/lo")).Problem(HttpStatusCode.NotFound, "ENOENT");
             // ...and the freed index 1 is the next one handed out.
             Assert.Equal(1, (await http2.CreateOk("tap")).Int("index"));
-        }
-        finally
-        {
-            await store.DisposeAsync();
-        }
+        });
     }
 
     // ---- create ----------------------------------------------------------------------------------
@@ -265,6 +257,40 @@ public abstract class InterfaceApiTests<TStore> : IClassFixture<TStore>, IDispos
         await (await _http.GetAsync($"/v1/interfaces/{c}0a")).Problem(HttpStatusCode.NotFound, "ENXIO");
         Assert.Equal($"{c}0a", (await _http.CreateOk(c)).Str("name"));
         await (await _http.Create($"{c}0a")).Problem(HttpStatusCode.BadRequest, "EINVAL");
+    }
+
+    [Fact]
+    public async Task An_epair_filling_a_one_index_hole_gives_its_ends_different_indexes()
+    {
+        await WithFreshStore(async (http, store) =>
+        {
+            var taps = new List<JsonElement>();
+            for (var i = 0; i < 3; i++)
+                taps.Add(await http.CreateOk("tap"));
+            Assert.Equal(HttpStatusCode.NoContent, (await http.DeleteAsync($"/v1/interfaces/{taps[1].Str("name")}")).StatusCode);
+            var a = await http.CreateOk("epair");
+            var b = await (await http.GetAsync($"/v1/interfaces/{a.Str("peer")}")).Json();
+            Assert.Equal(taps[1].Int("index"), a.Int("index"));
+            Assert.Equal(taps[2].Int("index") + 1, b.Int("index"));
+            await StoreInvariants.AssertConsistentAsync(store);
+        });
+    }
+
+    /// <summary>Runs a test on a store of its own, for tests that need to know every index or cloner.</summary>
+    private static async Task WithFreshStore(Func<HttpClient, StoreFixture, Task> test)
+    {
+        var store = (StoreFixture)Activator.CreateInstance(typeof(TStore))!;
+        await store.InitializeAsync();
+        try
+        {
+            using var factory = store.NewFactory();
+            using var http = factory.CreateClient();
+            await test(http, store);
+        }
+        finally
+        {
+            await store.DisposeAsync();
+        }
     }
 
     [Fact]

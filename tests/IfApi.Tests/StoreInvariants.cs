@@ -1,0 +1,47 @@
+using IfApi.Store;
+using Microsoft.EntityFrameworkCore;
+
+namespace IfApi.Tests;
+
+/// <summary>
+/// Reads the store directly and checks what no crash or race may break: for every pool, the units
+/// held by interfaces and the free runs are disjoint and together cover the whole pool.
+/// </summary>
+public static class StoreInvariants
+{
+    public static async Task AssertConsistentAsync(StoreFixture store)
+    {
+        var options = StoreSetup.Configure(new DbContextOptionsBuilder<IfDbContext>(),
+            new StoreOptions { Provider = store.Provider, ConnectionString = store.ConnectionString }).Options;
+        await using var db = new IfDbContext(options);
+        var cloners = await db.Cloners.AsNoTracking().ToListAsync();
+        var interfaces = await db.Interfaces.AsNoTracking().ToListAsync();
+        var ranges = await db.FreeRanges.AsNoTracking().ToListAsync();
+
+        Assert.Equal(interfaces.Count, interfaces.Select(i => i.Index).Distinct().Count());
+        Assert.Equal(interfaces.Count, interfaces.Select(i => i.Name).Distinct().Count());
+        AssertCovers(Pools.Ifindex, 1, int.MaxValue, interfaces.Select(i => i.Index), ranges);
+        foreach (var c in cloners)
+        {
+            var units = interfaces.Where(i => i.Cloner == c.Name && i.Unit is not null).Select(i => i.Unit!.Value).Distinct();
+            AssertCovers(c.Name, 0, c.MaxUnit, units, ranges);
+        }
+        Assert.All(interfaces.Where(i => i.Cloner is not null), i => Assert.Contains(cloners, c => c.Name == i.Cloner));
+        Assert.All(interfaces.Where(i => i.PeerId is not null), i => Assert.Contains(interfaces, p => p.Id == i.PeerId && p.PeerId == i.Id));
+    }
+
+    private static void AssertCovers(string pool, long lo, long hi, IEnumerable<int> allocated, List<FreeRangeRow> ranges)
+    {
+        var runs = ranges.Where(r => r.Pool == pool).Select(r => (Lo: (long)r.Lo, Hi: (long)r.Hi))
+            .Concat(allocated.Select(u => (Lo: (long)u, Hi: (long)u)))
+            .OrderBy(r => r.Lo)
+            .ToList();
+        var next = lo;
+        foreach (var (rlo, rhi) in runs)
+        {
+            Assert.True(rlo == next, $"pool {pool}: expected a unit or free run at {next}, found {rlo}..{rhi} (overlap or gap)");
+            next = rhi + 1;
+        }
+        Assert.True(next == hi + 1, $"pool {pool}: covered up to {next - 1}, not {hi}");
+    }
+}
