@@ -5,6 +5,9 @@ using IfApi.Interfaces;
 using IfApi.OpenApi;
 using IfApi.Problems;
 
+if (HealthProbe.Requested(args))
+    return await HealthProbe.RunAsync();  // container health checks
+
 var builder = WebApplication.CreateBuilder(args);
 builder.AddIfStore();                 // Database:Provider, ConnectionStrings:IfApi, Interfaces:Static
 builder.Services.AddIfProblems();     // errno → problem+json
@@ -17,7 +20,8 @@ app.MapHealthApi();
 app.MapClonersApi();
 app.MapInterfacesApi();
 
-app.Run();
+await app.RunAsync();
+return 0;
 
 /// <summary>The entry point, visible to the tests' WebApplicationFactory.</summary>
 public partial class Program;

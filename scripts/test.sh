@@ -1,0 +1,82 @@
+#!/usr/bin/env bash
+# Runs every test on both stores, from a fresh clone, and ends with "N passed, N failed".
+#   - restores the .NET tools (dotnet-ef) and builds, which regenerates openapi/v1.json;
+#   - fails when the committed openapi/v1.json or the migrations are stale;
+#   - PostgreSQL: IFAPI_TEST_POSTGRES if given, else Testcontainers when a Docker engine answers,
+#     else a throw-away server from Debian's postgresql package (installed if missing) on a private
+#     port and socket directory, stopped at the end.
+set -uo pipefail
+cd "$(dirname "$0")/.."
+export DOTNET_CLI_TELEMETRY_OPTOUT=1 DOTNET_NOLOGO=1 DOTNET_SKIP_FIRST_TIME_EXPERIENCE=1
+
+work=$(mktemp -d /tmp/ifapi-test.XXXXXX)
+chmod 755 "$work"   # the throw-away PostgreSQL runs as its own user and must reach its folder
+pg_dir=""
+cleanup() {
+  [ -n "$pg_dir" ] && scripts/postgres.sh stop "$pg_dir"
+  rm -rf "$work"
+}
+trap cleanup EXIT
+
+failed_steps=0
+step() { echo; echo "==> $*"; }
+fail_step() { echo "FAILED: $*"; failed_steps=$((failed_steps + 1)); }
+
+step "restore tools and build"
+dotnet tool restore >/dev/null || { echo "dotnet tool restore failed"; echo "0 passed, 1 failed"; exit 1; }
+if ! dotnet build IfApi.sln -c Release -warnaserror 2>&1 | tee "$work/build.log" | grep -E "error|Warn|Build succeeded" | sort -u; then :; fi
+if ! grep -q "Build succeeded" "$work/build.log"; then
+  echo "build failed"; echo "0 passed, 1 failed"; exit 1
+fi
+
+step "openapi/v1.json is what the build writes"
+if git rev-parse --git-dir >/dev/null 2>&1 && ! git diff --exit-code --stat -- openapi/v1.json; then
+  fail_step "openapi/v1.json is stale: commit the regenerated document"
+fi
+
+step "the migrations match the model, for both providers"
+for provider in Sqlite Postgres; do
+  if ! dotnet ef migrations has-pending-model-changes --no-build --configuration Release \
+      --project "migrations/IfApi.Migrations.$provider" >"$work/ef-$provider.log" 2>&1; then
+    cat "$work/ef-$provider.log"
+    fail_step "the $provider migrations are behind the model: run migrations/add.sh"
+  fi
+done
+
+step "PostgreSQL for the tests"
+if [ -n "${IFAPI_TEST_POSTGRES:-}" ]; then
+  echo "using IFAPI_TEST_POSTGRES"
+elif docker info >/dev/null 2>&1; then
+  echo "a Docker engine answers: the tests start PostgreSQL with Testcontainers"
+else
+  pg_dir="$work/pg"
+  mkdir -p "$pg_dir"
+  if IFAPI_TEST_POSTGRES=$(scripts/postgres.sh start "$pg_dir" fast); then
+    export IFAPI_TEST_POSTGRES
+    echo "started a throw-away PostgreSQL on port $(cat "$pg_dir/port")"
+  else
+    fail_step "could not start PostgreSQL"
+  fi
+fi
+
+step "tests"
+projects=(tests/IfApi.Domain.Tests tests/IfApi.Tests)
+passed=0 failed=0
+for p in "${projects[@]}"; do
+  log="$work/$(basename "$p").log"
+  # No head in this pipe: closing it early would cut the log the summary is read from.
+  dotnet test "$p" -c Release --no-build 2>&1 | tee "$log" | grep -E "^\s+Failed |Error Message|^\s+Assert|^Passed!|^Failed!"
+  summary=$(grep -E "^(Passed|Failed)! +- Failed: +[0-9]+, Passed: +[0-9]+" "$log" | tail -n 1)
+  if [ -z "$summary" ]; then
+    fail_step "$p did not finish"
+    continue
+  fi
+  f=$(sed -E 's/.*Failed: +([0-9]+),.*/\1/' <<<"$summary")
+  s=$(sed -E 's/.*Passed: +([0-9]+),.*/\1/' <<<"$summary")
+  passed=$((passed + s)); failed=$((failed + f))
+done
+
+failed=$((failed + failed_steps))
+echo
+echo "$passed passed, $failed failed"
+[ "$failed" -eq 0 ]
