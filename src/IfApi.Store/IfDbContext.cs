@@ -10,6 +10,12 @@ public sealed class IfDbContext(DbContextOptions<IfDbContext> options) : DbConte
     public DbSet<FreeRangeRow> FreeRanges => Set<FreeRangeRow>();
     public DbSet<MetaRow> Meta => Set<MetaRow>();
 
+    /// <summary>The in-process pool gates this transaction holds (<see cref="TransactionRunner.LockAsync"/>); released when it ends.</summary>
+    internal List<SemaphoreSlim> HeldGates { get; } = [];
+
+    /// <summary>Whether this transaction has taken a pool lock; from then on it runs its statements synchronously.</summary>
+    internal bool HoldsPoolLock { get; set; }
+
     protected override void OnModelCreating(ModelBuilder b)
     {
         b.Entity<ClonerRow>(e =>

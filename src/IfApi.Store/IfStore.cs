@@ -40,7 +40,7 @@ public sealed class IfStore(TransactionRunner tx, ILogger<IfStore> log)
         tx.WriteAsync(async (db, ct) =>
         {
             await tx.LockAsync(db, spec.Name, ct);
-            if (await db.Cloners.AnyAsync(c => c.Name == spec.Name, ct))
+            if (db.Cloners.Any(c => c.Name == spec.Name))
                 throw new IfError(Errno.EEXIST, $"cloner '{spec.Name}' exists", Ioctl.CloneAttach);
             await AttachAsync(db, spec, ct);
             return ToInfo(new ClonerCount { Row = ToRow(spec), Interfaces = spec.MinIfs * (spec.Kind == InterfaceKind.Epair ? 2 : 1) });
@@ -51,13 +51,13 @@ public sealed class IfStore(TransactionRunner tx, ILogger<IfStore> log)
         tx.WriteAsync(async (db, ct) =>
         {
             await tx.LockAsync(db, name, ct);
-            var cloner = await db.Cloners.FirstOrDefaultAsync(c => c.Name == name, ct)
+            var cloner = db.Cloners.FirstOrDefault(c => c.Name == name)
                 ?? throw new IfError(Errno.ENOENT, $"no cloner named '{name}'", Ioctl.CloneDetach);
-            var clones = await db.Interfaces.Where(i => i.Cloner == name).Select(i => new { i.Id, i.Index }).ToListAsync(ct);
-            await db.Interfaces.Where(i => i.Cloner == name).ExecuteDeleteAsync(ct);
-            await db.FreeRanges.Where(r => r.Pool == name).ExecuteDeleteAsync(ct);
+            var clones = db.Interfaces.Where(i => i.Cloner == name).Select(i => new { i.Id, i.Index }).ToList();
+            db.Interfaces.Where(i => i.Cloner == name).ExecuteDelete();
+            db.FreeRanges.Where(r => r.Pool == name).ExecuteDelete();
             await tx.LockAsync(db, Pools.Ifindex, ct);
-            await new EfUnitPool(db, Pools.Ifindex).ReleaseManyAsync(clones.Select(c => c.Index), ct);
+            new EfUnitPool(db, Pools.Ifindex).ReleaseMany(clones.Select(c => c.Index));
             db.Cloners.Remove(cloner);
             log.LogInformation("cloner {Cloner} detached with {Count} interfaces", name, clones.Count);
             return true;
@@ -75,11 +75,14 @@ public sealed class IfStore(TransactionRunner tx, ILogger<IfStore> log)
         IfNames.Validate(name, Ioctl.IfCreate);
         return tx.WriteAsync(async (db, ct) =>
         {
-            var cloners = (await db.Cloners.AsNoTracking().OrderByDescending(c => c.Seq).ToListAsync(ct)).ConvertAll(ToSpec);
-            var match = await ClonerMatcher.MatchAsync(cloners, name,
+            // The cloner list and whether the name is taken, in one round trip.
+            var rows = await db.Cloners.AsNoTracking().OrderByDescending(c => c.Seq)
+                .Select(c => new { Cloner = c, Taken = db.Interfaces.Any(i => i.Name == name) })
+                .ToListAsync(ct);
+            var match = await ClonerMatcher.MatchAsync(rows.Select(r => ToSpec(r.Cloner)), name,
                     async (n, ct) => await db.Interfaces.AnyAsync(i => i.Name == n, ct), ct)
                 ?? throw new IfError(Errno.EINVAL, $"no cloner matches '{name}'", Ioctl.IfCreate);
-            if (await db.Interfaces.AnyAsync(i => i.Name == name, ct))
+            if (rows[0].Taken)
                 throw new IfError(Errno.EEXIST, $"interface '{name}' exists", Ioctl.IfCreate);
 
             var created = match switch
@@ -88,8 +91,8 @@ public sealed class IfStore(TransactionRunner tx, ILogger<IfStore> log)
                 UnitMatch u => await CreateUnitAsync(db, u, p, ct),
                 _ => throw new InvalidOperationException(match.GetType().Name),
             };
-            await db.SaveChangesAsync(ct);
-            return await LoadAsync(db, created.Id, ct);
+            // Everything the answer shows is in memory already: no read-back.
+            return ToInfo(new Projected { Row = created.Row, Groups = created.Row.Groups.ConvertAll(g => g.Group), Peer = created.Peer, Parent = created.Parent });
         }, ct);
     }
 
@@ -97,27 +100,40 @@ public sealed class IfStore(TransactionRunner tx, ILogger<IfStore> log)
     public Task DestroyAsync(string reference, CancellationToken ct) =>
         tx.WriteAsync(async (db, ct) =>
         {
-            var ifp = await FindAsync(db.Interfaces.AsNoTracking(), reference, ct)
+            // Before the lock, read what cannot change while the interface exists: its cloner, unit,
+            // index, its epair peer's index, and the cloner's minIfs. Under the lock, the delete
+            // itself tells whether it still existed.
+            var target = await ByReference(db.Interfaces.AsNoTracking(), reference)
+                .Select(i => new
+                {
+                    i.Id,
+                    i.Name,
+                    i.Cloner,
+                    i.Unit,
+                    i.Index,
+                    i.PeerId,
+                    PeerIndex = db.Interfaces.Where(p => p.Id == i.PeerId).Select(p => (int?)p.Index).FirstOrDefault(),
+                    MinIfs = db.Cloners.Where(c => c.Name == i.Cloner).Select(c => (int?)c.MinIfs).FirstOrDefault(),
+                })
+                .FirstOrDefaultAsync(ct)
                 ?? throw new IfError(Errno.ENXIO, $"no interface '{reference}'", Ioctl.IfDestroy);
-            if (ifp.Cloner is null)
-                throw new IfError(Errno.EINVAL, $"'{ifp.Name}' was not created by a cloner", Ioctl.IfDestroy);
-
-            await tx.LockAsync(db, ifp.Cloner, ct);
-            var cloner = await db.Cloners.AsNoTracking().FirstAsync(c => c.Name == ifp.Cloner, ct);
-            if (ifp.Unit is int unit && unit < cloner.MinIfs)
-                throw new IfError(Errno.EINVAL, $"'{ifp.Name}' is one of its cloner's minimum interfaces", Ioctl.IfDestroy);
+            if (target.Cloner is null)
+                throw new IfError(Errno.EINVAL, $"'{target.Name}' was not created by a cloner", Ioctl.IfDestroy);
+            if (target.Unit is int unit && unit < target.MinIfs)
+                throw new IfError(Errno.EINVAL, $"'{target.Name}' is one of its cloner's minimum interfaces", Ioctl.IfDestroy);
 
             // Both ends of an epair go together, as epair_clone_destroy does.
-            var ids = ifp.PeerId is Guid peer ? new[] { ifp.Id, peer } : [ifp.Id];
-            var gone = await db.Interfaces.Where(i => ids.Contains(i.Id)).Select(i => i.Index).ToListAsync(ct);
-            // Under the pool lock: a destroy that raced us to this interface has already deleted it.
-            if (gone.Count == 0 || await db.Interfaces.Where(i => ids.Contains(i.Id)).ExecuteDeleteAsync(ct) != gone.Count)
-                throw new IfError(Errno.ENXIO, $"no interface '{reference}'", Ioctl.IfDestroy);
+            var ids = target.PeerId is Guid peer ? new[] { target.Id, peer } : [target.Id];
+            int[] indexes = target.PeerIndex is int pi ? [target.Index, pi] : [target.Index];
 
-            if (ifp.Unit is int u)
-                await new EfUnitPool(db, ifp.Cloner).ReleaseAsync(u, ct);
+            await tx.LockAsync(db, target.Cloner, ct);
+            // A destroy that raced us here has deleted it already.
+            if (db.Interfaces.Where(i => ids.Contains(i.Id)).ExecuteDelete() != ids.Length)
+                throw new IfError(Errno.ENXIO, $"no interface '{reference}'", Ioctl.IfDestroy);
+            if (target.Unit is int u)
+                await new EfUnitPool(db, target.Cloner).ReleaseAsync(u, ct);
             await tx.LockAsync(db, Pools.Ifindex, ct);
-            await new EfUnitPool(db, Pools.Ifindex).ReleaseManyAsync(gone, ct);
+            new EfUnitPool(db, Pools.Ifindex).ReleaseMany(indexes);
             return true;
         }, ct);
 
@@ -193,7 +209,9 @@ public sealed class IfStore(TransactionRunner tx, ILogger<IfStore> log)
         await db.SaveChangesAsync(ct);
     }
 
-    private async Task<InterfaceRow> CreateUnitAsync(IfDbContext db, UnitMatch m, CreateParams? p, CancellationToken ct)
+    private sealed record Created(InterfaceRow Row, string? Peer = null, string? Parent = null);
+
+    private async Task<Created> CreateUnitAsync(IfDbContext db, UnitMatch m, CreateParams? p, CancellationToken ct)
     {
         var cloner = m.Cloner;
         if (!IfNames.TryParseUnit(m.UnitText, out var requested, out var err))
@@ -202,11 +220,14 @@ public sealed class IfStore(TransactionRunner tx, ILogger<IfStore> log)
         var (lladdr, vlan, parent) = await CheckParamsAsync(db, cloner.Kind, p, ct);
 
         await tx.LockAsync(db, cloner.Name, ct);
-        var unit = await UnitAllocator.AllocateAsync(new EfUnitPool(db, cloner.Name), requested, cloner.MaxUnit,
+        var units = new EfUnitPool(db, cloner.Name, namesOf: cloner);
+        var unit = await UnitAllocator.AllocateAsync(units, requested, cloner.MaxUnit,
             async (u, ct) =>
             {
+                if (units.NamesHeld(u) is bool known)
+                    return known; // answered by the range look-up itself
                 var names = cloner.NamesHeldByUnit(u);
-                return await db.Interfaces.AnyAsync(i => names.Contains(i.Name), ct);
+                return db.Interfaces.Any(i => names.Contains(i.Name));
             }, ct);
 
         await tx.LockAsync(db, Pools.Ifindex, ct);
@@ -224,12 +245,13 @@ public sealed class IfStore(TransactionRunner tx, ILogger<IfStore> log)
             AddGroups(second, cloner);
             (first.PeerId, second.PeerId) = (second.Id, first.Id);
             db.Interfaces.Add(second);
+            return new Created(first, Peer: second.Name);
         }
-        return first;
+        return new Created(first, Parent: parent?.Name);
     }
 
     /// <summary>A dotted vlan (<c>tap0.100</c>) has no unit of its cloner's, as in <c>vlan_clone_create</c>.</summary>
-    private async Task<InterfaceRow> CreateDottedVlanAsync(IfDbContext db, VlanDotMatch m, string name, CancellationToken ct)
+    private async Task<Created> CreateDottedVlanAsync(IfDbContext db, VlanDotMatch m, string name, CancellationToken ct)
     {
         var parent = await ParentAsync(db, m.Parent, ct);
         await tx.LockAsync(db, Pools.Ifindex, ct);
@@ -237,7 +259,7 @@ public sealed class IfStore(TransactionRunner tx, ILogger<IfStore> log)
         (row.VlanTag, row.ParentId) = (m.Tag, parent.Id);
         AddGroups(row, m.Cloner);
         db.Interfaces.Add(row);
-        return row;
+        return new Created(row, Parent: parent.Name);
     }
 
     private static async Task<(string? Lladdr, int? Vlan, InterfaceRow? Parent)> CheckParamsAsync(
@@ -304,10 +326,12 @@ public sealed class IfStore(TransactionRunner tx, ILogger<IfStore> log)
 
     // ---- reads ---------------------------------------------------------------------------------
 
-    private static async Task<InterfaceRow?> FindAsync(IQueryable<InterfaceRow> q, string reference, CancellationToken ct) =>
-        Guid.TryParse(reference, out var id)
-            ? await q.FirstOrDefaultAsync(i => i.Id == id, ct)
-            : await q.FirstOrDefaultAsync(i => i.Name == reference, ct);
+    /// <summary><c>{ref}</c>: an id when it parses as one, otherwise a name.</summary>
+    private static IQueryable<InterfaceRow> ByReference(IQueryable<InterfaceRow> q, string reference) =>
+        Guid.TryParse(reference, out var id) ? q.Where(i => i.Id == id) : q.Where(i => i.Name == reference);
+
+    private static Task<InterfaceRow?> FindAsync(IQueryable<InterfaceRow> q, string reference, CancellationToken ct) =>
+        ByReference(q, reference).FirstOrDefaultAsync(ct);
 
     private static async Task<InterfaceInfo> LoadAsync(IfDbContext db, Guid id, CancellationToken ct) =>
         ToInfo(await Project(db, db.Interfaces.AsNoTracking().Where(i => i.Id == id)).FirstAsync(ct));

@@ -10,10 +10,11 @@ namespace IfApi.Store;
 /// </summary>
 internal static class StoreDialect
 {
-    public static Task LockAsync(IfDbContext db, StoreProvider provider, string pool, CancellationToken ct) =>
-        provider == StoreProvider.Postgres
-            ? db.Database.ExecuteSqlAsync($"SELECT pg_advisory_xact_lock({LockKey(pool)})", ct)
-            : Task.CompletedTask;
+    public static void Lock(IfDbContext db, StoreProvider provider, string pool)
+    {
+        if (provider == StoreProvider.Postgres)
+            db.Database.ExecuteSql($"SELECT pg_advisory_xact_lock({LockKey(pool)})");
+    }
 
     /// <summary>FNV-1a of the pool name: stable across processes and releases. A collision costs waiting, never correctness.</summary>
     internal static long LockKey(string pool)

@@ -14,13 +14,30 @@ public static class StoreSetup
     public static DbContextOptionsBuilder<IfDbContext> Configure(DbContextOptionsBuilder<IfDbContext> b, StoreOptions o) =>
         o.Provider switch
         {
-            StoreProvider.Postgres => b.UseNpgsql(o.ConnectionString, n => n.MigrationsAssembly(MigrationsAssembly(o.Provider))),
+            StoreProvider.Postgres => b.UseNpgsql(WithAutoPrepare(o.ConnectionString), n => n.MigrationsAssembly(MigrationsAssembly(o.Provider))),
             _ => b.UseSqlite(o.ConnectionString, s => s.MigrationsAssembly(MigrationsAssembly(o.Provider))),
         };
+
+    /// <summary>
+    /// Every transaction runs the same few statements; preparing them once per connection saves the
+    /// server a parse and plan each time. A connection string that sets the key keeps its own value.
+    /// </summary>
+    private static string WithAutoPrepare(string connectionString)
+    {
+        var csb = new Npgsql.NpgsqlConnectionStringBuilder(connectionString);
+        if (!csb.ContainsKey("Max Auto Prepare"))
+            csb.MaxAutoPrepare = 64;
+        return csb.ConnectionString;
+    }
 
     public static IServiceCollection AddIfStore(this IServiceCollection services, StoreOptions options)
     {
         services.AddSingleton(options);
+        // A transaction runs its statements synchronously while it holds a pool lock (see
+        // TransactionRunner.LockAsync); one such thread per held pool must not leave a small
+        // machine's thread pool (2 threads on 2 cores) short until it injects more, slowly.
+        ThreadPool.GetMinThreads(out var workers, out var io);
+        ThreadPool.SetMinThreads(Math.Max(workers, 8 * Environment.ProcessorCount), io);
         services.AddPooledDbContextFactory<IfDbContext>(b => Configure((DbContextOptionsBuilder<IfDbContext>)b, options));
         services.AddSingleton<TransactionRunner>();
         services.AddSingleton<IfStore>();
