@@ -6,8 +6,12 @@ public abstract record CloneMatch(ClonerSpec Cloner);
 /// <summary>Simple matcher: the cloner name followed by nothing (wildcard) or decimal digits.</summary>
 public sealed record UnitMatch(ClonerSpec Cloner, string UnitText) : CloneMatch(Cloner);
 
-/// <summary>vlan's advanced matcher: <c>&lt;parent&gt;.&lt;tag&gt;</c>, e.g. <c>tap0.100</c>.</summary>
-public sealed record VlanDotMatch(ClonerSpec Cloner, string Parent, int Tag) : CloneMatch(Cloner);
+/// <summary>
+/// vlan's advanced matcher: <c>&lt;parent&gt;.&lt;tag&gt;</c>, e.g. <c>tap0.100</c>. <see cref="Tag"/> is
+/// null when the digits are not a tag of 1–4094; like <c>vlan_clone_create</c>, the creator refuses
+/// that with EINVAL, after it has checked that the name is free.
+/// </summary>
+public sealed record VlanDotMatch(ClonerSpec Cloner, string Parent, int? Tag) : CloneMatch(Cloner);
 
 public static class ClonerMatcher
 {
@@ -18,8 +22,6 @@ public static class ClonerMatcher
     /// Finds the cloner for a name the way <c>ifc_create_ifp</c> walks the cloner list (newest first):
     /// the first cloner whose matcher accepts the name wins. The vlan matcher accepts a dotted name
     /// only when its parent interface exists, so that check is asked of the caller.
-    /// A tag outside 1–4094 on an existing parent is EINVAL, as <c>vlan_clone_create</c> refuses
-    /// anything but VLID bits.
     /// </summary>
     public static async ValueTask<CloneMatch?> MatchAsync(
         IEnumerable<ClonerSpec> clonersNewestFirst,
@@ -35,10 +37,9 @@ public static class ClonerMatcher
             if (cloner.Kind == InterfaceKind.Vlan && TrySplitDotted(name, out var parent, out var tagText)
                 && await interfaceExists(parent, ct))
             {
-                if (!int.TryParse(tagText, System.Globalization.NumberStyles.None, System.Globalization.CultureInfo.InvariantCulture, out var tag)
-                    || tag is < MinVlanTag or > MaxVlanTag)
-                    throw new IfError(Errno.EINVAL, $"vlan tag must be between {MinVlanTag} and {MaxVlanTag}", Ioctl.IfCreate);
-                return new VlanDotMatch(cloner, parent, tag);
+                var valid = int.TryParse(tagText, System.Globalization.NumberStyles.None, System.Globalization.CultureInfo.InvariantCulture, out var tag)
+                    && tag is >= MinVlanTag and <= MaxVlanTag;
+                return new VlanDotMatch(cloner, parent, valid ? tag : null);
             }
         }
         return null;

@@ -13,7 +13,10 @@ namespace IfApi.Store;
 /// <param name="namesOf">When given, each look-up also says whether the names of the unit it
 /// offers are held by other interfaces (<see cref="NamesHeld"/>), saving the allocator a round trip
 /// while it holds the pool's lock.</param>
-internal sealed class EfUnitPool(IfDbContext db, string pool, ClonerSpec? namesOf = null) : IUnitPool
+/// <param name="clonerSeq">With <paramref name="namesOf"/>: the cloner as the caller matched it
+/// before taking the lock. The same look-up checks that it is still that cloner, and throws
+/// <see cref="RaceLostException"/> when it is not, so the transaction runs again.</param>
+internal sealed class EfUnitPool(IfDbContext db, string pool, ClonerSpec? namesOf = null, long? clonerSeq = null) : IUnitPool
 {
     private readonly Dictionary<FreeRange, FreeRangeRow> _seen = [];
     private (int Unit, bool Held)? _probe;
@@ -47,8 +50,13 @@ internal sealed class EfUnitPool(IfDbContext db, string pool, ClonerSpec? namesO
                         i.Name == prefix + (r.Lo > atOrAbove ? r.Lo : atOrAbove).ToString()
                         || ends && (i.Name == prefix + (r.Lo > atOrAbove ? r.Lo : atOrAbove).ToString() + "a"
                                     || i.Name == prefix + (r.Lo > atOrAbove ? r.Lo : atOrAbove).ToString() + "b")),
+                    ClonerSeq = db.Cloners.Where(c => c.Name == prefix).Select(c => (long?)c.Seq).FirstOrDefault(),
                 })
                 .FirstOrDefault();
+            // No free range left is also what a detached cloner looks like: tell the two apart.
+            var seq = found is null ? db.Cloners.Where(c => c.Name == prefix).Select(c => (long?)c.Seq).FirstOrDefault() : found.ClonerSeq;
+            if (clonerSeq is not null && seq != clonerSeq)
+                throw new RaceLostException($"cloner '{prefix}' changed while this transaction waited for it");
             row = found?.Row;
             if (found is not null)
                 _probe = (Math.Max(found.Row.Lo, atOrAbove), found.Held);

@@ -53,8 +53,12 @@ public sealed class IfStore(TransactionRunner tx, ILogger<IfStore> log)
             await tx.LockAsync(db, name, ct);
             var cloner = db.Cloners.FirstOrDefault(c => c.Name == name)
                 ?? throw new IfError(Errno.ENOENT, $"no cloner named '{name}'", Ioctl.CloneDetach);
+            // Delete exactly the clones whose indexes are freed below. A dotted vlan created meanwhile
+            // (it takes no unit of its cloner's) keeps the cloner row by its foreign key, and the
+            // transaction runs again rather than losing that vlan's index.
             var clones = db.Interfaces.Where(i => i.Cloner == name).Select(i => new { i.Id, i.Index }).ToList();
-            db.Interfaces.Where(i => i.Cloner == name).ExecuteDelete();
+            var ids = clones.ConvertAll(c => c.Id);
+            db.Interfaces.Where(i => ids.Contains(i.Id)).ExecuteDelete();
             db.FreeRanges.Where(r => r.Pool == name).ExecuteDelete();
             await tx.LockAsync(db, Pools.Ifindex, ct);
             new EfUnitPool(db, Pools.Ifindex).ReleaseMany(clones.Select(c => c.Index));
@@ -79,6 +83,7 @@ public sealed class IfStore(TransactionRunner tx, ILogger<IfStore> log)
             var rows = await db.Cloners.AsNoTracking().OrderByDescending(c => c.Seq)
                 .Select(c => new { Cloner = c, Taken = db.Interfaces.Any(i => i.Name == name) })
                 .ToListAsync(ct);
+            var seqs = rows.ToDictionary(r => r.Cloner.Name, r => r.Cloner.Seq);
             var match = await ClonerMatcher.MatchAsync(rows.Select(r => ToSpec(r.Cloner)), name,
                     async (n, ct) => await db.Interfaces.AnyAsync(i => i.Name == n, ct), ct)
                 ?? throw new IfError(Errno.EINVAL, $"no cloner matches '{name}'", Ioctl.IfCreate);
@@ -87,8 +92,8 @@ public sealed class IfStore(TransactionRunner tx, ILogger<IfStore> log)
 
             var created = match switch
             {
-                VlanDotMatch v => await CreateDottedVlanAsync(db, v, name, ct),
-                UnitMatch u => await CreateUnitAsync(db, u, p, ct),
+                VlanDotMatch v => await CreateDottedVlanAsync(db, v, name, p, ct),
+                UnitMatch u => await CreateUnitAsync(db, u, p, ct, clonerSeq: seqs[u.Cloner.Name]),
                 _ => throw new InvalidOperationException(match.GetType().Name),
             };
             // Everything the answer shows is in memory already: no read-back.
@@ -140,9 +145,9 @@ public sealed class IfStore(TransactionRunner tx, ILogger<IfStore> log)
     public Task<InterfaceInfo> GetAsync(string reference, CancellationToken ct) =>
         tx.ReadAsync(async (db, ct) =>
         {
-            var ifp = await FindAsync(db.Interfaces.AsNoTracking(), reference, ct)
+            var found = await Project(db, ByReference(db.Interfaces.AsNoTracking(), reference)).FirstOrDefaultAsync(ct)
                 ?? throw new IfError(Errno.ENXIO, $"no interface '{reference}'", Ioctl.IfGet);
-            return await LoadAsync(db, ifp.Id, ct);
+            return ToInfo(found);
         }, ct);
 
     /// <summary>SIOCGIFCONF: ordered by index, keyset-paginated on it (an interface's index never changes).</summary>
@@ -205,22 +210,34 @@ public sealed class IfStore(TransactionRunner tx, ILogger<IfStore> log)
         db.FreeRanges.Add(EfUnitPool.Whole(spec.Name, 0, spec.MaxUnit));
         await db.SaveChangesAsync(ct);
         for (var unit = 0; unit < spec.MinIfs; unit++)
-            await CreateUnitAsync(db, new UnitMatch(spec, unit.ToString(System.Globalization.CultureInfo.InvariantCulture)), null, ct);
+        {
+            await CreateUnitAsync(db, new UnitMatch(spec, unit.ToString(System.Globalization.CultureInfo.InvariantCulture)), null, ct, Ioctl.CloneAttach);
+            if (unit % 256 == 255)
+            {
+                // Thousands of minIfs units: write them in slices and forget them, so the change
+                // tracker, which every range look-up consults, stays small.
+                await db.SaveChangesAsync(ct);
+                db.ChangeTracker.Clear();
+            }
+        }
         await db.SaveChangesAsync(ct);
     }
 
     private sealed record Created(InterfaceRow Row, string? Peer = null, string? Parent = null);
 
-    private async Task<Created> CreateUnitAsync(IfDbContext db, UnitMatch m, CreateParams? p, CancellationToken ct)
+    /// <param name="clonerSeq">The cloner as matched, when it was read before its lock: if it has been
+    /// detached (or detached and attached anew) since, the allocation notices and the transaction runs again.</param>
+    private async Task<Created> CreateUnitAsync(IfDbContext db, UnitMatch m, CreateParams? p, CancellationToken ct,
+        string ioctl = Ioctl.IfCreate, long? clonerSeq = null)
     {
         var cloner = m.Cloner;
         if (!IfNames.TryParseUnit(m.UnitText, out var requested, out var err))
-            throw new IfError(err, $"bad unit number in '{cloner.Name}{m.UnitText}'", Ioctl.IfCreate);
+            throw new IfError(err, $"bad unit number in '{cloner.Name}{m.UnitText}'", ioctl);
 
         var (lladdr, vlan, parent) = await CheckParamsAsync(db, cloner.Kind, p, ct);
 
         await tx.LockAsync(db, cloner.Name, ct);
-        var units = new EfUnitPool(db, cloner.Name, namesOf: cloner);
+        var units = new EfUnitPool(db, cloner.Name, namesOf: cloner, clonerSeq: clonerSeq);
         var unit = await UnitAllocator.AllocateAsync(units, requested, cloner.MaxUnit,
             async (u, ct) =>
             {
@@ -228,7 +245,7 @@ public sealed class IfStore(TransactionRunner tx, ILogger<IfStore> log)
                     return known; // answered by the range look-up itself
                 var names = cloner.NamesHeldByUnit(u);
                 return db.Interfaces.Any(i => names.Contains(i.Name));
-            }, ct);
+            }, ct, ioctl);
 
         await tx.LockAsync(db, Pools.Ifindex, ct);
         var names = cloner.InterfaceNames(unit);
@@ -251,12 +268,18 @@ public sealed class IfStore(TransactionRunner tx, ILogger<IfStore> log)
     }
 
     /// <summary>A dotted vlan (<c>tap0.100</c>) has no unit of its cloner's, as in <c>vlan_clone_create</c>.</summary>
-    private async Task<Created> CreateDottedVlanAsync(IfDbContext db, VlanDotMatch m, string name, CancellationToken ct)
+    private async Task<Created> CreateDottedVlanAsync(IfDbContext db, VlanDotMatch m, string name, CreateParams? p, CancellationToken ct)
     {
+        if (m.Tag is not int tag)
+            throw new IfError(Errno.EINVAL, $"vlan tag must be between {ClonerMatcher.MinVlanTag} and {ClonerMatcher.MaxVlanTag}", Ioctl.IfCreate);
+        if (p is { Vlan: not null } or { Parent: not null } or { Lladdr: not null })
+            throw new IfError(Errno.EINVAL, $"'{name}' names its parent and tag; params are for plain vlan names", Ioctl.IfCreate);
         var parent = await ParentAsync(db, m.Parent, ct);
+        // It takes no unit, but it is one of the cloner's clones: hold the cloner against a detach.
+        await tx.LockAsync(db, m.Cloner.Name, ct);
         await tx.LockAsync(db, Pools.Ifindex, ct);
         var row = NewRow(name, InterfaceKind.Vlan, m.Cloner.Name, unit: null, await AllocIndexAsync(db, ct), parent.Lladdr);
-        (row.VlanTag, row.ParentId) = (m.Tag, parent.Id);
+        (row.VlanTag, row.ParentId) = (tag, parent.Id);
         AddGroups(row, m.Cloner);
         db.Interfaces.Add(row);
         return new Created(row, Parent: parent.Name);
@@ -320,7 +343,8 @@ public sealed class IfStore(TransactionRunner tx, ILogger<IfStore> log)
     private static void AddGroups(InterfaceRow row, ClonerSpec cloner)
     {
         row.Groups.Add(new GroupMemberRow { InterfaceId = row.Id, Group = GroupNames.All });
-        if (!cloner.NoGroup)
+        // A cloner named "all": if_clone_createif ignores if_addgroup's EEXIST, and so do we.
+        if (!cloner.NoGroup && cloner.Name != GroupNames.All)
             row.Groups.Add(new GroupMemberRow { InterfaceId = row.Id, Group = cloner.Name });
     }
 
@@ -330,11 +354,6 @@ public sealed class IfStore(TransactionRunner tx, ILogger<IfStore> log)
     private static IQueryable<InterfaceRow> ByReference(IQueryable<InterfaceRow> q, string reference) =>
         Guid.TryParse(reference, out var id) ? q.Where(i => i.Id == id) : q.Where(i => i.Name == reference);
 
-    private static Task<InterfaceRow?> FindAsync(IQueryable<InterfaceRow> q, string reference, CancellationToken ct) =>
-        ByReference(q, reference).FirstOrDefaultAsync(ct);
-
-    private static async Task<InterfaceInfo> LoadAsync(IfDbContext db, Guid id, CancellationToken ct) =>
-        ToInfo(await Project(db, db.Interfaces.AsNoTracking().Where(i => i.Id == id)).FirstAsync(ct));
 
     private sealed class Projected
     {

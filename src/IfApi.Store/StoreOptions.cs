@@ -23,3 +23,6 @@ public sealed class StoreOptions
 
 /// <summary>The store could not be reached, or did not answer in time: the client should retry.</summary>
 public sealed class StoreUnavailableException(string message, Exception inner) : Exception(message, inner);
+
+/// <summary>Something this transaction read before its lock changed meanwhile: roll back and run it again.</summary>
+internal sealed class RaceLostException(string message) : Exception(message);

@@ -26,8 +26,10 @@ public sealed class TransactionRunner(IDbContextFactory<IfDbContext> factory, St
 
     public async Task<T> WriteAsync<T>(Func<IfDbContext, CancellationToken, Task<T>> work, CancellationToken ct)
     {
-        for (var attempt = 1; ; attempt++)
+        int races = 0, outages = 0;
+        while (true)
         {
+            TimeSpan pause;
             var gated = false;
             var committing = false;
             IfDbContext? db = null;
@@ -59,37 +61,45 @@ public sealed class TransactionRunner(IDbContextFactory<IfDbContext> factory, St
                 }
                 return result;
             }
-            catch (Exception e) when (!committing && attempt < options.MaxAttempts && IsRace(e))
+            catch (Exception e) when (!committing && IsRace(e) && ++races < options.MaxAttempts)
             {
-                log.LogDebug(e, "transaction lost a race, attempt {Attempt}", attempt);
-                await Task.Delay(Backoff(attempt), ct);
+                log.LogDebug(e, "transaction lost a race, attempt {Attempt}", races);
+                pause = Backoff(races);
             }
-            catch (Exception e) when (!committing && attempt < 3 && IsUnreachable(e))
+            catch (Exception e) when (!committing && IsUnreachable(e) && ++outages < 3)
             {
-                log.LogWarning(e, "store unreachable, attempt {Attempt}", attempt);
-                ClearPool();
-                await Task.Delay(Backoff(attempt), ct);
+                log.LogWarning(e, "store unreachable, attempt {Attempt}", outages);
+                ForgetBrokenConnections(e);
+                pause = Backoff(outages);
             }
             catch (Exception e) when (IsUnreachable(e) || IsRace(e))
             {
-                ClearPool();
+                ForgetBrokenConnections(e);
+                // A failure during COMMIT leaves the outcome unknown; the client is told to retry.
                 throw new StoreUnavailableException(committing ? "the store failed while committing" : "the store is unavailable", e);
             }
             finally
             {
                 // The transaction has ended (committed, or rolled back when it was disposed): let the
-                // next one on these pools in.
-                if (db is not null)
+                // next one on these pools in before anything else, sleeping included.
+                try
                 {
-                    foreach (var gate in db.HeldGates)
-                        gate.Release();
-                    db.HeldGates.Clear();
-                    db.HoldsPoolLock = false;
-                    await db.DisposeAsync();
+                    if (db is not null)
+                    {
+                        foreach (var gate in db.HeldGates)
+                            gate.Release();
+                        db.HeldGates.Clear();
+                        db.HoldsPoolLock = false;
+                        await db.DisposeAsync();
+                    }
                 }
-                if (gated)
-                    _sqliteWriter.Release();
+                finally
+                {
+                    if (gated)
+                        _sqliteWriter.Release();
+                }
             }
+            await Task.Delay(pause, ct);
         }
     }
 
@@ -104,10 +114,12 @@ public sealed class TransactionRunner(IDbContextFactory<IfDbContext> factory, St
             }
             catch (Exception e) when (attempt < 3 && IsUnreachable(e))
             {
+                ForgetBrokenConnections(e);
                 await Task.Delay(Backoff(attempt), ct);
             }
             catch (Exception e) when (IsUnreachable(e))
             {
+                ForgetBrokenConnections(e);
                 throw new StoreUnavailableException("the store is unavailable", e);
             }
         }
@@ -141,12 +153,22 @@ public sealed class TransactionRunner(IDbContextFactory<IfDbContext> factory, St
         StoreDialect.Lock(db, options.Provider, pool);
     }
 
-    /// <summary>Connections that saw the store go away are useless; open fresh ones on the next try.</summary>
-    private void ClearPool()
+    /// <summary>
+    /// Pooled connections that saw the server go away are useless: drop them, so the next try opens
+    /// fresh ones. A statement that merely timed out leaves its connection and the pool alone.
+    /// </summary>
+    private void ForgetBrokenConnections(Exception e)
     {
-        if (options.Provider == StoreProvider.Postgres)
+        if (options.Provider == StoreProvider.Postgres && IsBroken(e))
             NpgsqlConnection.ClearAllPools();
     }
+
+    private static bool IsBroken(Exception e) => Unwrap(e) switch
+    {
+        PostgresException p => p.SqlState.StartsWith("08", StringComparison.Ordinal) || p.SqlState.StartsWith("57P", StringComparison.Ordinal),
+        NpgsqlException n => n.InnerException is SocketException or IOException || n.InnerException is null && n.IsTransient,
+        _ => false,
+    };
 
     private static TimeSpan Backoff(int attempt) =>
         TimeSpan.FromMilliseconds(Random.Shared.Next(1, 5 << Math.Min(attempt, 6)));
@@ -155,8 +177,8 @@ public sealed class TransactionRunner(IDbContextFactory<IfDbContext> factory, St
     {
         PostgresException p => p.SqlState is PostgresErrorCodes.SerializationFailure or PostgresErrorCodes.DeadlockDetected
             or PostgresErrorCodes.UniqueViolation or PostgresErrorCodes.ForeignKeyViolation or PostgresErrorCodes.LockNotAvailable,
-        // SQLITE_CONSTRAINT (19) from a writer in another process; SQLITE_BUSY (5) is a wait that timed out.
-        SqliteException s => s.SqliteErrorCode is 19,
+        // SQLite: BEGIN IMMEDIATE takes the write lock before the first read, so no write races.
+        RaceLostException => true,
         _ => false,
     };
 

@@ -73,6 +73,24 @@ public abstract class ConcurrencyTests<TStore>(TStore store) : IClassFixture<TSt
     }
 
     [Fact]
+    public async Task Detaching_a_vlan_cloner_while_dotted_vlans_are_created_loses_no_index()
+    {
+        using var factory = store.NewFactory();
+        using var http = factory.CreateClient();
+        var parent = (await http.CreateOk("tap")).Str("name");
+        for (var round = 0; round < 3; round++)
+        {
+            var vlan = await http.AttachCloner("vlan"); // the newest vlan cloner takes the dotted names
+            var creates = Enumerable.Range(1, 12).Select(tag => Task.Run(() => http.Create($"{parent}.{round * 100 + tag}"))).ToList();
+            var detach = Task.Run(() => http.DeleteAsync($"/v1/cloners/{vlan}"));
+            var statuses = (await Task.WhenAll(creates)).Select(r => r.StatusCode).ToList();
+            Assert.Equal(HttpStatusCode.NoContent, (await detach).StatusCode);
+            Assert.All(statuses, st => Assert.Contains(st, new[] { HttpStatusCode.Created, HttpStatusCode.BadRequest }));
+            await StoreInvariants.AssertConsistentAsync(store);
+        }
+    }
+
+    [Fact]
     public async Task Parallel_destroys_of_one_interface_succeed_once()
     {
         using var factory = store.NewFactory();

@@ -22,7 +22,7 @@ public abstract class InterfaceApiTests<TStore> : IClassFixture<TStore>, IDispos
     protected InterfaceApiTests(TStore store)
     {
         _store = store;
-        _factory = store.NewFactory(("Interfaces:Static", "em0,skb0"));
+        _factory = store.NewFactory(("Interfaces:Static", "em0,skb0,em0.0"));
         _http = _factory.CreateClient();
     }
 
@@ -186,7 +186,8 @@ public abstract class InterfaceApiTests<TStore> : IClassFixture<TStore>, IDispos
     [InlineData("tap0123456789012", 400, "ENAMETOOLONG")]
     [InlineData("epair0a", 400, "EINVAL")]               // the epair matcher takes epair[N] only
     [InlineData("nosuch0.5", 400, "EINVAL")]             // vlan needs an existing parent
-    [InlineData("em0.0", 400, "EINVAL")]                 // vlan tag out of range
+    [InlineData("em0.0", 409, "EEXIST")]                 // taken (a static interface): checked before the tag, as the kernel does
+    [InlineData("em0.00", 400, "EINVAL")]                // vlan tag out of range
     [InlineData("em0.4095", 400, "EINVAL")]
     [InlineData("em0", 400, "EINVAL")]                   // a static interface's name, but no cloner "em": matching comes first
     [InlineData("lo0", 409, "EEXIST")]
@@ -311,6 +312,22 @@ public abstract class InterfaceApiTests<TStore> : IClassFixture<TStore>, IDispos
     }
 
     [Fact]
+    public async Task A_dotted_vlan_name_takes_no_params() =>
+        await (await _http.Create("em0.77", new { vlan = 5, parent = "em0" })).Problem(HttpStatusCode.BadRequest, "EINVAL");
+
+    [Fact]
+    public async Task A_cloner_named_all_puts_its_clones_in_all_once()
+    {
+        await WithFreshStore(async (http, _) =>
+        {
+            await (await http.PostAsJsonAsync("/v1/cloners", new { name = "all", kind = "tap", minIfs = 1 })).Json(HttpStatusCode.Created);
+            var all1 = await http.CreateOk("all");
+            Assert.Equal("all1", all1.Str("name"));
+            Assert.Equal(["all"], all1.GetProperty("groups").EnumerateArray().Select(g => g.GetString()));
+        });
+    }
+
+    [Fact]
     public async Task A_plain_vlan_takes_its_tag_and_parent_from_params()
     {
         var c = await _http.AttachCloner("vlan");
@@ -427,7 +444,7 @@ public abstract class InterfaceApiTests<TStore> : IClassFixture<TStore>, IDispos
         var c = await _http.AttachCloner("epair", maxUnit: 9);
         var a = await _http.CreateOk($"{c}3");
         await _http.CreateOk("tap");
-        using var restarted = _store.NewFactory(("Interfaces:Static", "em0,skb0"));
+        using var restarted = _store.NewFactory(("Interfaces:Static", "em0,skb0,em0.0"));
         using var http = restarted.CreateClient();
         var cloner = await (await http.GetAsync($"/v1/cloners/{c}")).Json();
         Assert.Equal((9, 2), (cloner.Int("maxUnit"), cloner.Int("interfaces")));

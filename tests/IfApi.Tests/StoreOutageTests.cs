@@ -24,7 +24,9 @@ public sealed class StoreOutageTests(PostgresStore store) : IClassFixture<Postgr
             await r.Problem(HttpStatusCode.ServiceUnavailable, null);
             Assert.True(r.Headers.RetryAfter?.Delta > TimeSpan.Zero, "Retry-After is missing");
         }
-        await (await http.GetAsync("/readyz")).Problem(HttpStatusCode.ServiceUnavailable, null);
+        var ready = await http.GetAsync("/readyz");
+        await ready.Problem(HttpStatusCode.ServiceUnavailable, null);
+        Assert.True(ready.Headers.RetryAfter?.Delta > TimeSpan.Zero, "Retry-After is missing on /readyz");
 
         proxy.Start();
         HttpResponseMessage? created = null;

@@ -18,12 +18,17 @@ public static class HealthApi
         return routes;
     }
 
-    public static async Task<Results<Ok<HealthStatus>, ProblemHttpResult>> Ready(IServiceProvider sp, CancellationToken ct)
+    public static async Task<Results<Ok<HealthStatus>, ProblemHttpResult>> Ready(IServiceProvider sp, StoreOptions store, HttpContext http, CancellationToken ct)
     {
+        // Not ready is a state to wait out, like an unreachable store anywhere else.
+        http.Response.Headers.RetryAfter = store.RetryAfterSeconds.ToString(System.Globalization.CultureInfo.InvariantCulture);
         try
         {
             if (await StoreSetup.IsMigratedAsync(sp, ct))
+            {
+                http.Response.Headers.Remove("Retry-After");
                 return TypedResults.Ok(new HealthStatus("ready"));
+            }
             return TypedResults.Problem("migrations are not applied yet", statusCode: 503, title: "Service Unavailable");
         }
         catch (Exception e) when (e is not OperationCanceledException)
