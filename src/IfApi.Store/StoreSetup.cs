@@ -1,6 +1,7 @@
 using IfApi.Domain;
 using Microsoft.Data.Sqlite;
 using Microsoft.EntityFrameworkCore;
+using Microsoft.EntityFrameworkCore.Diagnostics;
 using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Logging;
 
@@ -54,8 +55,13 @@ public static class StoreSetup
         var log = sp.GetRequiredService<ILoggerFactory>().CreateLogger(typeof(StoreSetup));
         if (options.Provider == StoreProvider.Sqlite)
             PrepareSqliteFile(options.ConnectionString);
-        var factory = sp.GetRequiredService<IDbContextFactory<IfDbContext>>();
-        await using (var db = await factory.CreateDbContextAsync(ct))
+        // EF reads the migrations history table before it exists on a fresh database and logs that
+        // failed read as an error; for this one context it is expected, so it is logged at Debug.
+        var migrateOptions = Configure(new DbContextOptionsBuilder<IfDbContext>(), options)
+            .UseLoggerFactory(sp.GetRequiredService<ILoggerFactory>())
+            .ConfigureWarnings(w => w.Log((RelationalEventId.CommandError, LogLevel.Debug)))
+            .Options;
+        await using (var db = new IfDbContext(migrateOptions))
         {
             if (options.Provider == StoreProvider.Sqlite)
                 await db.Database.ExecuteSqlRawAsync("PRAGMA journal_mode=WAL;", ct); // readers do not block the writer

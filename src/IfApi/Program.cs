@@ -6,7 +6,7 @@ using IfApi.OpenApi;
 using IfApi.Problems;
 
 if (HealthProbe.Requested(args))
-    return await HealthProbe.RunAsync();  // container health checks
+    return await HealthProbe.RunAsync(Environment.GetEnvironmentVariable("ASPNETCORE_URLS"));  // container health checks
 
 var builder = WebApplication.CreateBuilder(args);
 builder.AddIfStore();                 // Database:Provider, ConnectionStrings:IfApi, Interfaces:Static

@@ -8,9 +8,10 @@ public static class HealthProbe
 {
     public static bool Requested(string[] args) => args.Contains("--healthcheck");
 
-    public static async Task<int> RunAsync()
+    /// <param name="urls">The service's listen addresses (<c>ASPNETCORE_URLS</c>); the first is asked.</param>
+    public static async Task<int> RunAsync(string? urls)
     {
-        var url = (Environment.GetEnvironmentVariable("ASPNETCORE_URLS") ?? "http://localhost:8080")
+        var url = (string.IsNullOrWhiteSpace(urls) ? "http://localhost:8080" : urls)
             .Split(';', StringSplitOptions.RemoveEmptyEntries)[0]
             .Replace("://+", "://127.0.0.1", StringComparison.Ordinal)
             .Replace("://*", "://127.0.0.1", StringComparison.Ordinal)
