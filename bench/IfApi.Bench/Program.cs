@@ -40,17 +40,18 @@ if (opts.Postgres is { } pg)
             var ratios = https.Zip(refs, (h, p) => h.OpsPerSecond / p.OpsPerSecond).Order().ToList();
             Line($"ratio http/pgbench     postgres clients={c,-2} {ratios[ratios.Count / 2]:F2} (median of {ratios.Count} paired rounds: {string.Join(" ", ratios.Select(x => x.ToString("F2", CultureInfo.InvariantCulture)))}; target >= 0.70 at 32)");
         }
-        await FillAndCompareAsync(svc.Url, "postgres");
+        await FillAndCompareAsync(svc.Url, "postgres", () => Pg.SettleAsync(db));
     }
 }
 
 var sqliteDir = Directory.CreateTempSubdirectory("ifapi-bench-");
-await using (var svc = await Service.StartAsync(service, "Sqlite", $"Data Source={Path.Combine(sqliteDir.FullName, "bench.db")}"))
+var sqliteFile = $"Data Source={Path.Combine(sqliteDir.FullName, "bench.db")}";
+await using (var svc = await Service.StartAsync(service, "Sqlite", sqliteFile))
 {
     await Load.WarmUpAsync(svc.Url, opts.Clients.Max(), opts.Warmup);
     foreach (var c in opts.Clients)
         Report(await Rounds(() => Load.CreateDestroyAsync(svc.Url, c, opts.Seconds)), $"create+destroy http    sqlite   clients={c,-2}");
-    await FillAndCompareAsync(svc.Url, "sqlite");
+    await FillAndCompareAsync(svc.Url, "sqlite", () => Sqlite.SettleAsync(sqliteFile));
 }
 sqliteDir.Delete(recursive: true);
 
@@ -60,13 +61,17 @@ foreach (var r in results)
     Console.WriteLine(r);
 return 0;
 
-async Task FillAndCompareAsync(string url, string store)
+async Task FillAndCompareAsync(string url, string store, Func<Task> settle)
 {
+    // Both measurements start from a settled store: no checkpoint or autovacuum of the 30,000 fresh
+    // rows running underneath, and planner statistics that know about them.
+    await settle();
     var empty = await Load.CreateLatencyAsync(url, opts.Samples);
     Line($"create latency {store,-8} with 0 present:     p50={Ms(empty.P50)} p99={Ms(empty.P99)}");
     var sw = Stopwatch.StartNew();
     await Load.FillAsync(url, opts.Fill, 32);
     Console.WriteLine($"# filled {opts.Fill} taps in {sw.Elapsed.TotalSeconds:F0}s");
+    await settle();
     var full = await Load.CreateLatencyAsync(url, opts.Samples);
     Line($"create latency {store,-8} with {opts.Fill} present: p50={Ms(full.P50)} p99={Ms(full.P99)}");
     Line($"create latency {store,-8} ratio {opts.Fill}/0 p50 {full.P50 / empty.P50:F2} (target <= 1.20)");
@@ -118,7 +123,7 @@ internal sealed record BenchOptions(string? Postgres, int[] Clients, int Seconds
             (Get("--clients") ?? "1,8,32").Split(',').Select(int.Parse).ToArray(),
             int.Parse(Get("--seconds") ?? "10", CultureInfo.InvariantCulture),
             int.Parse(Get("--fill") ?? "30000", CultureInfo.InvariantCulture),
-            int.Parse(Get("--samples") ?? "400", CultureInfo.InvariantCulture),
+            int.Parse(Get("--samples") ?? "1000", CultureInfo.InvariantCulture),
             int.Parse(Get("--rounds") ?? "3", CultureInfo.InvariantCulture),
             int.Parse(Get("--warmup") ?? "20", CultureInfo.InvariantCulture));
     }
@@ -301,8 +306,31 @@ internal static class Load
     }
 }
 
+internal static class Sqlite
+{
+    public static async Task SettleAsync(string connection)
+    {
+        await using var conn = new Microsoft.Data.Sqlite.SqliteConnection(connection);
+        await conn.OpenAsync();
+        await using var cmd = conn.CreateCommand();
+        cmd.CommandText = "PRAGMA wal_checkpoint(TRUNCATE); ANALYZE;";
+        await cmd.ExecuteNonQueryAsync();
+    }
+}
+
 internal static class Pg
 {
+    public static async Task SettleAsync(string connection)
+    {
+        await using var conn = new NpgsqlConnection(connection);
+        await conn.OpenAsync();
+        foreach (var sql in new[] { "VACUUM ANALYZE", "CHECKPOINT" })
+        {
+            await using var cmd = new NpgsqlCommand(sql, conn) { CommandTimeout = 300 };
+            await cmd.ExecuteNonQueryAsync();
+        }
+    }
+
     public static async Task<string> CreateDatabaseAsync(string server, string prefix)
     {
         var name = $"{prefix}_{DateTime.UtcNow:yyyyMMddHHmmss}";
