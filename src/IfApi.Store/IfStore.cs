@@ -173,8 +173,11 @@ public sealed class IfStore(TransactionRunner tx, ILogger<IfStore> log)
     /// At first start: the index pool and the built-in cloners with their minIfs interfaces. On every
     /// start: the configured static interfaces that are missing. Safe to race from several replicas.
     /// </summary>
-    public Task BootstrapAsync(IReadOnlyList<string> staticInterfaces, CancellationToken ct) =>
-        tx.WriteAsync(async (db, ct) =>
+    public Task BootstrapAsync(IReadOnlyList<string> staticInterfaces, CancellationToken ct)
+    {
+        foreach (var name in staticInterfaces)
+            IfNames.Validate(name); // a bad configuration stops start-up before any write
+        return tx.WriteAsync(async (db, ct) =>
         {
             await tx.LockAsync(db, Pools.Bootstrap, ct);
             if (!await db.Meta.AnyAsync(m => m.Key == "bootstrapped", ct))
@@ -188,7 +191,6 @@ public sealed class IfStore(TransactionRunner tx, ILogger<IfStore> log)
             }
             foreach (var name in staticInterfaces)
             {
-                IfNames.Validate(name);
                 if (await db.Interfaces.AnyAsync(i => i.Name == name, ct))
                     continue;
                 await tx.LockAsync(db, Pools.Ifindex, ct);
@@ -201,6 +203,7 @@ public sealed class IfStore(TransactionRunner tx, ILogger<IfStore> log)
             }
             return true;
         }, ct);
+    }
 
     // ---- the steps -----------------------------------------------------------------------------
 

@@ -70,8 +70,6 @@ public static class StoreSetup
                 log.LogInformation("applying migrations {Migrations}", string.Join(", ", pending));
             await db.Database.MigrateAsync(ct);
         }
-        foreach (var name in staticInterfaces)
-            IfNames.Validate(name);
         await sp.GetRequiredService<IfStore>().BootstrapAsync(staticInterfaces, ct);
     }
 

@@ -22,8 +22,6 @@ public sealed class TransactionRunner(IDbContextFactory<IfDbContext> factory, St
     private readonly SemaphoreSlim _sqliteWriter = new(1, 1);
     private readonly System.Collections.Concurrent.ConcurrentDictionary<string, SemaphoreSlim> _poolGates = new(StringComparer.Ordinal);
 
-    public StoreProvider Provider => options.Provider;
-
     public async Task<T> WriteAsync<T>(Func<IfDbContext, CancellationToken, Task<T>> work, CancellationToken ct)
     {
         int races = 0, outages = 0;

@@ -20,20 +20,22 @@ public static class HealthApi
 
     public static async Task<Results<Ok<HealthStatus>, ProblemHttpResult>> Ready(IServiceProvider sp, StoreOptions store, HttpContext http, CancellationToken ct)
     {
-        // Not ready is a state to wait out, like an unreachable store anywhere else.
-        http.Response.Headers.RetryAfter = store.RetryAfterSeconds.ToString(System.Globalization.CultureInfo.InvariantCulture);
         try
         {
             if (await StoreSetup.IsMigratedAsync(sp, ct))
-            {
-                http.Response.Headers.Remove("Retry-After");
                 return TypedResults.Ok(new HealthStatus("ready"));
-            }
-            return TypedResults.Problem("migrations are not applied yet", statusCode: 503, title: "Service Unavailable");
+            return NotReady("migrations are not applied yet");
         }
         catch (Exception e) when (e is not OperationCanceledException)
         {
-            return TypedResults.Problem($"the store is unreachable: {e.GetBaseException().Message}", statusCode: 503, title: "Service Unavailable");
+            return NotReady($"the store is unreachable: {e.GetBaseException().Message}");
+        }
+
+        // Not ready is a state to wait out, like an unreachable store anywhere else.
+        ProblemHttpResult NotReady(string detail)
+        {
+            http.Response.Headers.RetryAfter = store.RetryAfterSeconds.ToString(System.Globalization.CultureInfo.InvariantCulture);
+            return TypedResults.Problem(detail, statusCode: 503, title: "Service Unavailable");
         }
     }
 }
