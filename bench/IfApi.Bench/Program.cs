@@ -6,6 +6,7 @@ using System.Globalization;
 using System.Net;
 using System.Text;
 using System.Text.Json;
+using IfApi.Domain;
 using IfApi.Store;
 using Npgsql;
 
@@ -342,18 +343,61 @@ internal static class Pg
     }
 }
 
-/// <summary>pgbench running create-destroy.pgbench.sql: the same statements, the same round trips, no HTTP and no EF.</summary>
+/// <summary>
+/// pgbench replaying what one HTTP create of "tap" and one destroy of the interface it made send,
+/// statement for statement and round trip for round trip: the service's fast-path statements, the
+/// lock statement and the data statement as one "\;" compound query because the service sends them
+/// as one batch (it knows the cloner from its first create). The script is
+/// written from the service's SQL constants, so it cannot drift from what the service runs.
+/// </summary>
 internal static class PgBench
 {
+    public static string Script()
+    {
+        // The service's parameters, as pgbench literals and variables (:seq is the tap cloner's, :unit
+        // the unit the create took).
+        var values = new Dictionary<string, string>
+        {
+            ["cloner"] = "'tap'",
+            ["seq"] = ":seq",
+            ["id"] = "gen_random_uuid()",
+            ["now"] = "now()",
+            ["flags"] = ((int)InterfaceKind.Tap.DefaultFlags()).ToString(CultureInfo.InvariantCulture),
+            ["kind"] = "'tap'",
+            ["lladdr"] = "'f2:0b:a4:00:00:01'",
+            ["mtu"] = InterfaceKind.Tap.DefaultMtu().ToString(CultureInfo.InvariantCulture),
+            ["groups"] = "'{all,tap}'::text[]",
+            ["ref"] = "'tap' || :unit",
+        };
+        string Sql(string s) => System.Text.RegularExpressions.Regex.Replace(s, "@([a-z]+)", m => values[m.Groups[1].Value]);
+        return $"""
+            -- create: POST /v1/interfaces {"{"}"name":"tap"{"}"}
+            {Sql(PgFastPath.CreateLockSql)} \;
+            {Sql(PgFastPath.CreateSql)} \gset
+            -- destroy: DELETE /v1/interfaces/tapN
+            {Sql(PgFastPath.DestroyLockByNameSql)} \;
+            {Sql(PgFastPath.DestroySql)};
+
+            """;
+    }
+
     public static async Task<Figures> RunAsync(string connection, int clients, int seconds)
     {
         var cs = new NpgsqlConnectionStringBuilder(connection);
-        var script = Path.Combine(AppContext.BaseDirectory, "create-destroy.pgbench.sql");
         var logDir = Directory.CreateTempSubdirectory("pgbench-");
+        var script = Path.Combine(logDir.FullName, "create-destroy.pgbench.sql");
+        await File.WriteAllTextAsync(script, Script());
+        long seq;
+        await using (var conn = new NpgsqlConnection(connection))
+        {
+            await conn.OpenAsync();
+            await using var cmd = new NpgsqlCommand("SELECT seq FROM cloners WHERE name = 'tap'", conn);
+            seq = (long)(await cmd.ExecuteScalarAsync())!;
+        }
         var exe = File.Exists("/usr/bin/pgbench") ? "/usr/bin/pgbench" : "pgbench";
         string[] common = ["-h", cs.Host!, "-p", cs.Port.ToString(CultureInfo.InvariantCulture), "-U", cs.Username ?? "postgres", "-n",
             "-c", clients.ToString(CultureInfo.InvariantCulture), "-j", Math.Min(clients, 2).ToString(CultureInfo.InvariantCulture),
-            "-f", script, "-D", $"tapkey={StoreDialect.LockKey("tap")}", "-D", $"idxkey={StoreDialect.LockKey(Pools.Ifindex)}"];
+            "-f", script, "-D", $"seq={seq}"];
         await Run(exe, [.. common, "-T", Math.Min(3, seconds).ToString(CultureInfo.InvariantCulture), cs.Database!]); // warm-up
         var output = await Run(exe, [.. common, "-T", seconds.ToString(CultureInfo.InvariantCulture), "-l", "--log-prefix", Path.Combine(logDir.FullName, "tx"), cs.Database!]);
         var latencies = new List<double>();

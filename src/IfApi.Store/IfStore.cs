@@ -8,9 +8,10 @@ namespace IfApi.Store;
 /// The store seam: every cloning operation as one transaction. Lock story: a transaction that
 /// allocates or frees units takes its cloner's pool lock first and the index pool's lock last
 /// (just before it touches indexes), always in that order, so no two transactions deadlock and
-/// creates on different cloners share only the short index step.
+/// creates on different cloners share only the short index step. On PostgreSQL the commonest
+/// create and destroy first try <see cref="PgFastPath"/>, which shares those locks.
 /// </summary>
-public sealed class IfStore(TransactionRunner tx, ILogger<IfStore> log)
+public sealed class IfStore(TransactionRunner tx, PgFastPath fast, ILogger<IfStore> log)
 {
     // ---- cloners -------------------------------------------------------------------------------
 
@@ -47,8 +48,9 @@ public sealed class IfStore(TransactionRunner tx, ILogger<IfStore> log)
         }, ct);
 
     /// <summary><c>if_clone_detach</c>: every clone is destroyed (minIfs ones too), then the cloner.</summary>
-    public Task DetachClonerAsync(string name, CancellationToken ct) =>
-        tx.WriteAsync(async (db, ct) =>
+    public async Task DetachClonerAsync(string name, CancellationToken ct)
+    {
+        await tx.WriteAsync(async (db, ct) =>
         {
             await tx.LockAsync(db, name, ct);
             var cloner = db.Cloners.FirstOrDefault(c => c.Name == name)
@@ -66,6 +68,8 @@ public sealed class IfStore(TransactionRunner tx, ILogger<IfStore> log)
             log.LogInformation("cloner {Cloner} detached with {Count} interfaces", name, clones.Count);
             return true;
         }, ct);
+        _wildcardCloners.TryRemove(name, out _);
+    }
 
     // ---- interfaces ----------------------------------------------------------------------------
 
@@ -74,20 +78,17 @@ public sealed class IfStore(TransactionRunner tx, ILogger<IfStore> log)
     /// matcher, refuse a name in use, allocate the unit, then the index, and insert the interface
     /// (both ends for epair) with its groups. Returns the interface created (the a-end for epair).
     /// </summary>
-    public Task<InterfaceInfo> CreateAsync(string name, CreateParams? p, CancellationToken ct)
+    public async Task<InterfaceInfo> CreateAsync(string name, CreateParams? p, CancellationToken ct)
     {
         IfNames.Validate(name, Ioctl.IfCreate);
-        return tx.WriteAsync(async (db, ct) =>
+        if (fast.Enabled && await TryCreateFastAsync(name, p, ct) is { } done)
+            return done;
+        return await tx.WriteAsync(async (db, ct) =>
         {
-            // The cloner list and whether the name is taken, in one round trip.
-            var rows = await db.Cloners.AsNoTracking().OrderByDescending(c => c.Seq)
-                .Select(c => new { Cloner = c, Taken = db.Interfaces.Any(i => i.Name == name) })
-                .ToListAsync(ct);
-            var seqs = rows.ToDictionary(r => r.Cloner.Name, r => r.Cloner.Seq);
-            var match = await ClonerMatcher.MatchAsync(rows.Select(r => ToSpec(r.Cloner)), name,
-                    async (n, ct) => await db.Interfaces.AnyAsync(i => i.Name == n, ct), ct)
-                ?? throw new IfError(Errno.EINVAL, $"no cloner matches '{name}'", Ioctl.IfCreate);
-            if (rows[0].Taken)
+            var (seqs, match, taken) = await MatchAsync(db, name, ct);
+            if (match is null)
+                throw new IfError(Errno.EINVAL, $"no cloner matches '{name}'", Ioctl.IfCreate);
+            if (taken)
                 throw new IfError(Errno.EEXIST, $"interface '{name}' exists", Ioctl.IfCreate);
 
             var created = match switch
@@ -102,8 +103,11 @@ public sealed class IfStore(TransactionRunner tx, ILogger<IfStore> log)
     }
 
     /// <summary>SIOCIFDESTROY (<c>if_clone_destroy</c>): the unit and index are freed and groups left in the same transaction.</summary>
-    public Task DestroyAsync(string reference, CancellationToken ct) =>
-        tx.WriteAsync(async (db, ct) =>
+    public async Task DestroyAsync(string reference, CancellationToken ct)
+    {
+        if (fast.Enabled && await fast.TryDestroyAsync(reference, ct))
+            return;
+        await tx.WriteAsync(async (db, ct) =>
         {
             // Before the lock, read what cannot change while the interface exists: its cloner, unit,
             // index, its epair peer's index, and the cloner's minIfs. Under the lock, the delete
@@ -141,6 +145,7 @@ public sealed class IfStore(TransactionRunner tx, ILogger<IfStore> log)
             new EfUnitPool(db, Pools.Ifindex).ReleaseMany(indexes);
             return true;
         }, ct);
+    }
 
     public Task<InterfaceInfo> GetAsync(string reference, CancellationToken ct) =>
         tx.ReadAsync(async (db, ct) =>
@@ -206,6 +211,63 @@ public sealed class IfStore(TransactionRunner tx, ILogger<IfStore> log)
     }
 
     // ---- the steps -----------------------------------------------------------------------------
+
+    /// <summary>
+    /// The cloner list and whether the name is taken (one round trip), then the cloner whose matcher
+    /// takes the name, with every cloner's <see cref="ClonerRow.Seq"/> as read.
+    /// </summary>
+    private static async Task<(Dictionary<string, long> Seqs, CloneMatch? Match, bool Taken)> MatchAsync(
+        IfDbContext db, string name, CancellationToken ct)
+    {
+        var rows = await db.Cloners.AsNoTracking().OrderByDescending(c => c.Seq)
+            .Select(c => new { Cloner = c, Taken = db.Interfaces.Any(i => i.Name == name) })
+            .ToListAsync(ct);
+        var match = await ClonerMatcher.MatchAsync(rows.Select(r => ToSpec(r.Cloner)), name,
+            async (n, ct) => await db.Interfaces.AnyAsync(i => i.Name == n, ct), ct);
+        return (rows.ToDictionary(r => r.Cloner.Name, r => r.Cloner.Seq), match, rows.Count > 0 && rows[0].Taken);
+    }
+
+    /// <summary>
+    /// The cloners that wildcard creates went to, by the name created. A name without a unit can only
+    /// be matched by the cloner of that very name (cloner names are letters, a unit is digits, only
+    /// vlan matches more, and only dotted names), so this is the matcher's answer for as long as that
+    /// cloner is attached; the fast statement checks that it still is (by its seq) and that no
+    /// interface has taken the name, and an entry is dropped whenever the fast path declines.
+    /// </summary>
+    private readonly System.Collections.Concurrent.ConcurrentDictionary<string, (ClonerSpec Cloner, long Seq)> _wildcardCloners =
+        new(StringComparer.Ordinal);
+
+    /// <summary>
+    /// A wildcard create on a cloner of one-interface clones, through <see cref="PgFastPath"/>. Null
+    /// when it does not apply or declines; then the locked path runs and answers.
+    /// </summary>
+    private async Task<InterfaceInfo?> TryCreateFastAsync(string name, CreateParams? p, CancellationToken ct)
+    {
+        if (p is { Vlan: not null } or { Parent: not null })
+            return null;
+        if (!_wildcardCloners.TryGetValue(name, out var known))
+        {
+            var (seqs, match, taken) = await tx.ReadAsync((db, ct) => MatchAsync(db, name, ct), ct);
+            if (taken || match is not UnitMatch { UnitText: "" } m || m.Cloner.Kind == InterfaceKind.Epair)
+                return null;
+            known = (m.Cloner, seqs[m.Cloner.Name]);
+            _wildcardCloners[name] = known;
+        }
+        var (cloner, seq) = known;
+        var row = NewRow(name, cloner.Kind, cloner.Name, unit: null, index: 0, CheckLladdr(cloner.Kind, p) ?? cloner.Kind.NewLladdr('a'));
+        AddGroups(row, cloner);
+        var groups = row.Groups.ConvertAll(g => g.Group);
+        var took = await fast.TryCreateAsync(new PgFastPath.CreateRequest(row.Id, cloner.Name, seq, row.Kind,
+            row.Flags, row.Mtu, row.Lladdr, [.. groups], row.CreatedAt), ct);
+        if (took is not var (index, unit))
+        {
+            // Perhaps the cloner went or came anew: read it again next time.
+            _wildcardCloners.TryRemove(name, out _);
+            return null;
+        }
+        (row.Index, row.Unit, row.Name) = (index, unit, cloner.UnitName(unit));
+        return ToInfo(new Projected { Row = row, Groups = groups });
+    }
 
     private async Task AttachAsync(IfDbContext db, ClonerSpec spec, CancellationToken ct)
     {
@@ -293,15 +355,7 @@ public sealed class IfStore(TransactionRunner tx, ILogger<IfStore> log)
     {
         if (p is null)
             return (null, null, null);
-        string? lladdr = null;
-        if (p.Lladdr is not null)
-        {
-            if (kind != InterfaceKind.Tap)
-                throw new IfError(Errno.EOPNOTSUPP, $"params.lladdr is not supported by {kind.WireName()} interfaces", Ioctl.IfCreate);
-            if (!Lladdr.TryParse(p.Lladdr, out var canonical) || !Lladdr.IsUnicast(canonical))
-                throw new IfError(Errno.EINVAL, "params.lladdr must be a unicast Ethernet address like f2:0b:a4:00:00:01", Ioctl.IfCreate);
-            lladdr = canonical;
-        }
+        var lladdr = CheckLladdr(kind, p);
         if (p.Vlan is null && p.Parent is null)
             return (lladdr, null, null);
         if (kind != InterfaceKind.Vlan)
@@ -311,6 +365,18 @@ public sealed class IfStore(TransactionRunner tx, ILogger<IfStore> log)
         if (tag is < ClonerMatcher.MinVlanTag or > ClonerMatcher.MaxVlanTag)
             throw new IfError(Errno.EINVAL, $"vlan tag must be between {ClonerMatcher.MinVlanTag} and {ClonerMatcher.MaxVlanTag}", Ioctl.IfCreate);
         return (lladdr, tag, await ParentAsync(db, p.Parent, ct));
+    }
+
+    /// <summary>params.lladdr, canonical; only tap takes one.</summary>
+    private static string? CheckLladdr(InterfaceKind kind, CreateParams? p)
+    {
+        if (p?.Lladdr is null)
+            return null;
+        if (kind != InterfaceKind.Tap)
+            throw new IfError(Errno.EOPNOTSUPP, $"params.lladdr is not supported by {kind.WireName()} interfaces", Ioctl.IfCreate);
+        if (!Lladdr.TryParse(p.Lladdr, out var canonical) || !Lladdr.IsUnicast(canonical))
+            throw new IfError(Errno.EINVAL, "params.lladdr must be a unicast Ethernet address like f2:0b:a4:00:00:01", Ioctl.IfCreate);
+        return canonical;
     }
 
     /// <summary>vlan_clone_create: the parent must exist (ENXIO) and carry Ethernet frames.</summary>

@@ -4,27 +4,17 @@ namespace IfApi.Store;
 
 /// <summary>
 /// The one thing the two stores do differently: how a transaction takes a pool's lock.
-/// PostgreSQL: a transaction-scoped advisory lock per pool, so creates on different cloners do not
-/// wait for each other. SQLite: the database has one writer and <c>BEGIN IMMEDIATE</c> already holds
-/// it, so there is nothing more to take.
+/// PostgreSQL: a transaction-scoped advisory lock per pool, keyed by the server's hash of the pool
+/// name, so creates on different cloners do not wait for each other. The locked path takes it
+/// exclusively, <see cref="PgFastPath"/> shared (a statement there finds the key from a row, which is
+/// why the server computes it). SQLite: the database has one writer and <c>BEGIN IMMEDIATE</c>
+/// already holds it, so there is nothing more to take.
 /// </summary>
 internal static class StoreDialect
 {
     public static void Lock(IfDbContext db, StoreProvider provider, string pool)
     {
         if (provider == StoreProvider.Postgres)
-            db.Database.ExecuteSql($"SELECT pg_advisory_xact_lock({LockKey(pool)})");
-    }
-
-    /// <summary>FNV-1a of the pool name: stable across processes and releases. A collision costs waiting, never correctness.</summary>
-    internal static long LockKey(string pool)
-    {
-        var h = 14695981039346656037UL;
-        foreach (var c in pool)
-        {
-            h ^= c;
-            h *= 1099511628211UL;
-        }
-        return unchecked((long)h);
+            db.Database.ExecuteSql($"SELECT pg_advisory_xact_lock(hashtext({pool}))");
     }
 }

@@ -15,7 +15,7 @@ public static class StoreSetup
     public static DbContextOptionsBuilder<IfDbContext> Configure(DbContextOptionsBuilder<IfDbContext> b, StoreOptions o) =>
         o.Provider switch
         {
-            StoreProvider.Postgres => b.UseNpgsql(WithAutoPrepare(o.ConnectionString), n => n.MigrationsAssembly(MigrationsAssembly(o.Provider))),
+            StoreProvider.Postgres => b.UseNpgsql(PostgresConnectionString(o.ConnectionString), n => n.MigrationsAssembly(MigrationsAssembly(o.Provider))),
             _ => b.UseSqlite(o.ConnectionString, s => s.MigrationsAssembly(MigrationsAssembly(o.Provider))),
         };
 
@@ -23,7 +23,7 @@ public static class StoreSetup
     /// Every transaction runs the same few statements; preparing them once per connection saves the
     /// server a parse and plan each time. A connection string that sets the key keeps its own value.
     /// </summary>
-    private static string WithAutoPrepare(string connectionString)
+    internal static string PostgresConnectionString(string connectionString)
     {
         var csb = new Npgsql.NpgsqlConnectionStringBuilder(connectionString);
         if (!csb.ContainsKey("Max Auto Prepare"))
@@ -41,6 +41,7 @@ public static class StoreSetup
         ThreadPool.SetMinThreads(Math.Max(workers, 8 * Environment.ProcessorCount), io);
         services.AddPooledDbContextFactory<IfDbContext>(b => Configure((DbContextOptionsBuilder<IfDbContext>)b, options));
         services.AddSingleton<TransactionRunner>();
+        services.AddSingleton<PgFastPath>();
         services.AddSingleton<IfStore>();
         return services;
     }

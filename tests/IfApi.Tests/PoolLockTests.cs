@@ -18,7 +18,7 @@ public sealed class PoolLockTests(PostgresStore store) : IClassFixture<PostgresS
         await using var other = new NpgsqlConnection(store.ConnectionString);
         await other.OpenAsync();
         await using var tx = await other.BeginTransactionAsync();
-        await using (var cmd = new NpgsqlCommand($"SELECT pg_advisory_xact_lock({StoreDialect.LockKey("tap")})", other, tx))
+        await using (var cmd = new NpgsqlCommand("SELECT pg_advisory_xact_lock(hashtext('tap'))", other, tx))
             await cmd.ExecuteNonQueryAsync();
 
         var tapCreate = http.Create("tap");
