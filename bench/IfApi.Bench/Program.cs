@@ -41,7 +41,9 @@ if (opts.Postgres is { } pg)
             var ratios = https.Zip(refs, (h, p) => h.OpsPerSecond / p.OpsPerSecond).Order().ToList();
             Line($"ratio http/pgbench     postgres clients={c,-2} {ratios[ratios.Count / 2]:F2} (median of {ratios.Count} paired rounds: {string.Join(" ", ratios.Select(x => x.ToString("F2", CultureInfo.InvariantCulture)))}; target >= 0.70 at 32)");
         }
-        await FillAndCompareAsync(svc.Url, "postgres", () => Pg.SettleAsync(db));
+        var fullDb = await Pg.CreateDatabaseAsync(pg, "ifapi_bench_full");
+        await using var full = await Service.StartAsync(service, "Postgres", fullDb);
+        await FillAndCompareAsync("postgres", svc.Url, () => Pg.SettleAsync(db), full.Url, () => Pg.SettleAsync(fullDb));
     }
 }
 
@@ -52,7 +54,9 @@ await using (var svc = await Service.StartAsync(service, "Sqlite", sqliteFile))
     await Load.WarmUpAsync(svc.Url, opts.Clients.Max(), opts.Warmup);
     foreach (var c in opts.Clients)
         Report(await Rounds(() => Load.CreateDestroyAsync(svc.Url, c, opts.Seconds)), $"create+destroy http    sqlite   clients={c,-2}");
-    await FillAndCompareAsync(svc.Url, "sqlite", () => Sqlite.SettleAsync(sqliteFile));
+    var fullFile = $"Data Source={Path.Combine(sqliteDir.FullName, "full.db")}";
+    await using var full = await Service.StartAsync(service, "Sqlite", fullFile);
+    await FillAndCompareAsync("sqlite", svc.Url, () => Sqlite.SettleAsync(sqliteFile), full.Url, () => Sqlite.SettleAsync(fullFile));
 }
 sqliteDir.Delete(recursive: true);
 
@@ -62,20 +66,22 @@ foreach (var r in results)
     Console.WriteLine(r);
 return 0;
 
-async Task FillAndCompareAsync(string url, string store, Func<Task> settle)
+// Create latency on a store with none of its own interfaces (the warm service that ran the load
+// above) and on a second store filled with opts.Fill, served by a second service process. Samples
+// alternate between the two in batches, so the drift of a shared machine lands on both alike.
+async Task FillAndCompareAsync(string store, string emptyUrl, Func<Task> settleEmpty, string fullUrl, Func<Task> settleFull)
 {
-    // Both measurements start from a settled store: no checkpoint or autovacuum of the 30,000 fresh
-    // rows running underneath, and planner statistics that know about them.
-    await settle();
-    var empty = await Load.CreateLatencyAsync(url, opts.Samples);
-    Line($"create latency {store,-8} with 0 present:     p50={Ms(empty.P50)} p99={Ms(empty.P99)}");
     var sw = Stopwatch.StartNew();
-    await Load.FillAsync(url, opts.Fill, 32);
+    await Load.FillAsync(fullUrl, opts.Fill, 32);
     Console.WriteLine($"# filled {opts.Fill} taps in {sw.Elapsed.TotalSeconds:F0}s");
-    await settle();
-    var full = await Load.CreateLatencyAsync(url, opts.Samples);
+    // Both start settled: no checkpoint or autovacuum of fresh rows running underneath, and
+    // planner statistics that know what is there.
+    await settleEmpty();
+    await settleFull();
+    var (empty, full, ratios) = await Load.CreateLatencyPairedAsync(emptyUrl, fullUrl, opts.Samples, batches: 10);
+    Line($"create latency {store,-8} with 0 present:     p50={Ms(empty.P50)} p99={Ms(empty.P99)}");
     Line($"create latency {store,-8} with {opts.Fill} present: p50={Ms(full.P50)} p99={Ms(full.P99)}");
-    Line($"create latency {store,-8} ratio {opts.Fill}/0 p50 {full.P50 / empty.P50:F2} (target <= 1.20)");
+    Line($"create latency {store,-8} ratio {opts.Fill}/0 p50 {full.P50 / empty.P50:F2} (target <= 1.20; per batch: {string.Join(" ", ratios.Select(x => x.ToString("F2", CultureInfo.InvariantCulture)))})");
 }
 
 // The median round by throughput: one noisy round on a shared 2-core machine does not make the figure.
@@ -269,27 +275,46 @@ internal static class Load
         return errors;
     }
 
-    /// <summary>Latency of one create at a time (the tap it made is destroyed between samples, untimed).</summary>
-    public static async Task<Figures> CreateLatencyAsync(string url, int samples)
+    /// <summary>
+    /// Latency of one create at a time on two services, alternating in batches (the tap each create
+    /// made is destroyed between samples, untimed). Returns both sets and each batch pair's p50 ratio.
+    /// </summary>
+    public static async Task<(Figures A, Figures B, List<double> BatchRatios)> CreateLatencyPairedAsync(string a, string b, int samples, int batches)
     {
         using var http = NewClient();
-        var latencies = new List<double>(samples);
+        var all = (A: new List<double>(samples), B: new List<double>(samples));
+        var ratios = new List<double>();
         long errors = 0;
-        for (var i = 0; i < samples + 20; i++)
+        var perBatch = Math.Max(1, samples / batches);
+        foreach (var url in new[] { a, b })
+            await SampleAsync(url, 20); // connections open, caches warm
+        for (var i = 0; i < batches; i++)
         {
-            var t0 = Stopwatch.GetTimestamp();
-            var name = await CreateAsync(http, url);
-            var ms = Stopwatch.GetElapsedTime(t0).TotalMilliseconds;
-            if (name is null)
-            {
-                errors++;
-                continue;
-            }
-            if (i >= 20)
-                latencies.Add(ms);
-            (await http.DeleteAsync($"{url}/v1/interfaces/{name}")).Dispose();
+            var (la, lb) = (await SampleAsync(a, perBatch), await SampleAsync(b, perBatch));
+            all.A.AddRange(la);
+            all.B.AddRange(lb);
+            ratios.Add(Figures.From(lb, 1, 0).P50 / Figures.From(la, 1, 0).P50);
         }
-        return Figures.From(latencies, 1, errors);
+        return (Figures.From(all.A, 1, errors), Figures.From(all.B, 1, errors), ratios);
+
+        async Task<List<double>> SampleAsync(string url, int count)
+        {
+            var latencies = new List<double>(count);
+            for (var i = 0; i < count; i++)
+            {
+                var t0 = Stopwatch.GetTimestamp();
+                var name = await CreateAsync(http, url);
+                var ms = Stopwatch.GetElapsedTime(t0).TotalMilliseconds;
+                if (name is null)
+                {
+                    errors++;
+                    continue;
+                }
+                latencies.Add(ms);
+                (await http.DeleteAsync($"{url}/v1/interfaces/{name}")).Dispose();
+            }
+            return latencies;
+        }
     }
 
     public static async Task FillAsync(string url, int count, int clients)
