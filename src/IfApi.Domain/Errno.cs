@@ -35,4 +35,14 @@ public static class Ioctl
     public const string IfGet = "SIOCGIFFLAGS";
     public const string CloneAttach = "if_clone_attach";
     public const string CloneDetach = "if_clone_detach";
+    public const string SetName = "SIOCSIFNAME";
+    public const string SetDescription = "SIOCSIFDESCR";
+    public const string SetMtu = "SIOCSIFMTU";
+    public const string SetFlags = "SIOCSIFFLAGS";
+    public const string SetMetric = "SIOCSIFMETRIC";
+    public const string SetLladdr = "SIOCSIFLLADDR";
+    public const string AddGroup = "SIOCAIFGROUP";
+    public const string DeleteGroup = "SIOCDIFGROUP";
+    public const string GetGroups = "SIOCGIFGROUP";
+    public const string GetGroupMembers = "SIOCGIFGMEMB";
 }

@@ -71,4 +71,6 @@ public static class Pools
     /// <summary>Not a possible cloner name (those are letters only), so it cannot collide with one.</summary>
     public const string Ifindex = "#ifindex";
     public const string Bootstrap = "#bootstrap";
+    /// <summary>The lock sequencers take turns on.</summary>
+    public const string Events = "#events";
 }

@@ -9,6 +9,7 @@ public sealed class IfDbContext(DbContextOptions<IfDbContext> options) : DbConte
     public DbSet<GroupMemberRow> GroupMembers => Set<GroupMemberRow>();
     public DbSet<FreeRangeRow> FreeRanges => Set<FreeRangeRow>();
     public DbSet<MetaRow> Meta => Set<MetaRow>();
+    public DbSet<EventRow> Events => Set<EventRow>();
 
     /// <summary>The in-process pool gates this transaction holds (<see cref="TransactionRunner.LockAsync"/>); released when it ends.</summary>
     internal List<SemaphoreSlim> HeldGates { get; } = [];
@@ -54,7 +55,8 @@ public sealed class IfDbContext(DbContextOptions<IfDbContext> options) : DbConte
             e.Property(x => x.Description).HasColumnName("description").HasMaxLength(4096);
             e.Property(x => x.Lladdr).HasColumnName("lladdr").HasMaxLength(17);
             e.Property(x => x.CreatedAt).HasColumnName("created_at");
-            e.Property(x => x.Version).HasColumnName("version");
+            // A change is written only over the version it read; a concurrent change makes it run again.
+            e.Property(x => x.Version).HasColumnName("version").IsConcurrencyToken();
             e.Property(x => x.PeerId).HasColumnName("peer_id");
             e.Property(x => x.ParentId).HasColumnName("parent_id");
             e.Property(x => x.VlanTag).HasColumnName("vlan_tag");
@@ -83,6 +85,20 @@ public sealed class IfDbContext(DbContextOptions<IfDbContext> options) : DbConte
             e.Property(x => x.Hi).HasColumnName("hi");
             e.HasIndex(x => new { x.Pool, x.Hi });
             e.HasIndex(x => new { x.Pool, x.Lo });
+        });
+
+        b.Entity<EventRow>(e =>
+        {
+            e.ToTable("events");
+            e.HasKey(x => x.Id);
+            e.Property(x => x.Id).HasColumnName("id").ValueGeneratedOnAdd();
+            e.Property(x => x.Pos).HasColumnName("pos");
+            e.HasIndex(x => x.Pos).IsUnique();
+            e.Property(x => x.At).HasColumnName("at");
+            e.Property(x => x.Type).HasColumnName("type").HasMaxLength(32);
+            e.Property(x => x.InterfaceId).HasColumnName("interface_id");
+            e.Property(x => x.Subject).HasColumnName("subject").HasMaxLength(64);
+            e.Property(x => x.Data).HasColumnName("data");
         });
 
         b.Entity<MetaRow>(e =>

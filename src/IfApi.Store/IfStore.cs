@@ -11,7 +11,7 @@ namespace IfApi.Store;
 /// creates on different cloners share only the short index step. On PostgreSQL the commonest
 /// create and destroy first try <see cref="PgFastPath"/>, which shares those locks.
 /// </summary>
-public sealed class IfStore(TransactionRunner tx, PgFastPath fast, ILogger<IfStore> log)
+public sealed class IfStore(TransactionRunner tx, PgFastPath fast, EventSignals events, ILogger<IfStore> log)
 {
     // ---- cloners -------------------------------------------------------------------------------
 
@@ -44,6 +44,7 @@ public sealed class IfStore(TransactionRunner tx, PgFastPath fast, ILogger<IfSto
             if (db.Cloners.Any(c => c.Name == spec.Name))
                 throw new IfError(Errno.EEXIST, $"cloner '{spec.Name}' exists", Ioctl.CloneAttach);
             await AttachAsync(db, spec, ct);
+            Outbox.Add(db, EventTypes.ClonerAttach, null, spec.Name, new { cloner = spec.Name, kind = spec.Kind.WireName() });
             return ToInfo(new ClonerCount { Row = ToRow(spec), Interfaces = spec.MinIfs * (spec.Kind == InterfaceKind.Epair ? 2 : 1) });
         }, ct);
 
@@ -58,13 +59,16 @@ public sealed class IfStore(TransactionRunner tx, PgFastPath fast, ILogger<IfSto
             // Delete exactly the clones whose indexes are freed below. A dotted vlan created meanwhile
             // (it takes no unit of its cloner's) keeps the cloner row by its foreign key, and the
             // transaction runs again rather than losing that vlan's index.
-            var clones = db.Interfaces.Where(i => i.Cloner == name).Select(i => new { i.Id, i.Index }).ToList();
+            var clones = db.Interfaces.Where(i => i.Cloner == name).Select(i => new { i.Id, i.Index, i.Name, i.Unit }).ToList();
             var ids = clones.ConvertAll(c => c.Id);
             db.Interfaces.Where(i => ids.Contains(i.Id)).ExecuteDelete();
             db.FreeRanges.Where(r => r.Pool == name).ExecuteDelete();
             await tx.LockAsync(db, Pools.Ifindex, ct);
             new EfUnitPool(db, Pools.Ifindex).ReleaseMany(clones.Select(c => c.Index));
             db.Cloners.Remove(cloner);
+            foreach (var c in clones)
+                Outbox.Add(db, EventTypes.Departure, c.Id, c.Name, new { id = c.Id, name = c.Name, index = c.Index, cloner = name, unit = c.Unit });
+            Outbox.Add(db, EventTypes.ClonerDetach, null, name, new { cloner = name });
             log.LogInformation("cloner {Cloner} detached with {Count} interfaces", name, clones.Count);
             return true;
         }, ct);
@@ -103,10 +107,14 @@ public sealed class IfStore(TransactionRunner tx, PgFastPath fast, ILogger<IfSto
     }
 
     /// <summary>SIOCIFDESTROY (<c>if_clone_destroy</c>): the unit and index are freed and groups left in the same transaction.</summary>
-    public async Task DestroyAsync(string reference, CancellationToken ct)
+    /// <param name="ifMatch">With <c>If-Match</c>, the versions the interface may be at (see <see cref="PatchAsync"/>).</param>
+    public async Task DestroyAsync(string reference, IReadOnlySet<long>? ifMatch, CancellationToken ct)
     {
-        if (fast.Enabled && await fast.TryDestroyAsync(reference, ct))
+        if (ifMatch is null && fast.Enabled && await fast.TryDestroyAsync(reference, ct))
+        {
+            events.Kick();
             return;
+        }
         await tx.WriteAsync(async (db, ct) =>
         {
             // Before the lock, read what cannot change while the interface exists: its cloner, unit,
@@ -121,30 +129,194 @@ public sealed class IfStore(TransactionRunner tx, PgFastPath fast, ILogger<IfSto
                     i.Unit,
                     i.Index,
                     i.PeerId,
+                    i.Version,
                     PeerIndex = db.Interfaces.Where(p => p.Id == i.PeerId).Select(p => (int?)p.Index).FirstOrDefault(),
                     MinIfs = db.Cloners.Where(c => c.Name == i.Cloner).Select(c => (int?)c.MinIfs).FirstOrDefault(),
                 })
                 .FirstOrDefaultAsync(ct)
                 ?? throw new IfError(Errno.ENXIO, $"no interface '{reference}'", Ioctl.IfDestroy);
+            if (ifMatch is not null && !ifMatch.Contains(target.Version))
+                throw new PreconditionFailedException($"'{target.Name}' is at version {target.Version}, which If-Match does not name");
             if (target.Cloner is null)
                 throw new IfError(Errno.EINVAL, $"'{target.Name}' was not created by a cloner", Ioctl.IfDestroy);
             if (target.Unit is int unit && unit < target.MinIfs)
                 throw new IfError(Errno.EINVAL, $"'{target.Name}' is one of its cloner's minimum interfaces", Ioctl.IfDestroy);
 
+            var peerName = target.PeerId is Guid pid ? await db.Interfaces.Where(i => i.Id == pid).Select(i => i.Name).FirstOrDefaultAsync(ct) : null;
             // Both ends of an epair go together, as epair_clone_destroy does.
             var ids = target.PeerId is Guid peer ? new[] { target.Id, peer } : [target.Id];
             int[] indexes = target.PeerIndex is int pi ? [target.Index, pi] : [target.Index];
 
             await tx.LockAsync(db, target.Cloner, ct);
-            // A destroy that raced us here has deleted it already.
-            if (db.Interfaces.Where(i => ids.Contains(i.Id)).ExecuteDelete() != ids.Length)
+            // A destroy that raced us here has deleted it already; a change that raced an If-Match
+            // has moved its version, and the next attempt tells which.
+            var version = ifMatch is null ? (long?)null : target.Version;
+            if (db.Interfaces.Where(i => ids.Contains(i.Id) && (version == null || i.Id != target.Id || i.Version == version)).ExecuteDelete() != ids.Length)
+            {
+                if (version is not null)
+                    throw new RaceLostException($"'{target.Name}' changed while it was being destroyed");
                 throw new IfError(Errno.ENXIO, $"no interface '{reference}'", Ioctl.IfDestroy);
+            }
             if (target.Unit is int u)
                 await new EfUnitPool(db, target.Cloner).ReleaseAsync(u, ct);
             await tx.LockAsync(db, Pools.Ifindex, ct);
             new EfUnitPool(db, Pools.Ifindex).ReleaseMany(indexes);
+            Outbox.Add(db, EventTypes.Departure, target.Id, target.Name,
+                new { id = target.Id, name = target.Name, index = target.Index, cloner = target.Cloner, unit = target.Unit });
+            if (target.PeerId is Guid peerId && target.PeerIndex is int peerIndex)
+                Outbox.Add(db, EventTypes.Departure, peerId, peerName,
+                    new { id = peerId, name = peerName, index = peerIndex, cloner = target.Cloner, unit = target.Unit });
             return true;
         }, ct);
+    }
+
+    /// <summary>
+    /// SIOCSIFNAME, SIOCSIFDESCR, SIOCSIFMTU, SIOCSIFFLAGS, SIOCSIFMETRIC, SIOCSIFLLADDR in one
+    /// transaction, all or nothing. A patch that changes nothing (the same name included) leaves the
+    /// version alone. Two patches of one interface at once: the second to commit finds the version
+    /// moved (a concurrency check on it), runs again on what the first left, and with an
+    /// <paramref name="ifMatch"/> fails the precondition instead.
+    /// </summary>
+    public Task<InterfaceInfo> PatchAsync(string reference, InterfacePatch patch, IReadOnlySet<long>? ifMatch, CancellationToken ct) =>
+        tx.WriteAsync(async (db, ct) =>
+        {
+            var found = await Project(db, ByReference(db.Interfaces, reference)).FirstOrDefaultAsync(ct)
+                ?? throw new IfError(Errno.ENXIO, $"no interface '{reference}'", patch.FirstIoctl);
+            var row = found.Row;
+            CheckVersion(row, ifMatch);
+            var before = new InterfaceAttributes(row.Name, (IfFlags)row.Flags, row.Mtu, row.Metric, row.Description, row.Lladdr);
+            var after = patch.Apply(before, Kinds.Parse(row.Kind));
+            if (after == before)
+                return ToInfo(found);
+            if (after.Name != before.Name && await db.Interfaces.AnyAsync(i => i.Name == after.Name, ct))
+                throw new IfError(Errno.EEXIST, $"interface '{after.Name}' exists", Ioctl.SetName);
+            (row.Name, row.Flags, row.Mtu, row.Metric, row.Description, row.Lladdr) =
+                (after.Name, (int)after.Flags, after.Mtu, after.Metric, after.Description, after.Lladdr);
+            row.Version++;
+            AnnounceChange(db, row.Id, before, after);
+            log.LogInformation("interface {Name} changed ({Before} → {After})", before.Name, before, after);
+            return ToInfo(found);
+        }, ct);
+
+    /// <summary>SIOCGIFGROUP: the groups of one interface, <c>all</c> first.</summary>
+    public Task<IReadOnlyList<string>> GetGroupsOfAsync(string reference, CancellationToken ct) =>
+        tx.ReadAsync(async (db, ct) =>
+        {
+            var found = await ByReference(db.Interfaces.AsNoTracking(), reference)
+                .Select(i => new { Groups = i.Groups.Select(g => g.Group).ToList() })
+                .FirstOrDefaultAsync(ct)
+                ?? throw new IfError(Errno.ENXIO, $"no interface '{reference}'", Ioctl.GetGroups);
+            return (IReadOnlyList<string>)OrderGroups(found.Groups);
+        }, ct);
+
+    /// <summary>
+    /// SIOCAIFGROUP (<c>if_addgroup</c>): joins the group, creating it with its first member. Already
+    /// a member: EEXIST, or with <paramref name="idempotent"/> nothing happens and the answer says so.
+    /// </summary>
+    public Task<(bool Added, InterfaceInfo Interface)> AddGroupAsync(string reference, string group, bool idempotent, IReadOnlySet<long>? ifMatch, CancellationToken ct)
+    {
+        GroupNames.Validate(group, Ioctl.AddGroup);
+        return tx.WriteAsync(async (db, ct) =>
+        {
+            var found = await Project(db, ByReference(db.Interfaces, reference)).FirstOrDefaultAsync(ct)
+                ?? throw new IfError(Errno.ENXIO, $"no interface '{reference}'", Ioctl.AddGroup);
+            CheckVersion(found.Row, ifMatch);
+            if (found.Groups.Contains(group))
+            {
+                return idempotent
+                    ? (false, ToInfo(found))
+                    : throw new IfError(Errno.EEXIST, $"'{found.Row.Name}' is in group '{group}' already", Ioctl.AddGroup);
+            }
+            var begins = !await db.GroupMembers.AnyAsync(g => g.Group == group, ct);
+            db.GroupMembers.Add(new GroupMemberRow { InterfaceId = found.Row.Id, Group = group });
+            found.Row.Version++;
+            if (begins)
+                Outbox.Add(db, EventTypes.GroupChange, null, group, new { group, exists = true });
+            Outbox.Add(db, EventTypes.GroupAttach, found.Row.Id, found.Row.Name, new { id = found.Row.Id, name = found.Row.Name, group });
+            found.Groups.Add(group);
+            return (true, ToInfo(found));
+        }, ct);
+    }
+
+    /// <summary>SIOCDIFGROUP (<c>if_delgroup</c>): leaves the group, which ends with its last member. Leaving <c>all</c> is allowed, as in the kernel.</summary>
+    public Task<InterfaceInfo> RemoveGroupAsync(string reference, string group, IReadOnlySet<long>? ifMatch, CancellationToken ct)
+    {
+        GroupNames.Validate(group, Ioctl.DeleteGroup);
+        return tx.WriteAsync(async (db, ct) =>
+        {
+            var found = await Project(db, ByReference(db.Interfaces, reference)).FirstOrDefaultAsync(ct)
+                ?? throw new IfError(Errno.ENXIO, $"no interface '{reference}'", Ioctl.DeleteGroup);
+            CheckVersion(found.Row, ifMatch);
+            if (!found.Groups.Remove(group))
+                throw new IfError(Errno.ENOENT, $"'{found.Row.Name}' is not in group '{group}'", Ioctl.DeleteGroup);
+            // The key is the pair: a concurrent leave of the same group deletes nothing and the version check catches it.
+            await db.GroupMembers.Where(g => g.InterfaceId == found.Row.Id && g.Group == group).ExecuteDeleteAsync(ct);
+            found.Row.Version++;
+            Outbox.Add(db, EventTypes.GroupDetach, found.Row.Id, found.Row.Name, new { id = found.Row.Id, name = found.Row.Name, group });
+            if (!await db.GroupMembers.AnyAsync(g => g.Group == group, ct))
+                Outbox.Add(db, EventTypes.GroupChange, null, group, new { group, exists = false });
+            return ToInfo(found);
+        }, ct);
+    }
+
+    /// <summary>Every group with its members' names (a group exists while it has members).</summary>
+    public Task<IReadOnlyList<GroupInfo>> ListGroupsAsync(CancellationToken ct) =>
+        tx.ReadAsync(async (db, ct) =>
+        {
+            var rows = await db.GroupMembers.AsNoTracking()
+                .Join(db.Interfaces, g => g.InterfaceId, i => i.Id, (g, i) => new { g.Group, i.Name, i.Index })
+                .OrderBy(x => x.Group).ThenBy(x => x.Index)
+                .ToListAsync(ct);
+            return (IReadOnlyList<GroupInfo>)rows.GroupBy(r => r.Group, StringComparer.Ordinal)
+                .Select(g => new GroupInfo(g.Key, g.Select(x => x.Name).ToList()))
+                .OrderBy(g => g.Name, StringComparer.Ordinal)
+                .ToList();
+        }, ct);
+
+    /// <summary>SIOCGIFGMEMB: the members of one group, by index; ENOENT when it has none.</summary>
+    public Task<GroupInfo> GetGroupAsync(string group, CancellationToken ct) =>
+        tx.ReadAsync(async (db, ct) =>
+        {
+            var members = await db.GroupMembers.AsNoTracking().Where(g => g.Group == group)
+                .Join(db.Interfaces, g => g.InterfaceId, i => i.Id, (g, i) => i)
+                .OrderBy(i => i.Index).Select(i => i.Name)
+                .ToListAsync(ct);
+            return members.Count > 0
+                ? new GroupInfo(group, members)
+                : throw new IfError(Errno.ENOENT, $"no group '{group}'", Ioctl.GetGroupMembers);
+        }, ct);
+
+    /// <summary>
+    /// What the routing socket would say about a patch: a rename, a link going up or down, and the
+    /// other attributes that changed, each as its own event.
+    /// </summary>
+    private static void AnnounceChange(IfDbContext db, Guid id, InterfaceAttributes before, InterfaceAttributes after)
+    {
+        if (after.Name != before.Name)
+            Outbox.Add(db, EventTypes.Rename, id, after.Name, new { id, oldName = before.Name, name = after.Name });
+        var wasUp = (before.Flags & IfFlags.Up) != 0;
+        var isUp = (after.Flags & IfFlags.Up) != 0;
+        if (wasUp != isUp)
+            Outbox.Add(db, isUp ? EventTypes.LinkUp : EventTypes.LinkDown, id, after.Name, new { id, name = after.Name });
+        var changes = new Dictionary<string, object?>();
+        if (after.Mtu != before.Mtu)
+            changes["mtu"] = after.Mtu;
+        if (after.Metric != before.Metric)
+            changes["metric"] = after.Metric;
+        if (after.Description != before.Description)
+            changes["description"] = after.Description;
+        if (after.Lladdr != before.Lladdr)
+            changes["lladdr"] = after.Lladdr;
+        if ((after.Flags & ~IfFlags.Up) != (before.Flags & ~IfFlags.Up))
+            changes["flags"] = IfFlagNames.ToNames(after.Flags);
+        if (changes.Count > 0)
+            Outbox.Add(db, EventTypes.Change, id, after.Name, new { id, name = after.Name, changes });
+    }
+
+    private static void CheckVersion(InterfaceRow row, IReadOnlySet<long>? ifMatch)
+    {
+        if (ifMatch is not null && !ifMatch.Contains(row.Version))
+            throw new PreconditionFailedException($"'{row.Name}' is at version {row.Version}, which If-Match does not name");
     }
 
     public Task<InterfaceInfo> GetAsync(string reference, CancellationToken ct) =>
@@ -203,6 +375,7 @@ public sealed class IfStore(TransactionRunner tx, PgFastPath fast, ILogger<IfSto
                     await AllocIndexAsync(db, ct), InterfaceKind.Ether.NewLladdr());
                 row.Groups.Add(new GroupMemberRow { Group = GroupNames.All });
                 db.Interfaces.Add(row);
+                AnnounceArrival(db, row);
                 await db.SaveChangesAsync(ct);
                 log.LogInformation("static interface {Name} attached", name);
             }
@@ -266,6 +439,7 @@ public sealed class IfStore(TransactionRunner tx, PgFastPath fast, ILogger<IfSto
             return null;
         }
         (row.Index, row.Unit, row.Name) = (index, unit, cloner.UnitName(unit));
+        events.Kick();
         return ToInfo(new Projected { Row = row, Groups = groups });
     }
 
@@ -321,12 +495,14 @@ public sealed class IfStore(TransactionRunner tx, PgFastPath fast, ILogger<IfSto
             (first.VlanTag, first.ParentId) = (tag, parent.Id);
         db.Interfaces.Add(first);
 
+        AnnounceArrival(db, first);
         if (cloner.Kind == InterfaceKind.Epair)
         {
             var second = NewRow(names[1], cloner.Kind, cloner.Name, unit, await AllocIndexAsync(db, ct), cloner.Kind.NewLladdr('b'));
             AddGroups(second, cloner);
             (first.PeerId, second.PeerId) = (second.Id, first.Id);
             db.Interfaces.Add(second);
+            AnnounceArrival(db, second);
             return new Created(first, Peer: second.Name);
         }
         return new Created(first, Parent: parent?.Name);
@@ -347,6 +523,7 @@ public sealed class IfStore(TransactionRunner tx, PgFastPath fast, ILogger<IfSto
         (row.VlanTag, row.ParentId) = (tag, parent.Id);
         AddGroups(row, m.Cloner);
         db.Interfaces.Add(row);
+        AnnounceArrival(db, row);
         return new Created(row, Parent: parent.Name);
     }
 
@@ -392,6 +569,11 @@ public sealed class IfStore(TransactionRunner tx, PgFastPath fast, ILogger<IfSto
     private static async Task<int> AllocIndexAsync(IfDbContext db, CancellationToken ct) =>
         await UnitAllocator.AllocateAsync(new EfUnitPool(db, Pools.Ifindex), null, int.MaxValue,
             static (_, _) => ValueTask.FromResult(false), ct);
+
+    /// <summary>IFAN_ARRIVAL. <see cref="PgFastPath.CreateSql"/> writes the same shape.</summary>
+    private static void AnnounceArrival(IfDbContext db, InterfaceRow row) =>
+        Outbox.Add(db, EventTypes.Arrival, row.Id, row.Name,
+            new { id = row.Id, name = row.Name, index = row.Index, kind = row.Kind, cloner = row.Cloner, unit = row.Unit });
 
     private static InterfaceRow NewRow(string name, InterfaceKind kind, string? cloner, int? unit, int index, string? lladdr) => new()
     {
@@ -444,11 +626,14 @@ public sealed class IfStore(TransactionRunner tx, PgFastPath fast, ILogger<IfSto
     private static InterfaceInfo ToInfo(Projected p)
     {
         var i = p.Row;
-        // all first, then the rest in a stable order.
-        var groups = p.Groups.OrderBy(g => g == GroupNames.All ? 0 : 1).ThenBy(g => g, StringComparer.Ordinal).ToArray();
+        var groups = OrderGroups(p.Groups);
         return new InterfaceInfo(i.Id, i.Index, i.Name, Kinds.Parse(i.Kind), i.Cloner, i.Unit, (IfFlags)i.Flags, i.Mtu, i.Metric,
             i.Description, i.Lladdr, groups, i.CreatedAt, i.Version, p.Peer, i.VlanTag, p.Parent);
     }
+
+    /// <summary><c>all</c> first, then the rest in a stable order.</summary>
+    private static string[] OrderGroups(IEnumerable<string> groups) =>
+        groups.OrderBy(g => g == GroupNames.All ? 0 : 1).ThenBy(g => g, StringComparer.Ordinal).ToArray();
 
     private sealed class ClonerCount
     {

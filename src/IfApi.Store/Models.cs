@@ -29,3 +29,6 @@ public sealed record InterfaceInfo(
 public sealed record CreateParams(int? Vlan = null, string? Parent = null, string? Lladdr = null);
 
 public sealed record InterfacePage(IReadOnlyList<InterfaceInfo> Items, int? NextAfterIndex);
+
+/// <summary>A group (<c>struct ifg_group</c>) and its members' names.</summary>
+public sealed record GroupInfo(string Name, IReadOnlyList<string> Members);

@@ -26,3 +26,6 @@ public sealed class StoreUnavailableException(string message, Exception inner) :
 
 /// <summary>Something this transaction read before its lock changed meanwhile: roll back and run it again.</summary>
 internal sealed class RaceLostException(string message) : Exception(message);
+
+/// <summary>An <c>If-Match</c> that names another version than the interface has: nothing was changed.</summary>
+public sealed class PreconditionFailedException(string message) : Exception(message);

@@ -40,7 +40,9 @@ public static class StoreSetup
         ThreadPool.GetMinThreads(out var workers, out var io);
         ThreadPool.SetMinThreads(Math.Max(workers, 8 * Environment.ProcessorCount), io);
         services.AddPooledDbContextFactory<IfDbContext>(b => Configure((DbContextOptionsBuilder<IfDbContext>)b, options));
+        services.AddSingleton<EventSignals>();
         services.AddSingleton<TransactionRunner>();
+        services.AddSingleton<EventSequencer>();
         services.AddSingleton<PgFastPath>();
         services.AddSingleton<IfStore>();
         return services;

@@ -15,7 +15,7 @@ namespace IfApi.Store;
 /// rolled back and run again from the start, so clients never see those races. An <see cref="IfError"/>
 /// rolls back and reaches the caller; a store that cannot be reached becomes <see cref="StoreUnavailableException"/>.
 /// </summary>
-public sealed class TransactionRunner(IDbContextFactory<IfDbContext> factory, StoreOptions options, ILogger<TransactionRunner> log)
+public sealed class TransactionRunner(IDbContextFactory<IfDbContext> factory, StoreOptions options, EventSignals events, ILogger<TransactionRunner> log)
 {
     // SQLite has one writer. Waiting here, in order, is cheaper and fairer than every connection
     // polling the file lock with busy retries.
@@ -44,6 +44,7 @@ public sealed class TransactionRunner(IDbContextFactory<IfDbContext> factory, St
                 var isolation = options.Provider == StoreProvider.Postgres ? IsolationLevel.ReadCommitted : IsolationLevel.Serializable;
                 await using var tx = await db.Database.BeginTransactionAsync(isolation, ct);
                 var result = await work(db, ct);
+                var announces = db.ChangeTracker.Entries<EventRow>().Any();
                 if (db.HoldsPoolLock)
                 {
                     // Still under the pool lock: synchronously, as LockAsync explains.
@@ -57,6 +58,8 @@ public sealed class TransactionRunner(IDbContextFactory<IfDbContext> factory, St
                     committing = true;
                     await tx.CommitAsync(ct);
                 }
+                if (announces)
+                    events.Kick();
                 return result;
             }
             catch (Exception e) when (!committing && IsRace(e) && ++races < options.MaxAttempts)
@@ -176,7 +179,7 @@ public sealed class TransactionRunner(IDbContextFactory<IfDbContext> factory, St
         PostgresException p => p.SqlState is PostgresErrorCodes.SerializationFailure or PostgresErrorCodes.DeadlockDetected
             or PostgresErrorCodes.UniqueViolation or PostgresErrorCodes.ForeignKeyViolation or PostgresErrorCodes.LockNotAvailable,
         // SQLite: BEGIN IMMEDIATE takes the write lock before the first read, so no write races.
-        RaceLostException => true,
+        RaceLostException or DbUpdateConcurrencyException => true,
         _ => false,
     };
 

@@ -1,5 +1,7 @@
 using IfApi;
 using IfApi.Cloners;
+using IfApi.Events;
+using IfApi.Groups;
 using IfApi.Health;
 using IfApi.Interfaces;
 using IfApi.OpenApi;
@@ -10,6 +12,7 @@ if (HealthProbe.Requested(args))
 
 var builder = WebApplication.CreateBuilder(args);
 builder.AddIfStore();                 // Database:Provider, ConnectionStrings:IfApi, Interfaces:Static
+builder.Services.AddIfEvents();       // the event outbox's sequencer (after the store is ready)
 builder.Services.AddIfProblems();     // errno → problem+json
 builder.Services.AddIfOpenApi();      // Swagger UI and openapi/v1.json
 
@@ -19,6 +22,8 @@ app.UseIfOpenApi();
 app.MapHealthApi();
 app.MapClonersApi();
 app.MapInterfacesApi();
+app.MapGroupsApi();
+app.MapEventsApi();
 
 await app.RunAsync();
 return 0;

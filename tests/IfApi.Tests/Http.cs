@@ -14,6 +14,23 @@ public static class Http
     public static Task<HttpResponseMessage> Create(this HttpClient c, string name, object? parameters = null) =>
         c.PostAsJsonAsync<object>("/v1/interfaces", parameters is null ? new { name } : new { name, @params = parameters });
 
+    /// <summary>A JSON merge patch (RFC 7396), optionally conditional on an entity tag.</summary>
+    public static Task<HttpResponseMessage> Patch(this HttpClient c, string reference, string json, string? ifMatch = null)
+    {
+        var request = new HttpRequestMessage(HttpMethod.Patch, $"/v1/interfaces/{reference}")
+        {
+            Content = new StringContent(json, Encoding.UTF8, "application/merge-patch+json"),
+        };
+        if (ifMatch is not null)
+            request.Headers.TryAddWithoutValidation("If-Match", ifMatch);
+        return c.SendAsync(request);
+    }
+
+    public static async Task<JsonElement> GetOk(this HttpClient c, string url) => await (await c.GetAsync(url)).Json();
+
+    public static string[] Strings(this JsonElement e, string property) =>
+        e.GetProperty(property).EnumerateArray().Select(x => x.GetString()!).ToArray();
+
     public static async Task<JsonElement> CreateOk(this HttpClient c, string name, object? parameters = null)
     {
         var r = await c.Create(name, parameters);

@@ -13,38 +13,20 @@ public sealed class PostgresInterfaceApiTests(PostgresStore store) : InterfaceAp
 /// The cloning API over HTTP, through the real start-up path, on each store. Tests share one store
 /// per class, so each works on a cloner of its own (or names no other test uses).
 /// </summary>
-public abstract class InterfaceApiTests<TStore> : IClassFixture<TStore>, IDisposable where TStore : StoreFixture
+public abstract class InterfaceApiTests<TStore>(TStore store) : ApiTests<TStore>(store, ("Interfaces:Static", "em0,skb0,em0.0")) where TStore : StoreFixture
 {
-    private readonly TStore _store;
-    private readonly IfApiFactory _factory;
-    private readonly HttpClient _http;
-
-    protected InterfaceApiTests(TStore store)
-    {
-        _store = store;
-        _factory = store.NewFactory(("Interfaces:Static", "em0,skb0,em0.0"));
-        _http = _factory.CreateClient();
-    }
-
-    public void Dispose()
-    {
-        _http.Dispose();
-        _factory.Dispose();
-        GC.SuppressFinalize(this);
-    }
-
     // ---- cloners ---------------------------------------------------------------------------------
 
     [Fact]
     public async Task Built_in_cloners_are_listed_newest_first_with_lo0_present()
     {
-        var list = await (await _http.GetAsync("/v1/cloners")).Json();
+        var list = await (await Client.GetAsync("/v1/cloners")).Json();
         var names = list.GetProperty("cloners").EnumerateArray().Select(c => c.Str("name")).ToList();
         Assert.Equal(["vlan", "epair", "bridge", "tap", "lo"], names.Where(n => n is "lo" or "tap" or "bridge" or "epair" or "vlan"));
         Assert.True(list.Int("total") >= 5);
-        var lo = await (await _http.GetAsync("/v1/cloners/lo")).Json();
+        var lo = await (await Client.GetAsync("/v1/cloners/lo")).Json();
         Assert.Equal(("loop", 1, 32767, true), (lo.Str("kind"), lo.Int("minIfs"), lo.Int("maxUnit"), lo.GetProperty("autoUnit").GetBoolean()));
-        var lo0 = await (await _http.GetAsync("/v1/interfaces/lo0")).Json();
+        var lo0 = await (await Client.GetAsync("/v1/interfaces/lo0")).Json();
         Assert.Equal(1, lo0.Int("index"));
         Assert.Equal(16384, lo0.Int("mtu"));
         Assert.Equal(["loopback", "multicast"], lo0.GetProperty("flags").EnumerateArray().Select(f => f.GetString()));
@@ -53,27 +35,27 @@ public abstract class InterfaceApiTests<TStore> : IClassFixture<TStore>, IDispos
     [Fact]
     public async Task The_cloner_list_limit_bounds_the_answer_but_not_the_total()
     {
-        var all = await (await _http.GetAsync("/v1/cloners")).Json();
-        var two = await (await _http.GetAsync("/v1/cloners?limit=2")).Json();
+        var all = await (await Client.GetAsync("/v1/cloners")).Json();
+        var two = await (await Client.GetAsync("/v1/cloners?limit=2")).Json();
         Assert.Equal(2, two.GetProperty("cloners").GetArrayLength());
         Assert.Equal(all.Int("total"), two.Int("total"));
-        var none = await (await _http.GetAsync("/v1/cloners?limit=0")).Json();
+        var none = await (await Client.GetAsync("/v1/cloners?limit=0")).Json();
         Assert.Equal(0, none.GetProperty("cloners").GetArrayLength());
-        await (await _http.GetAsync("/v1/cloners?limit=-1")).Problem(HttpStatusCode.BadRequest, "EINVAL");
-        await (await _http.GetAsync("/v1/cloners?limit=many")).Problem(HttpStatusCode.BadRequest, "EINVAL");
+        await (await Client.GetAsync("/v1/cloners?limit=-1")).Problem(HttpStatusCode.BadRequest, "EINVAL");
+        await (await Client.GetAsync("/v1/cloners?limit=many")).Problem(HttpStatusCode.BadRequest, "EINVAL");
     }
 
     [Fact]
     public async Task An_attached_cloner_is_listed_first_and_a_duplicate_is_EEXIST()
     {
-        var name = await _http.AttachCloner("bridge", maxUnit: 7);
-        var list = await (await _http.GetAsync("/v1/cloners?limit=1")).Json();
+        var name = await Client.AttachCloner("bridge", maxUnit: 7);
+        var list = await (await Client.GetAsync("/v1/cloners?limit=1")).Json();
         Assert.Equal(name, list.GetProperty("cloners")[0].Str("name"));
-        var c = await (await _http.GetAsync($"/v1/cloners/{name}")).Json();
+        var c = await (await Client.GetAsync($"/v1/cloners/{name}")).Json();
         Assert.Equal(("bridge", 7, 0), (c.Str("kind"), c.Int("maxUnit"), c.Int("interfaces")));
-        var again = await _http.PostAsJsonAsync("/v1/cloners", new { name, kind = "tap" });
+        var again = await Client.PostAsJsonAsync("/v1/cloners", new { name, kind = "tap" });
         await again.Problem(HttpStatusCode.Conflict, "EEXIST");
-        await (await _http.PostAsJsonAsync("/v1/cloners", new { name = "tap", kind = "tap" })).Problem(HttpStatusCode.Conflict, "EEXIST");
+        await (await Client.PostAsJsonAsync("/v1/cloners", new { name = "tap", kind = "tap" })).Problem(HttpStatusCode.Conflict, "EEXIST");
     }
 
     [Theory]
@@ -86,31 +68,31 @@ public abstract class InterfaceApiTests<TStore> : IClassFixture<TStore>, IDispos
     [InlineData("""{"name":"wan","kind":"tap","colour":"red"}""", 400, "EINVAL")]
     [InlineData("""{"name":"wan","kind":7}""", 400, "EINVAL")]
     public async Task Bad_cloner_definitions_are_problems(string body, int status, string errno) =>
-        await (await _http.PostJson("/v1/cloners", body)).Problem((HttpStatusCode)status, errno);
+        await (await Client.PostJson("/v1/cloners", body)).Problem((HttpStatusCode)status, errno);
 
     [Fact]
     public async Task An_unknown_cloner_is_ENOENT()
     {
-        await (await _http.GetAsync("/v1/cloners/nosuch")).Problem(HttpStatusCode.NotFound, "ENOENT");
-        await (await _http.DeleteAsync("/v1/cloners/nosuch")).Problem(HttpStatusCode.NotFound, "ENOENT");
+        await (await Client.GetAsync("/v1/cloners/nosuch")).Problem(HttpStatusCode.NotFound, "ENOENT");
+        await (await Client.DeleteAsync("/v1/cloners/nosuch")).Problem(HttpStatusCode.NotFound, "ENOENT");
     }
 
     [Fact]
     public async Task MinIfs_units_exist_at_attach_cannot_be_destroyed_and_go_with_the_cloner()
     {
-        var c = await _http.AttachCloner("tap", minIfs: 2);
-        var list = await (await _http.GetAsync($"/v1/interfaces?cloner={c}")).Json();
+        var c = await Client.AttachCloner("tap", minIfs: 2);
+        var list = await (await Client.GetAsync($"/v1/interfaces?cloner={c}")).Json();
         Assert.Equal([$"{c}0", $"{c}1"], list.Names());
-        var destroy = await _http.DeleteAsync($"/v1/interfaces/{c}1");
+        var destroy = await Client.DeleteAsync($"/v1/interfaces/{c}1");
         var p = await destroy.Problem(HttpStatusCode.BadRequest, "EINVAL");
         Assert.Equal("SIOCIFDESTROY", p.Str("ioctl"));
-        Assert.Equal($"{c}2", (await _http.CreateOk(c)).Str("name"));
+        Assert.Equal($"{c}2", (await Client.CreateOk(c)).Str("name"));
 
-        Assert.Equal(HttpStatusCode.NoContent, (await _http.DeleteAsync($"/v1/cloners/{c}")).StatusCode);
-        await (await _http.GetAsync($"/v1/cloners/{c}")).Problem(HttpStatusCode.NotFound, "ENOENT");
-        Assert.Empty((await (await _http.GetAsync($"/v1/interfaces?cloner={c}")).Json()).Names());
-        await (await _http.GetAsync($"/v1/interfaces/{c}0")).Problem(HttpStatusCode.NotFound, "ENXIO");
-        await (await _http.Create(c)).Problem(HttpStatusCode.BadRequest, "EINVAL");
+        Assert.Equal(HttpStatusCode.NoContent, (await Client.DeleteAsync($"/v1/cloners/{c}")).StatusCode);
+        await (await Client.GetAsync($"/v1/cloners/{c}")).Problem(HttpStatusCode.NotFound, "ENOENT");
+        Assert.Empty((await (await Client.GetAsync($"/v1/interfaces?cloner={c}")).Json()).Names());
+        await (await Client.GetAsync($"/v1/interfaces/{c}0")).Problem(HttpStatusCode.NotFound, "ENXIO");
+        await (await Client.Create(c)).Problem(HttpStatusCode.BadRequest, "EINVAL");
     }
 
     [Fact]
@@ -135,44 +117,44 @@ public abstract class InterfaceApiTests<TStore> : IClassFixture<TStore>, IDispos
     [Fact]
     public async Task Wildcard_creates_take_the_lowest_free_unit()
     {
-        var c = await _http.AttachCloner();
-        Assert.Equal($"{c}0", (await _http.CreateOk(c)).Str("name"));
-        Assert.Equal($"{c}1", (await _http.CreateOk(c)).Str("name"));
-        Assert.Equal($"{c}2", (await _http.CreateOk(c)).Str("name"));
-        Assert.Equal(HttpStatusCode.NoContent, (await _http.DeleteAsync($"/v1/interfaces/{c}1")).StatusCode);
-        var again = await _http.CreateOk(c);
+        var c = await Client.AttachCloner();
+        Assert.Equal($"{c}0", (await Client.CreateOk(c)).Str("name"));
+        Assert.Equal($"{c}1", (await Client.CreateOk(c)).Str("name"));
+        Assert.Equal($"{c}2", (await Client.CreateOk(c)).Str("name"));
+        Assert.Equal(HttpStatusCode.NoContent, (await Client.DeleteAsync($"/v1/interfaces/{c}1")).StatusCode);
+        var again = await Client.CreateOk(c);
         Assert.Equal(($"{c}1", 1), (again.Str("name"), again.Int("unit")));
-        Assert.Equal($"{c}3", (await _http.CreateOk(c)).Str("name"));
+        Assert.Equal($"{c}3", (await Client.CreateOk(c)).Str("name"));
     }
 
     [Fact]
     public async Task A_specific_unit_is_taken_once_and_leaves_lower_units_free()
     {
-        var c = await _http.AttachCloner();
-        Assert.Equal(7, (await _http.CreateOk($"{c}7")).Int("unit"));
-        await (await _http.Create($"{c}7")).Problem(HttpStatusCode.Conflict, "EEXIST");
-        Assert.Equal($"{c}0", (await _http.CreateOk(c)).Str("name"));
+        var c = await Client.AttachCloner();
+        Assert.Equal(7, (await Client.CreateOk($"{c}7")).Int("unit"));
+        await (await Client.Create($"{c}7")).Problem(HttpStatusCode.Conflict, "EEXIST");
+        Assert.Equal($"{c}0", (await Client.CreateOk(c)).Str("name"));
     }
 
     [Fact]
     public async Task Units_above_maxUnit_and_a_full_cloner_are_ENOSPC()
     {
-        var c = await _http.AttachCloner(maxUnit: 1);
-        await (await _http.Create($"{c}2")).Problem(HttpStatusCode.Conflict, "ENOSPC");
-        await _http.CreateOk($"{c}1");
-        await _http.CreateOk(c);
-        await (await _http.Create(c)).Problem(HttpStatusCode.Conflict, "ENOSPC");
+        var c = await Client.AttachCloner(maxUnit: 1);
+        await (await Client.Create($"{c}2")).Problem(HttpStatusCode.Conflict, "ENOSPC");
+        await Client.CreateOk($"{c}1");
+        await Client.CreateOk(c);
+        await (await Client.Create(c)).Problem(HttpStatusCode.Conflict, "ENOSPC");
     }
 
     [Fact]
     public async Task A_wildcard_skips_a_unit_whose_name_another_interface_holds()
     {
         // skb0 is a static interface (Interfaces:Static): it holds the name of unit 0 of cloner skb.
-        var r = await _http.PostAsJsonAsync("/v1/cloners", new { name = "skb", kind = "tap" });
+        var r = await Client.PostAsJsonAsync("/v1/cloners", new { name = "skb", kind = "tap" });
         await r.Json(HttpStatusCode.Created);
-        Assert.Equal("skb1", (await _http.CreateOk("skb")).Str("name"));
-        await (await _http.Create("skb0")).Problem(HttpStatusCode.Conflict, "EEXIST");
-        Assert.Equal("skb2", (await _http.CreateOk("skb")).Str("name"));
+        Assert.Equal("skb1", (await Client.CreateOk("skb")).Str("name"));
+        await (await Client.Create("skb0")).Problem(HttpStatusCode.Conflict, "EEXIST");
+        Assert.Equal("skb2", (await Client.CreateOk("skb")).Str("name"));
     }
 
     [Theory]
@@ -193,14 +175,14 @@ public abstract class InterfaceApiTests<TStore> : IClassFixture<TStore>, IDispos
     [InlineData("lo0", 409, "EEXIST")]
     public async Task Bad_names_get_the_kernels_errno(string name, int status, string errno)
     {
-        var p = await (await _http.Create(name)).Problem((HttpStatusCode)status, errno);
+        var p = await (await Client.Create(name)).Problem((HttpStatusCode)status, errno);
         Assert.Equal("SIOCIFCREATE2", p.Str("ioctl"));
     }
 
     [Fact]
     public async Task A_created_interface_has_an_index_an_id_a_location_and_an_etag()
     {
-        var r = await _http.Create("tap");
+        var r = await Client.Create("tap");
         var ifp = await r.Json(HttpStatusCode.Created);
         var id = ifp.GetProperty("id").GetGuid();
         Assert.Equal($"/v1/interfaces/{id}", r.Headers.Location?.OriginalString);
@@ -211,20 +193,20 @@ public abstract class InterfaceApiTests<TStore> : IClassFixture<TStore>, IDispos
         Assert.Equal(["all", "tap"], ifp.GetProperty("groups").EnumerateArray().Select(g => g.GetString()));
         Assert.Equal(0, ifp.GetProperty("stats").GetProperty("ipackets").GetInt64());
 
-        var byId = await _http.GetAsync($"/v1/interfaces/{id}");
+        var byId = await Client.GetAsync($"/v1/interfaces/{id}");
         Assert.Equal("\"1\"", byId.Headers.ETag?.Tag);
         Assert.Equal(ifp.Str("name"), (await byId.Json()).Str("name"));
-        Assert.Equal(id, (await (await _http.GetAsync($"/v1/interfaces/{ifp.Str("name")}")).Json()).GetProperty("id").GetGuid());
+        Assert.Equal(id, (await (await Client.GetAsync($"/v1/interfaces/{ifp.Str("name")}")).Json()).GetProperty("id").GetGuid());
     }
 
     [Fact]
     public async Task Indexes_are_the_lowest_free_and_reused_while_ids_are_never_reused()
     {
-        var c = await _http.AttachCloner();
-        var a = await _http.CreateOk(c);
-        var b = await _http.CreateOk(c);
-        Assert.Equal(HttpStatusCode.NoContent, (await _http.DeleteAsync($"/v1/interfaces/{a.Str("name")}")).StatusCode);
-        var again = await _http.CreateOk(c);
+        var c = await Client.AttachCloner();
+        var a = await Client.CreateOk(c);
+        var b = await Client.CreateOk(c);
+        Assert.Equal(HttpStatusCode.NoContent, (await Client.DeleteAsync($"/v1/interfaces/{a.Str("name")}")).StatusCode);
+        var again = await Client.CreateOk(c);
         Assert.Equal(a.Int("index"), again.Int("index"));
         Assert.Equal(a.Str("name"), again.Str("name"));
         Assert.NotEqual(a.Str("id"), again.Str("id"));
@@ -234,30 +216,30 @@ public abstract class InterfaceApiTests<TStore> : IClassFixture<TStore>, IDispos
     [Fact]
     public async Task A_tap_takes_a_given_unicast_lladdr_and_refuses_others()
     {
-        var c = await _http.AttachCloner();
-        Assert.Equal("02:00:00:aa:bb:01", (await _http.CreateOk(c, new { lladdr = "02:00:00:AA:BB:01" })).Str("lladdr"));
-        await (await _http.Create(c, new { lladdr = "01:00:5e:00:00:01" })).Problem(HttpStatusCode.BadRequest, "EINVAL");
-        await (await _http.Create(c, new { lladdr = "02:00:00:aa:bb" })).Problem(HttpStatusCode.BadRequest, "EINVAL");
-        var bridge = await _http.AttachCloner("bridge");
-        await (await _http.Create(bridge, new { lladdr = "02:00:00:aa:bb:02" })).Problem(HttpStatusCode.UnprocessableEntity, "EOPNOTSUPP");
-        Assert.Empty((await (await _http.GetAsync($"/v1/interfaces?cloner={bridge}")).Json()).Names());
+        var c = await Client.AttachCloner();
+        Assert.Equal("02:00:00:aa:bb:01", (await Client.CreateOk(c, new { lladdr = "02:00:00:AA:BB:01" })).Str("lladdr"));
+        await (await Client.Create(c, new { lladdr = "01:00:5e:00:00:01" })).Problem(HttpStatusCode.BadRequest, "EINVAL");
+        await (await Client.Create(c, new { lladdr = "02:00:00:aa:bb" })).Problem(HttpStatusCode.BadRequest, "EINVAL");
+        var bridge = await Client.AttachCloner("bridge");
+        await (await Client.Create(bridge, new { lladdr = "02:00:00:aa:bb:02" })).Problem(HttpStatusCode.UnprocessableEntity, "EOPNOTSUPP");
+        Assert.Empty((await (await Client.GetAsync($"/v1/interfaces?cloner={bridge}")).Json()).Names());
     }
 
     [Fact]
     public async Task Epair_creates_both_ends_and_destroying_one_destroys_both()
     {
-        var c = await _http.AttachCloner("epair");
-        var a = await _http.CreateOk(c);
+        var c = await Client.AttachCloner("epair");
+        var a = await Client.CreateOk(c);
         Assert.Equal(($"{c}0a", $"{c}0b"), (a.Str("name"), a.Str("peer")));
         Assert.EndsWith(":0a", a.Str("lladdr"), StringComparison.Ordinal);
-        var b = await (await _http.GetAsync($"/v1/interfaces/{c}0b")).Json();
+        var b = await (await Client.GetAsync($"/v1/interfaces/{c}0b")).Json();
         Assert.Equal(($"{c}0a", 0, a.Int("index") + 1), (b.Str("peer"), b.Int("unit"), b.Int("index")));
-        Assert.Equal($"{c}1a", (await _http.CreateOk($"{c}1")).Str("name"));
+        Assert.Equal($"{c}1a", (await Client.CreateOk($"{c}1")).Str("name"));
 
-        Assert.Equal(HttpStatusCode.NoContent, (await _http.DeleteAsync($"/v1/interfaces/{c}0b")).StatusCode);
-        await (await _http.GetAsync($"/v1/interfaces/{c}0a")).Problem(HttpStatusCode.NotFound, "ENXIO");
-        Assert.Equal($"{c}0a", (await _http.CreateOk(c)).Str("name"));
-        await (await _http.Create($"{c}0a")).Problem(HttpStatusCode.BadRequest, "EINVAL");
+        Assert.Equal(HttpStatusCode.NoContent, (await Client.DeleteAsync($"/v1/interfaces/{c}0b")).StatusCode);
+        await (await Client.GetAsync($"/v1/interfaces/{c}0a")).Problem(HttpStatusCode.NotFound, "ENXIO");
+        Assert.Equal($"{c}0a", (await Client.CreateOk(c)).Str("name"));
+        await (await Client.Create($"{c}0a")).Problem(HttpStatusCode.BadRequest, "EINVAL");
     }
 
     [Fact]
@@ -297,23 +279,23 @@ public abstract class InterfaceApiTests<TStore> : IClassFixture<TStore>, IDispos
     [Fact]
     public async Task A_dotted_vlan_rides_its_parent_and_outlives_it_unconfigured()
     {
-        var c = await _http.AttachCloner();
-        var parent = await _http.CreateOk(c);
-        var vlan = await _http.CreateOk($"{parent.Str("name")}.100");
+        var c = await Client.AttachCloner();
+        var parent = await Client.CreateOk(c);
+        var vlan = await Client.CreateOk($"{parent.Str("name")}.100");
         Assert.Equal(("vlan", "vlan", 100, parent.Str("name"), parent.Str("lladdr")),
             (vlan.Str("kind"), vlan.Str("cloner"), vlan.Int("vlan"), vlan.Str("parent"), vlan.Str("lladdr")));
         Assert.Equal(JsonValueKind.Null, vlan.GetProperty("unit").ValueKind);
-        await (await _http.Create($"{parent.Str("name")}.100")).Problem(HttpStatusCode.Conflict, "EEXIST");
+        await (await Client.Create($"{parent.Str("name")}.100")).Problem(HttpStatusCode.Conflict, "EEXIST");
 
-        Assert.Equal(HttpStatusCode.NoContent, (await _http.DeleteAsync($"/v1/interfaces/{parent.Str("name")}")).StatusCode);
-        var orphan = await (await _http.GetAsync($"/v1/interfaces/{vlan.Str("id")}")).Json();
+        Assert.Equal(HttpStatusCode.NoContent, (await Client.DeleteAsync($"/v1/interfaces/{parent.Str("name")}")).StatusCode);
+        var orphan = await (await Client.GetAsync($"/v1/interfaces/{vlan.Str("id")}")).Json();
         Assert.False(orphan.TryGetProperty("parent", out _));
-        Assert.Equal(HttpStatusCode.NoContent, (await _http.DeleteAsync($"/v1/interfaces/{vlan.Str("id")}")).StatusCode);
+        Assert.Equal(HttpStatusCode.NoContent, (await Client.DeleteAsync($"/v1/interfaces/{vlan.Str("id")}")).StatusCode);
     }
 
     [Fact]
     public async Task A_dotted_vlan_name_takes_no_params() =>
-        await (await _http.Create("em0.77", new { vlan = 5, parent = "em0" })).Problem(HttpStatusCode.BadRequest, "EINVAL");
+        await (await Client.Create("em0.77", new { vlan = 5, parent = "em0" })).Problem(HttpStatusCode.BadRequest, "EINVAL");
 
     [Fact]
     public async Task A_cloner_named_all_puts_its_clones_in_all_once()
@@ -330,27 +312,27 @@ public abstract class InterfaceApiTests<TStore> : IClassFixture<TStore>, IDispos
     [Fact]
     public async Task A_plain_vlan_takes_its_tag_and_parent_from_params()
     {
-        var c = await _http.AttachCloner("vlan");
-        var v = await _http.CreateOk(c, new { vlan = 42, parent = "em0" });
+        var c = await Client.AttachCloner("vlan");
+        var v = await Client.CreateOk(c, new { vlan = 42, parent = "em0" });
         Assert.Equal(($"{c}0", 42, "em0"), (v.Str("name"), v.Int("vlan"), v.Str("parent")));
-        var bare = await _http.CreateOk(c);
+        var bare = await Client.CreateOk(c);
         Assert.False(bare.TryGetProperty("parent", out _));
-        await (await _http.Create(c, new { vlan = 42, parent = "nosuch9" })).Problem(HttpStatusCode.NotFound, "ENXIO");
-        await (await _http.Create(c, new { vlan = 4095, parent = "em0" })).Problem(HttpStatusCode.BadRequest, "EINVAL");
-        await (await _http.Create(c, new { vlan = 42 })).Problem(HttpStatusCode.BadRequest, "EINVAL");
-        await (await _http.Create(c, new { vlan = 42, parent = "lo0" })).Problem(HttpStatusCode.UnprocessableEntity, "EOPNOTSUPP");
-        await (await _http.Create("tap", new { vlan = 42, parent = "em0" })).Problem(HttpStatusCode.UnprocessableEntity, "EOPNOTSUPP");
+        await (await Client.Create(c, new { vlan = 42, parent = "nosuch9" })).Problem(HttpStatusCode.NotFound, "ENXIO");
+        await (await Client.Create(c, new { vlan = 4095, parent = "em0" })).Problem(HttpStatusCode.BadRequest, "EINVAL");
+        await (await Client.Create(c, new { vlan = 42 })).Problem(HttpStatusCode.BadRequest, "EINVAL");
+        await (await Client.Create(c, new { vlan = 42, parent = "lo0" })).Problem(HttpStatusCode.UnprocessableEntity, "EOPNOTSUPP");
+        await (await Client.Create("tap", new { vlan = 42, parent = "em0" })).Problem(HttpStatusCode.UnprocessableEntity, "EOPNOTSUPP");
     }
 
     [Fact]
     public async Task Clones_join_their_cloners_group_unless_it_is_noGroup()
     {
-        var grouped = await _http.AttachCloner();
-        var loose = await _http.AttachCloner(noGroup: true);
-        Assert.Equal(["all", grouped], (await _http.CreateOk(grouped)).GetProperty("groups").EnumerateArray().Select(g => g.GetString()));
-        Assert.Equal(["all"], (await _http.CreateOk(loose)).GetProperty("groups").EnumerateArray().Select(g => g.GetString()));
-        Assert.Equal([$"{grouped}0"], (await (await _http.GetAsync($"/v1/interfaces?group={grouped}")).Json()).Names());
-        Assert.Empty((await (await _http.GetAsync($"/v1/interfaces?group={loose}")).Json()).Names());
+        var grouped = await Client.AttachCloner();
+        var loose = await Client.AttachCloner(noGroup: true);
+        Assert.Equal(["all", grouped], (await Client.CreateOk(grouped)).GetProperty("groups").EnumerateArray().Select(g => g.GetString()));
+        Assert.Equal(["all"], (await Client.CreateOk(loose)).GetProperty("groups").EnumerateArray().Select(g => g.GetString()));
+        Assert.Equal([$"{grouped}0"], (await (await Client.GetAsync($"/v1/interfaces?group={grouped}")).Json()).Names());
+        Assert.Empty((await (await Client.GetAsync($"/v1/interfaces?group={loose}")).Json()).Names());
     }
 
     // ---- destroy ---------------------------------------------------------------------------------
@@ -358,14 +340,14 @@ public abstract class InterfaceApiTests<TStore> : IClassFixture<TStore>, IDispos
     [Fact]
     public async Task Destroying_the_unknown_is_ENXIO_and_the_uncloned_or_minimum_EINVAL()
     {
-        await (await _http.DeleteAsync("/v1/interfaces/nosuch0")).Problem(HttpStatusCode.NotFound, "ENXIO");
-        await (await _http.DeleteAsync($"/v1/interfaces/{Guid.NewGuid()}")).Problem(HttpStatusCode.NotFound, "ENXIO");
-        await (await _http.DeleteAsync("/v1/interfaces/em0")).Problem(HttpStatusCode.BadRequest, "EINVAL");
-        await (await _http.DeleteAsync("/v1/interfaces/lo0")).Problem(HttpStatusCode.BadRequest, "EINVAL");
-        var c = await _http.AttachCloner();
-        var ifp = await _http.CreateOk(c);
-        Assert.Equal(HttpStatusCode.NoContent, (await _http.DeleteAsync($"/v1/interfaces/{ifp.Str("id")}")).StatusCode);
-        await (await _http.DeleteAsync($"/v1/interfaces/{ifp.Str("id")}")).Problem(HttpStatusCode.NotFound, "ENXIO");
+        await (await Client.DeleteAsync("/v1/interfaces/nosuch0")).Problem(HttpStatusCode.NotFound, "ENXIO");
+        await (await Client.DeleteAsync($"/v1/interfaces/{Guid.NewGuid()}")).Problem(HttpStatusCode.NotFound, "ENXIO");
+        await (await Client.DeleteAsync("/v1/interfaces/em0")).Problem(HttpStatusCode.BadRequest, "EINVAL");
+        await (await Client.DeleteAsync("/v1/interfaces/lo0")).Problem(HttpStatusCode.BadRequest, "EINVAL");
+        var c = await Client.AttachCloner();
+        var ifp = await Client.CreateOk(c);
+        Assert.Equal(HttpStatusCode.NoContent, (await Client.DeleteAsync($"/v1/interfaces/{ifp.Str("id")}")).StatusCode);
+        await (await Client.DeleteAsync($"/v1/interfaces/{ifp.Str("id")}")).Problem(HttpStatusCode.NotFound, "ENXIO");
     }
 
     // ---- list ------------------------------------------------------------------------------------
@@ -373,15 +355,15 @@ public abstract class InterfaceApiTests<TStore> : IClassFixture<TStore>, IDispos
     [Fact]
     public async Task Listing_walks_every_interface_once_in_index_order()
     {
-        var c = await _http.AttachCloner();
+        var c = await Client.AttachCloner();
         for (var i = 0; i < 7; i++)
-            await _http.CreateOk(c);
+            await Client.CreateOk(c);
         var seen = new List<JsonElement>();
         string? after = null;
         var pages = 0;
         do
         {
-            var page = await (await _http.GetAsync($"/v1/interfaces?limit=3{(after is null ? "" : $"&after={after}")}")).Json();
+            var page = await (await Client.GetAsync($"/v1/interfaces?limit=3{(after is null ? "" : $"&after={after}")}")).Json();
             seen.AddRange(page.GetProperty("items").EnumerateArray());
             after = page.TryGetProperty("next", out var next) ? next.GetString() : null;
             pages++;
@@ -391,7 +373,7 @@ public abstract class InterfaceApiTests<TStore> : IClassFixture<TStore>, IDispos
         Assert.Equal(indexes.Order(), indexes);
         Assert.Equal(indexes.Distinct().Count(), indexes.Count);
         Assert.Equal(7, seen.Count(i => i.Str("cloner") == c));
-        var filtered = await (await _http.GetAsync($"/v1/interfaces?cloner={c}&limit=1000")).Json();
+        var filtered = await (await Client.GetAsync($"/v1/interfaces?cloner={c}&limit=1000")).Json();
         Assert.Equal(Enumerable.Range(0, 7).Select(u => $"{c}{u}"), filtered.Names());
         Assert.False(filtered.TryGetProperty("next", out _));
     }
@@ -404,7 +386,7 @@ public abstract class InterfaceApiTests<TStore> : IClassFixture<TStore>, IDispos
     [InlineData("after=garbage")]
     [InlineData("after=aTE6")]
     public async Task Bad_list_parameters_are_EINVAL(string query) =>
-        await (await _http.GetAsync($"/v1/interfaces?{query}")).Problem(HttpStatusCode.BadRequest, "EINVAL");
+        await (await Client.GetAsync($"/v1/interfaces?{query}")).Problem(HttpStatusCode.BadRequest, "EINVAL");
 
     // ---- errors ----------------------------------------------------------------------------------
 
@@ -420,31 +402,31 @@ public abstract class InterfaceApiTests<TStore> : IClassFixture<TStore>, IDispos
     [InlineData("null")]
     [InlineData("")]
     public async Task Malformed_bodies_are_EINVAL_problems(string body) =>
-        await (await _http.PostJson("/v1/interfaces", body)).Problem(HttpStatusCode.BadRequest, "EINVAL");
+        await (await Client.PostJson("/v1/interfaces", body)).Problem(HttpStatusCode.BadRequest, "EINVAL");
 
     [Fact]
     public async Task Wrong_media_types_and_unknown_routes_are_problems_too()
     {
-        var text = await _http.PostAsync("/v1/interfaces", new StringContent("tap", Encoding.UTF8, "text/plain"));
+        var text = await Client.PostAsync("/v1/interfaces", new StringContent("tap", Encoding.UTF8, "text/plain"));
         await text.Problem(HttpStatusCode.UnsupportedMediaType, "EINVAL");
-        await (await _http.GetAsync("/v1/nothing")).Problem(HttpStatusCode.NotFound, "ENOENT");
-        await (await _http.PutAsync("/v1/cloners", null)).Problem(HttpStatusCode.MethodNotAllowed, "EOPNOTSUPP");
+        await (await Client.GetAsync("/v1/nothing")).Problem(HttpStatusCode.NotFound, "ENOENT");
+        await (await Client.PutAsync("/v1/cloners", null)).Problem(HttpStatusCode.MethodNotAllowed, "EOPNOTSUPP");
     }
 
     [Fact]
     public async Task Health_endpoints_answer()
     {
-        Assert.Equal("alive", (await (await _http.GetAsync("/healthz")).Json()).Str("status"));
-        Assert.Equal("ready", (await (await _http.GetAsync("/readyz")).Json()).Str("status"));
+        Assert.Equal("alive", (await (await Client.GetAsync("/healthz")).Json()).Str("status"));
+        Assert.Equal("ready", (await (await Client.GetAsync("/readyz")).Json()).Str("status"));
     }
 
     [Fact]
-    public async Task State_survives_a_new_host_on_the_same_store()
+    public async Task State_survives_a_new_host_on_the_sameStore()
     {
-        var c = await _http.AttachCloner("epair", maxUnit: 9);
-        var a = await _http.CreateOk($"{c}3");
-        await _http.CreateOk("tap");
-        using var restarted = _store.NewFactory(("Interfaces:Static", "em0,skb0,em0.0"));
+        var c = await Client.AttachCloner("epair", maxUnit: 9);
+        var a = await Client.CreateOk($"{c}3");
+        await Client.CreateOk("tap");
+        using var restarted = Store.NewFactory(("Interfaces:Static", "em0,skb0,em0.0"));
         using var http = restarted.CreateClient();
         var cloner = await (await http.GetAsync($"/v1/cloners/{c}")).Json();
         Assert.Equal((9, 2), (cloner.Int("maxUnit"), cloner.Int("interfaces")));

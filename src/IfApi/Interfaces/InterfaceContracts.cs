@@ -55,3 +55,13 @@ public sealed record InterfaceResponse(
 
 /// <summary>A page of interfaces; pass <c>next</c> as <c>after</c> for the following page.</summary>
 public sealed record InterfaceList(IReadOnlyList<InterfaceResponse> Items, [property: JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull)] string? Next);
+
+/// <summary>A JSON merge patch of an interface: only the members given change.</summary>
+/// <param name="Name">SIOCSIFNAME: the new name, at most 15 bytes.</param>
+/// <param name="Description">SIOCSIFDESCR: at most 1023 bytes; null or "" clears it.</param>
+/// <param name="Mtu">SIOCSIFMTU: 72–65535.</param>
+/// <param name="Metric">SIOCSIFMETRIC.</param>
+/// <param name="Up">SIOCSIFFLAGS: bring the interface up or down.</param>
+/// <param name="Flags">SIOCSIFFLAGS: the full set of changeable flags wanted.</param>
+/// <param name="Lladdr">SIOCSIFLLADDR: a unicast Ethernet address.</param>
+public sealed record PatchInterfaceRequest(string? Name, string? Description, int? Mtu, int? Metric, bool? Up, string[]? Flags, string? Lladdr);

@@ -1,10 +1,11 @@
+using System.Text.Json;
 using IfApi.Domain;
 using IfApi.Store;
 using Microsoft.AspNetCore.Http.HttpResults;
 
 namespace IfApi.Interfaces;
 
-/// <summary>Interfaces: create (SIOCIFCREATE2), destroy (SIOCIFDESTROY), list (SIOCGIFCONF), get.</summary>
+/// <summary>Interfaces: create (SIOCIFCREATE2), destroy (SIOCIFDESTROY), list (SIOCGIFCONF), get, patch (SIOCSIF*).</summary>
 public static class InterfacesApi
 {
     public const int DefaultLimit = 100;
@@ -29,10 +30,16 @@ public static class InterfacesApi
             .WithSummary("Get an interface by name or id")
             .ProducesProblem(404).ProducesProblem(503);
 
+        group.MapPatch("/{ref}", Patch).WithName("PatchInterface")
+            .WithSummary("Rename an interface or change its attributes (ifconfig NAME name|description|mtu|metric|up|down|ether)")
+            .WithDescription("A JSON merge patch, applied all or nothing: `name`, `description` (null or \"\" clears), `mtu` (72–65535), `metric`, `up`, `flags` (the full set of changeable flags wanted; broadcast, simplex, multicast, running and the like keep their value), `lladdr`. A patch that changes nothing leaves the version alone. `If-Match` is honoured.")
+            .Accepts<PatchInterfaceRequest>("application/merge-patch+json", "application/json")
+            .ProducesProblem(400).ProducesProblem(404).ProducesProblem(409).ProducesProblem(412).ProducesProblem(422).ProducesProblem(503);
+
         group.MapDelete("/{ref}", Destroy).WithName("DestroyInterface")
             .WithSummary("Destroy an interface (ifconfig NAME destroy)")
-            .WithDescription("Destroying either end of an epair destroys both. Interfaces not made by a cloner and a cloner's minimum units (lo0) cannot be destroyed.")
-            .ProducesProblem(400).ProducesProblem(404).ProducesProblem(503);
+            .WithDescription("Destroying either end of an epair destroys both. Interfaces not made by a cloner and a cloner's minimum units (lo0) cannot be destroyed. `If-Match` is honoured.")
+            .ProducesProblem(400).ProducesProblem(404).ProducesProblem(412).ProducesProblem(503);
 
         return group;
     }
@@ -66,10 +73,18 @@ public static class InterfacesApi
         return TypedResults.Ok(ifp);
     }
 
-    /// <summary>SIOCIFDESTROY.</summary>
-    public static async Task<NoContent> Destroy(string @ref, IfStore store, CancellationToken ct)
+    /// <summary>SIOCSIFNAME, SIOCSIFDESCR, SIOCSIFMTU, SIOCSIFFLAGS, SIOCSIFMETRIC, SIOCSIFLLADDR.</summary>
+    public static async Task<Ok<InterfaceResponse>> Patch(string @ref, JsonElement body, IfStore store, HttpContext http, CancellationToken ct)
     {
-        await store.DestroyAsync(@ref, ct);
+        var ifp = InterfaceResponse.From(await store.PatchAsync(@ref, PatchBody.Parse(body), Preconditions.IfMatch(http.Request), ct));
+        http.Response.Headers.ETag = ifp.ETag;
+        return TypedResults.Ok(ifp);
+    }
+
+    /// <summary>SIOCIFDESTROY.</summary>
+    public static async Task<NoContent> Destroy(string @ref, IfStore store, HttpContext http, CancellationToken ct)
+    {
+        await store.DestroyAsync(@ref, Preconditions.IfMatch(http.Request), ct);
         return TypedResults.NoContent();
     }
 }

@@ -102,6 +102,9 @@ internal sealed class ErrnoExceptionHandler(IProblemDetailsService problems, Sto
             case JsonException e:
                 problem = Problems.For(Errno.EINVAL, $"malformed JSON: {e.Message}", null);
                 break;
+            case PreconditionFailedException e:
+                problem = new ProblemDetails { Status = 412, Title = "Precondition Failed", Detail = e.Message + "; nothing was changed", Type = "urn:ifapi:precondition-failed" };
+                break;
             case StoreUnavailableException e:
                 log.LogWarning(e.InnerException, "store unavailable: {Message}", e.Message);
                 problem = new ProblemDetails { Status = 503, Title = "Service Unavailable", Detail = e.Message + "; retry later", Type = "urn:ifapi:store-unavailable" };

@@ -64,6 +64,51 @@ namespace IfApi.Migrations.Postgres.Migrations
                     b.ToTable("cloners", (string)null);
                 });
 
+            modelBuilder.Entity("IfApi.Store.EventRow", b =>
+                {
+                    b.Property<long>("Id")
+                        .ValueGeneratedOnAdd()
+                        .HasColumnType("bigint")
+                        .HasColumnName("id");
+
+                    NpgsqlPropertyBuilderExtensions.UseIdentityByDefaultColumn(b.Property<long>("Id"));
+
+                    b.Property<DateTimeOffset>("At")
+                        .HasColumnType("timestamp with time zone")
+                        .HasColumnName("at");
+
+                    b.Property<string>("Data")
+                        .IsRequired()
+                        .HasColumnType("text")
+                        .HasColumnName("data");
+
+                    b.Property<Guid?>("InterfaceId")
+                        .HasColumnType("uuid")
+                        .HasColumnName("interface_id");
+
+                    b.Property<long?>("Pos")
+                        .HasColumnType("bigint")
+                        .HasColumnName("pos");
+
+                    b.Property<string>("Subject")
+                        .HasMaxLength(64)
+                        .HasColumnType("character varying(64)")
+                        .HasColumnName("subject");
+
+                    b.Property<string>("Type")
+                        .IsRequired()
+                        .HasMaxLength(32)
+                        .HasColumnType("character varying(32)")
+                        .HasColumnName("type");
+
+                    b.HasKey("Id");
+
+                    b.HasIndex("Pos")
+                        .IsUnique();
+
+                    b.ToTable("events", (string)null);
+                });
+
             modelBuilder.Entity("IfApi.Store.FreeRangeRow", b =>
                 {
                     b.Property<long>("Id")
@@ -180,6 +225,7 @@ namespace IfApi.Migrations.Postgres.Migrations
                         .HasColumnName("unit");
 
                     b.Property<long>("Version")
+                        .IsConcurrencyToken()
                         .HasColumnType("bigint")
                         .HasColumnName("version");
 

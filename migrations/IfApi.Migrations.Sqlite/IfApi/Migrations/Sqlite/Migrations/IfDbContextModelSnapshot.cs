@@ -57,6 +57,49 @@ namespace IfApi.Migrations.Sqlite.Migrations
                     b.ToTable("cloners", (string)null);
                 });
 
+            modelBuilder.Entity("IfApi.Store.EventRow", b =>
+                {
+                    b.Property<long>("Id")
+                        .ValueGeneratedOnAdd()
+                        .HasColumnType("INTEGER")
+                        .HasColumnName("id");
+
+                    b.Property<DateTimeOffset>("At")
+                        .HasColumnType("TEXT")
+                        .HasColumnName("at");
+
+                    b.Property<string>("Data")
+                        .IsRequired()
+                        .HasColumnType("TEXT")
+                        .HasColumnName("data");
+
+                    b.Property<Guid?>("InterfaceId")
+                        .HasColumnType("TEXT")
+                        .HasColumnName("interface_id");
+
+                    b.Property<long?>("Pos")
+                        .HasColumnType("INTEGER")
+                        .HasColumnName("pos");
+
+                    b.Property<string>("Subject")
+                        .HasMaxLength(64)
+                        .HasColumnType("TEXT")
+                        .HasColumnName("subject");
+
+                    b.Property<string>("Type")
+                        .IsRequired()
+                        .HasMaxLength(32)
+                        .HasColumnType("TEXT")
+                        .HasColumnName("type");
+
+                    b.HasKey("Id");
+
+                    b.HasIndex("Pos")
+                        .IsUnique();
+
+                    b.ToTable("events", (string)null);
+                });
+
             modelBuilder.Entity("IfApi.Store.FreeRangeRow", b =>
                 {
                     b.Property<long>("Id")
@@ -171,6 +214,7 @@ namespace IfApi.Migrations.Sqlite.Migrations
                         .HasColumnName("unit");
 
                     b.Property<long>("Version")
+                        .IsConcurrencyToken()
                         .HasColumnType("INTEGER")
                         .HasColumnName("version");
 

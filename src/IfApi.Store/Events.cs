@@ -1,0 +1,253 @@
+using System.Text.Json;
+using Microsoft.EntityFrameworkCore;
+using Microsoft.Extensions.Logging;
+using Npgsql;
+
+namespace IfApi.Store;
+
+/// <summary>
+/// One announcement of the routing socket (<c>rt_ifannouncemsg</c>, <c>rt_ifmsg</c>, the group and
+/// cloner event handlers), written by the transaction that made the change: a rolled-back change
+/// announces nothing and a committed one is never lost. <see cref="Pos"/>, the id subscribers see,
+/// is stamped after commit by <see cref="EventSequencer"/>.
+/// </summary>
+public sealed class EventRow
+{
+    /// <summary>Insertion order; transactions commit in another order, so subscribers never see it.</summary>
+    public long Id { get; set; }
+    /// <summary>The event's public id: gapless and increasing in the order events became visible.</summary>
+    public long? Pos { get; set; }
+    public DateTimeOffset At { get; set; }
+    public required string Type { get; set; }
+    public Guid? InterfaceId { get; set; }
+    /// <summary>The interface, group or cloner the event is about, by name.</summary>
+    public string? Subject { get; set; }
+    /// <summary>The event as JSON.</summary>
+    public required string Data { get; set; }
+}
+
+/// <summary>Event types, after the kernel's announcements.</summary>
+public static class EventTypes
+{
+    public const string Arrival = "interface-arrival";        // IFAN_ARRIVAL
+    public const string Departure = "interface-departure";    // IFAN_DEPARTURE
+    public const string Rename = "interface-rename";          // if_rename's departure + arrival, as one
+    public const string Change = "interface-change";          // RTM_IFINFO: attributes
+    public const string LinkUp = "link-up";                    // RTM_IFINFO with IFF_UP set
+    public const string LinkDown = "link-down";
+    public const string GroupAttach = "group-attach";          // group_attach_event
+    public const string GroupDetach = "group-detach";          // group_detach_event
+    public const string GroupChange = "group-change";          // group_change_event: a group began or ended
+    public const string ClonerAttach = "cloner-attach";
+    public const string ClonerDetach = "cloner-detach";
+}
+
+/// <summary>Adds events to the transaction at hand.</summary>
+public static class Outbox
+{
+    private static readonly JsonSerializerOptions Json = new(JsonSerializerDefaults.Web);
+
+    public static void Add(IfDbContext db, string type, Guid? interfaceId, string? subject, object data) =>
+        db.Events.Add(new EventRow
+        {
+            At = DateTimeOffset.UtcNow,
+            Type = type,
+            InterfaceId = interfaceId,
+            Subject = subject,
+            Data = JsonSerializer.Serialize(data, Json),
+        });
+}
+
+/// <summary>A stamped event as subscribers get it.</summary>
+public sealed record EventInfo(long Id, DateTimeOffset At, string Type, Guid? InterfaceId, string? Subject, string Data);
+
+/// <summary>
+/// Wake-ups between writers, the sequencer and subscribers, in one process. Writers kick after a
+/// commit that wrote events; the sequencer announces after it gave ids (its own, or, through the
+/// PostgreSQL channel, another replica's).
+/// </summary>
+public sealed class EventSignals
+{
+    private readonly SemaphoreSlim _work = new(0, int.MaxValue);
+    private TaskCompletionSource _stamped = new(TaskCreationOptions.RunContinuationsAsynchronously);
+    private int _pending;
+    private int _subscribers;
+
+    /// <summary>Subscribers streaming from this process; while there are none, numbering can wait.</summary>
+    public int Subscribers => Volatile.Read(ref _subscribers);
+
+    /// <summary>Counts a subscriber for as long as the returned handle lives.</summary>
+    public IDisposable Subscribe()
+    {
+        Interlocked.Increment(ref _subscribers);
+        Interlocked.Exchange(ref _listener, new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously)).TrySetResult();
+        return new Unsubscribe(this);
+    }
+
+    private sealed class Unsubscribe(EventSignals signals) : IDisposable
+    {
+        private int _done;
+
+        public void Dispose()
+        {
+            if (Interlocked.Exchange(ref _done, 1) == 0)
+                Interlocked.Decrement(ref signals._subscribers);
+        }
+    }
+
+    /// <summary>Events were committed: number them soon. Kicks while a round is pending fold into it.</summary>
+    public void Kick()
+    {
+        if (Interlocked.Exchange(ref _pending, 1) == 0)
+            _work.Release();
+    }
+
+    internal async Task<bool> WaitForWorkAsync(TimeSpan timeout, CancellationToken ct)
+    {
+        var kicked = await _work.WaitAsync(timeout, ct);
+        Interlocked.Exchange(ref _pending, 0);
+        return kicked;
+    }
+
+    private TaskCompletionSource _listener = new(TaskCreationOptions.RunContinuationsAsynchronously);
+
+    /// <summary>Waits out a quiet interval, cut short when a subscriber arrives (it should not wait for ids).</summary>
+    internal async Task WaitForListenerAsync(TimeSpan wait, CancellationToken ct)
+    {
+        try
+        {
+            await Volatile.Read(ref _listener).Task.WaitAsync(wait, ct);
+        }
+        catch (TimeoutException)
+        {
+        }
+    }
+
+    /// <summary>Completes when new ids become visible.</summary>
+    public Task Stamped => Volatile.Read(ref _stamped).Task;
+
+    public void Announce() =>
+        Interlocked.Exchange(ref _stamped, new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously)).TrySetResult();
+}
+
+/// <summary>
+/// Gives committed events their public ids, in the order they became visible, and tells subscribers.
+/// Every replica runs one; they take turns (a lock), and each numbers only what it sees committed,
+/// continuing from the highest id given, so every id is given once, ids have no gaps, and an event
+/// never gets an id below one a subscriber may already have read.
+/// </summary>
+public sealed class EventSequencer(TransactionRunner tx, EventSignals signals, IDbContextFactory<IfDbContext> factory,
+    StoreOptions options, ILogger<EventSequencer> log)
+{
+    /// <summary>The PostgreSQL channel a sequencer notifies when it gave ids, so every replica's subscribers hear it.</summary>
+    public const string Channel = "ifapi_events";
+
+    internal const string StampSql = """
+        UPDATE events SET pos = todo.base + todo.rn
+        FROM (SELECT e.id, row_number() OVER (ORDER BY e.id) AS rn,
+                     (SELECT coalesce(max(x.pos), 0) FROM events AS x) AS base
+              FROM events AS e WHERE e.pos IS NULL) AS todo
+        WHERE events.id = todo.id
+        """;
+
+    /// <summary>
+    /// How far apart rounds start while this process has subscribers. A round is a transaction with a
+    /// commit; one per change would cost the store as much as the changes. Ten milliseconds batches
+    /// them and keeps an event's delay well inside what a subscriber notices. The same interval is
+    /// the poll for events other replicas wrote.
+    /// </summary>
+    public static readonly TimeSpan ListenedInterval = TimeSpan.FromMilliseconds(10);
+
+    /// <summary>How far apart rounds start while nobody here listens: events still get ids soon, in bulk.</summary>
+    public static readonly TimeSpan QuietInterval = TimeSpan.FromMilliseconds(500);
+
+    /// <summary>Runs until stopped: numbers events when kicked or polled, at the pace above.</summary>
+    public async Task RunAsync(CancellationToken ct)
+    {
+        var last = 0L;
+        while (!ct.IsCancellationRequested)
+        {
+            try
+            {
+                var listened = signals.Subscribers > 0;
+                await signals.WaitForWorkAsync(listened ? ListenedInterval : TimeSpan.FromSeconds(1), ct);
+                var wait = (signals.Subscribers > 0 ? ListenedInterval : QuietInterval) - System.Diagnostics.Stopwatch.GetElapsedTime(last);
+                if (wait > TimeSpan.Zero)
+                    await signals.WaitForListenerAsync(wait, ct);
+                last = System.Diagnostics.Stopwatch.GetTimestamp();
+                if (await StampAsync(ct) > 0)
+                    signals.Announce();
+            }
+            catch (OperationCanceledException) when (ct.IsCancellationRequested)
+            {
+                return;
+            }
+            catch (Exception e) when (e is StoreUnavailableException || TransactionRunner.IsUnreachable(e))
+            {
+                log.LogDebug(e, "event sequencer: store unreachable; trying again");
+                await Task.Delay(TimeSpan.FromMilliseconds(500), ct);
+            }
+        }
+    }
+
+    /// <summary>One round: stamps every committed, unstamped event and returns how many.</summary>
+    public Task<int> StampAsync(CancellationToken ct) =>
+        tx.WriteAsync(async (db, ct) =>
+        {
+            await tx.LockAsync(db, Pools.Events, ct);
+            // After the lock, so this statement sees every id the previous holder gave.
+            var stamped = db.Database.ExecuteSqlRaw(StampSql);
+            if (stamped > 0 && options.Provider == StoreProvider.Postgres)
+                db.Database.ExecuteSqlRaw($"SELECT pg_notify('{Channel}', '')");
+            return stamped;
+        }, ct);
+
+    /// <summary>Up to <paramref name="limit"/> numbered events after <paramref name="after"/>, in order.</summary>
+    public async Task<IReadOnlyList<EventInfo>> ReadAsync(long after, int limit, CancellationToken ct)
+    {
+        await using var db = await factory.CreateDbContextAsync(ct);
+        return await db.Events.AsNoTracking().Where(e => e.Pos > after).OrderBy(e => e.Pos).Take(limit)
+            .Select(e => new EventInfo(e.Pos!.Value, e.At, e.Type, e.InterfaceId, e.Subject, e.Data))
+            .ToListAsync(ct);
+    }
+
+    /// <summary>The highest id given so far (0 when none).</summary>
+    public async Task<long> LastAsync(CancellationToken ct)
+    {
+        await using var db = await factory.CreateDbContextAsync(ct);
+        return await db.Events.MaxAsync(e => e.Pos, ct) ?? 0;
+    }
+
+    /// <summary>
+    /// PostgreSQL: listens on <see cref="Channel"/>, so ids another replica gave reach this one's
+    /// subscribers at once. (Each replica numbers what it wrote itself; any of them numbers the rest.)
+    /// </summary>
+    public async Task ListenAsync(CancellationToken ct)
+    {
+        if (options.Provider != StoreProvider.Postgres)
+            return;
+        while (!ct.IsCancellationRequested)
+        {
+            try
+            {
+                await using var conn = new NpgsqlConnection(StoreSetup.PostgresConnectionString(options.ConnectionString));
+                conn.Notification += (_, _) => signals.Announce();
+                await conn.OpenAsync(ct);
+                await using (var cmd = new NpgsqlCommand($"LISTEN {Channel}", conn))
+                    await cmd.ExecuteNonQueryAsync(ct);
+                signals.Announce(); // whatever was numbered while nobody listened
+                while (!ct.IsCancellationRequested)
+                    await conn.WaitAsync(ct);
+            }
+            catch (OperationCanceledException) when (ct.IsCancellationRequested)
+            {
+                return;
+            }
+            catch (Exception e) when (TransactionRunner.IsUnreachable(e))
+            {
+                log.LogDebug(e, "event listener: store unreachable; listening again shortly");
+                await Task.Delay(TimeSpan.FromSeconds(1), ct);
+            }
+        }
+    }
+}

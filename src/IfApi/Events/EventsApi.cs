@@ -1,0 +1,138 @@
+using System.Globalization;
+using System.Text;
+using System.Text.Json;
+using IfApi.Domain;
+using IfApi.Store;
+
+namespace IfApi.Events;
+
+/// <summary>
+/// The routing socket's announcements (<c>route -n monitor</c>) as Server-Sent Events: interface
+/// arrival, departure, rename and changes, link up and down, group attach, detach and change,
+/// cloner attach and detach. Each event's <c>id</c> increases by one; a client that reconnects
+/// with <c>Last-Event-ID</c> gets every event after it, once.
+/// </summary>
+public static class EventsApi
+{
+    private const int Batch = 500;
+    private static readonly TimeSpan KeepAlive = TimeSpan.FromSeconds(15);
+
+    /// <summary>The sequencer and listener run in the background, after the store is migrated.</summary>
+    public static IServiceCollection AddIfEvents(this IServiceCollection services) => services.AddHostedService<EventPump>();
+
+    public static IEndpointRouteBuilder MapEventsApi(this IEndpointRouteBuilder routes)
+    {
+        routes.MapGet("/v1/events", Stream).WithTags("Events").WithName("StreamEvents")
+            .WithSummary("Announcements as Server-Sent Events (the routing socket)")
+            .WithDescription("""
+                Each event: `id` (increasing by one), `event` (its type) and `data`, a JSON object with `id`, `type`, `at`, `subject` (the interface, group or cloner it is about) and `data`.
+                Without `Last-Event-ID` (or `after`) the stream starts with the next event; with it, right after that event. `after=0` replays everything kept.
+                `interface` (a name or an id) and `type` (comma-separated) narrow the stream.
+                """)
+            .Produces(200, contentType: "text/event-stream")
+            .ProducesProblem(400).ProducesProblem(503);
+        return routes;
+    }
+
+    public static async Task Stream(HttpContext http, EventSequencer events, EventSignals signals, CancellationToken ct,
+        string? after = null, string? @interface = null, string? type = null)
+    {
+        var resume = http.Request.Headers["Last-Event-ID"].ToString();
+        var from = ParsePosition(resume.Length > 0 ? resume : after) ?? await events.LastAsync(ct);
+        var filter = Filter.Parse(@interface, type);
+
+        var response = http.Response;
+        response.ContentType = "text/event-stream";
+        response.Headers.CacheControl = "no-cache";
+        response.Headers["X-Accel-Buffering"] = "no"; // proxies: pass each event on as it comes
+        await response.Body.FlushAsync(ct);
+
+        using var subscribed = signals.Subscribe();
+        var buffer = new MemoryStream();
+        while (!ct.IsCancellationRequested)
+        {
+            // Taken before reading, so ids given while we read wake the next wait instead of being missed.
+            var stamped = signals.Stamped;
+            var batch = await events.ReadAsync(from, Batch, ct);
+            foreach (var e in batch)
+            {
+                if (filter.Matches(e))
+                    Write(buffer, e);
+                from = e.Id;
+            }
+            if (buffer.Length > 0)
+            {
+                buffer.Position = 0;
+                await buffer.CopyToAsync(response.Body, ct);
+                await response.Body.FlushAsync(ct);
+                buffer.SetLength(0);
+            }
+            if (batch.Count == Batch)
+                continue;
+            try
+            {
+                await stamped.WaitAsync(KeepAlive, ct);
+            }
+            catch (TimeoutException)
+            {
+                await response.WriteAsync(": keep-alive\n\n", ct);
+                await response.Body.FlushAsync(ct);
+            }
+        }
+    }
+
+    /// <summary>A Last-Event-ID or <c>after</c>: a non-negative integer, else EINVAL.</summary>
+    private static long? ParsePosition(string? text)
+    {
+        if (string.IsNullOrEmpty(text))
+            return null;
+        return long.TryParse(text, NumberStyles.None, CultureInfo.InvariantCulture, out var v)
+            ? v
+            : throw new IfError(Errno.EINVAL, "Last-Event-ID and after are event ids: non-negative integers");
+    }
+
+    private static void Write(MemoryStream buffer, EventInfo e)
+    {
+        var head = Encoding.UTF8.GetBytes($"id: {e.Id}\nevent: {e.Type}\ndata: ");
+        buffer.Write(head);
+        using (var json = new Utf8JsonWriter(buffer))
+        {
+            json.WriteStartObject();
+            json.WriteNumber("id", e.Id);
+            json.WriteString("type", e.Type);
+            json.WriteString("at", e.At);
+            if (e.Subject is not null)
+                json.WriteString("subject", e.Subject);
+            json.WritePropertyName("data");
+            json.WriteRawValue(e.Data, skipInputValidation: true);
+            json.WriteEndObject();
+        }
+        buffer.Write("\n\n"u8);
+    }
+
+    /// <summary>Which events a subscriber asked for.</summary>
+    private sealed record Filter(Guid? Id, string? Name, HashSet<string>? Types)
+    {
+        public static Filter Parse(string? @interface, string? type)
+        {
+            HashSet<string>? types = null;
+            if (!string.IsNullOrEmpty(type))
+                types = type.Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries).ToHashSet(StringComparer.Ordinal);
+            if (string.IsNullOrEmpty(@interface))
+                return new Filter(null, null, types);
+            return Guid.TryParse(@interface, out var id) ? new Filter(id, null, types) : new Filter(null, @interface, types);
+        }
+
+        public bool Matches(EventInfo e) =>
+            (Types is null || Types.Contains(e.Type))
+            && (Id is null || e.InterfaceId == Id)
+            && (Name is null || e.InterfaceId is not null && e.Subject == Name);
+    }
+}
+
+/// <summary>Runs this replica's event sequencer and, on PostgreSQL, its listener for the other replicas'.</summary>
+internal sealed class EventPump(EventSequencer sequencer) : BackgroundService
+{
+    protected override Task ExecuteAsync(CancellationToken ct) =>
+        Task.WhenAll(sequencer.RunAsync(ct), sequencer.ListenAsync(ct));
+}

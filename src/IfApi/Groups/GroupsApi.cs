@@ -1,0 +1,100 @@
+using IfApi.Domain;
+using IfApi.Interfaces;
+using IfApi.Store;
+using Microsoft.AspNetCore.Http.HttpResults;
+
+namespace IfApi.Groups;
+
+/// <summary>SIOCAIFGROUP: join a group.</summary>
+/// <param name="Group">At most 15 bytes, not ending in a digit.</param>
+public sealed record AddGroupRequest(string? Group);
+
+/// <summary>SIOCGIFGROUP: the groups of one interface, <c>all</c> first.</summary>
+public sealed record InterfaceGroups(IReadOnlyList<string> Groups);
+
+/// <summary>SIOCGIFGMEMB: a group and its members' names, by index.</summary>
+public sealed record GroupResponse(string Name, IReadOnlyList<string> Members)
+{
+    public static GroupResponse From(GroupInfo g) => new(g.Name, g.Members);
+}
+
+/// <summary>Every group there is (a group exists while it has members).</summary>
+public sealed record GroupList(IReadOnlyList<GroupResponse> Items);
+
+/// <summary>Interface groups (<c>ifconfig NAME group G</c>, <c>-group G</c>, <c>ifconfig -g G</c>).</summary>
+public static class GroupsApi
+{
+    public static IEndpointRouteBuilder MapGroupsApi(this IEndpointRouteBuilder routes)
+    {
+        var ofInterface = routes.MapGroup("/v1/interfaces/{ref}/groups").WithTags("Groups");
+
+        ofInterface.MapGet("/", GetOf).WithName("GetInterfaceGroups")
+            .WithSummary("The groups of an interface (SIOCGIFGROUP)")
+            .ProducesProblem(404).ProducesProblem(503);
+
+        ofInterface.MapPost("/", Add).WithName("AddInterfaceGroup")
+            .WithSummary("Join a group (ifconfig NAME group G, SIOCAIFGROUP)")
+            .WithDescription("Already a member: EEXIST. The group exists from its first member on. `If-Match` is honoured.")
+            .Accepts<AddGroupRequest>("application/json")
+            .ProducesProblem(400).ProducesProblem(404).ProducesProblem(409).ProducesProblem(412).ProducesProblem(503);
+
+        ofInterface.MapPut("/{group}", Put).WithName("PutInterfaceGroup")
+            .WithSummary("Be in a group (idempotent SIOCAIFGROUP)")
+            .WithDescription("201 when the interface joined, 200 when it was a member already. `If-Match` is honoured.")
+            .Produces<InterfaceGroups>(201)
+            .ProducesProblem(400).ProducesProblem(404).ProducesProblem(412).ProducesProblem(503);
+
+        ofInterface.MapDelete("/{group}", Remove).WithName("RemoveInterfaceGroup")
+            .WithSummary("Leave a group (ifconfig NAME -group G, SIOCDIFGROUP)")
+            .WithDescription("Not a member: ENOENT. Leaving `all` is allowed, as in the kernel. The group ends with its last member. `If-Match` is honoured.")
+            .ProducesProblem(400).ProducesProblem(404).ProducesProblem(412).ProducesProblem(503);
+
+        var groups = routes.MapGroup("/v1/groups").WithTags("Groups");
+
+        groups.MapGet("/", List).WithName("ListGroups")
+            .WithSummary("Every group with its members")
+            .ProducesProblem(503);
+
+        groups.MapGet("/{group}", Get).WithName("GetGroup")
+            .WithSummary("The members of a group (ifconfig -g G, SIOCGIFGMEMB)")
+            .ProducesProblem(400).ProducesProblem(404).ProducesProblem(503);
+
+        return routes;
+    }
+
+    public static async Task<Ok<InterfaceGroups>> GetOf(string @ref, IfStore store, CancellationToken ct) =>
+        TypedResults.Ok(new InterfaceGroups(await store.GetGroupsOfAsync(@ref, ct)));
+
+    public static async Task<Created<InterfaceGroups>> Add(string @ref, AddGroupRequest body, IfStore store, HttpContext http, CancellationToken ct)
+    {
+        if (body.Group is null)
+            throw new IfError(Errno.EINVAL, "group is required", Ioctl.AddGroup);
+        var (_, ifp) = await store.AddGroupAsync(@ref, body.Group, idempotent: false, Preconditions.IfMatch(http.Request), ct);
+        http.Response.Headers.ETag = InterfaceResponse.From(ifp).ETag;
+        return TypedResults.Created($"/v1/groups/{Uri.EscapeDataString(body.Group)}", new InterfaceGroups(ifp.Groups));
+    }
+
+    public static async Task<Results<Created<InterfaceGroups>, Ok<InterfaceGroups>>> Put(string @ref, string group, IfStore store, HttpContext http, CancellationToken ct)
+    {
+        var (added, ifp) = await store.AddGroupAsync(@ref, group, idempotent: true, Preconditions.IfMatch(http.Request), ct);
+        http.Response.Headers.ETag = InterfaceResponse.From(ifp).ETag;
+        var groups = new InterfaceGroups(ifp.Groups);
+        return added ? TypedResults.Created($"/v1/groups/{Uri.EscapeDataString(group)}", groups) : TypedResults.Ok(groups);
+    }
+
+    public static async Task<NoContent> Remove(string @ref, string group, IfStore store, HttpContext http, CancellationToken ct)
+    {
+        var ifp = await store.RemoveGroupAsync(@ref, group, Preconditions.IfMatch(http.Request), ct);
+        http.Response.Headers.ETag = InterfaceResponse.From(ifp).ETag;
+        return TypedResults.NoContent();
+    }
+
+    public static async Task<Ok<GroupList>> List(IfStore store, CancellationToken ct) =>
+        TypedResults.Ok(new GroupList((await store.ListGroupsAsync(ct)).Select(GroupResponse.From).ToList()));
+
+    public static async Task<Ok<GroupResponse>> Get(string group, IfStore store, CancellationToken ct)
+    {
+        GroupNames.Validate(group, Ioctl.GetGroupMembers);
+        return TypedResults.Ok(GroupResponse.From(await store.GetGroupAsync(group, ct)));
+    }
+}

@@ -1,0 +1,61 @@
+using System.Text.Json;
+using IfApi.Domain;
+
+namespace IfApi.Interfaces;
+
+/// <summary>
+/// A JSON merge patch of an interface (RFC 7396) as an <see cref="InterfacePatch"/>. A member that is
+/// absent is not asked for; <c>description: null</c> clears the description; any other null, a
+/// wrong type or an unknown member refuses the whole patch with EINVAL.
+/// </summary>
+public static class PatchBody
+{
+    public static InterfacePatch Parse(JsonElement body)
+    {
+        if (body.ValueKind != JsonValueKind.Object)
+            throw new IfError(Errno.EINVAL, "a patch is a JSON object");
+        var p = new InterfacePatch();
+        foreach (var member in body.EnumerateObject())
+        {
+            var v = member.Value;
+            p = member.Name switch
+            {
+                "name" => p with { Name = String(v, "name", Ioctl.SetName) },
+                "description" => v.ValueKind == JsonValueKind.Null
+                    ? p with { ClearsDescription = true, Description = null }
+                    : p with { Description = String(v, "description", Ioctl.SetDescription), ClearsDescription = false },
+                "mtu" => p with { Mtu = Int(v, "mtu", Ioctl.SetMtu) },
+                "metric" => p with { Metric = Int(v, "metric", Ioctl.SetMetric) },
+                "up" => p with { Up = v.ValueKind is JsonValueKind.True or JsonValueKind.False ? v.GetBoolean() : throw Wrong("up", "true or false", Ioctl.SetFlags) },
+                "flags" => p with { Flags = Flags(v) },
+                "lladdr" => p with { Lladdr = String(v, "lladdr", Ioctl.SetLladdr) },
+                _ => throw new IfError(Errno.EINVAL, $"'{member.Name}' cannot be patched; the members are name, description, mtu, metric, up, flags and lladdr"),
+            };
+        }
+        return p;
+    }
+
+    private static string String(JsonElement v, string member, string ioctl) =>
+        v.ValueKind == JsonValueKind.String ? v.GetString()! : throw Wrong(member, "a string", ioctl);
+
+    private static int Int(JsonElement v, string member, string ioctl) =>
+        v.ValueKind == JsonValueKind.Number && v.TryGetInt32(out var n) ? n : throw Wrong(member, "a 32-bit integer", ioctl);
+
+    /// <summary>The full set of changeable flags wanted, by the names the interface shows.</summary>
+    private static IfFlags Flags(JsonElement v)
+    {
+        if (v.ValueKind != JsonValueKind.Array)
+            throw Wrong("flags", "an array of flag names", Ioctl.SetFlags);
+        var flags = IfFlags.None;
+        foreach (var item in v.EnumerateArray())
+        {
+            if (item.ValueKind != JsonValueKind.String || !IfFlagNames.TryParse(item.GetString()!, out var f))
+                throw new IfError(Errno.EINVAL, $"unknown flag {item.GetRawText()}", Ioctl.SetFlags);
+            flags |= f;
+        }
+        return flags;
+    }
+
+    private static IfError Wrong(string member, string expected, string ioctl) =>
+        new(Errno.EINVAL, $"{member} must be {expected}", ioctl);
+}

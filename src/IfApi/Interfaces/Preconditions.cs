@@ -1,0 +1,30 @@
+using Microsoft.Net.Http.Headers;
+
+namespace IfApi.Interfaces;
+
+/// <summary><c>If-Match</c> (RFC 9110 §13.1.1) against an interface's <c>"version"</c> entity tag.</summary>
+public static class Preconditions
+{
+    /// <summary>
+    /// Null when there is no condition (no header, or <c>*</c>, which any existing interface meets).
+    /// Otherwise the versions that match: strong tags only, so a weak or malformed tag matches none.
+    /// </summary>
+    public static IReadOnlySet<long>? IfMatch(HttpRequest request)
+    {
+        var values = request.Headers.IfMatch;
+        if (values.Count == 0)
+            return null;
+        var versions = new HashSet<long>();
+        if (!EntityTagHeaderValue.TryParseList(values, out var tags))
+            return versions;
+        foreach (var tag in tags)
+        {
+            if (tag.Equals(EntityTagHeaderValue.Any))
+                return null;
+            if (!tag.IsWeak && tag.Tag.Length > 2 && long.TryParse(tag.Tag.AsSpan(1, tag.Tag.Length - 2),
+                    System.Globalization.NumberStyles.None, System.Globalization.CultureInfo.InvariantCulture, out var v))
+                versions.Add(v);
+        }
+        return versions;
+    }
+}

@@ -1,0 +1,88 @@
+using System.Net;
+using System.Text;
+using System.Text.Json;
+
+namespace IfApi.Tests;
+
+/// <summary>One Server-Sent Event from <c>/v1/events</c>.</summary>
+public sealed record SseEvent(long Id, string Type, JsonElement Body)
+{
+    /// <summary>The event's own data: the interface id, names, the group, the changes.</summary>
+    public JsonElement Data => Body.GetProperty("data");
+
+    public string? InterfaceId => Data.TryGetProperty("id", out var id) && id.ValueKind == JsonValueKind.String ? id.GetString() : null;
+}
+
+/// <summary>A subscriber to <c>/v1/events</c> that reads frames as the server sends them.</summary>
+public sealed class EventStream : IAsyncDisposable
+{
+    private readonly HttpResponseMessage _response;
+    private readonly StreamReader _reader;
+
+    private EventStream(HttpResponseMessage response, Stream body)
+    {
+        _response = response;
+        _reader = new StreamReader(body, Encoding.UTF8);
+    }
+
+    public static async Task<EventStream> OpenAsync(HttpClient http, string? lastEventId = null, string query = "")
+    {
+        var request = new HttpRequestMessage(HttpMethod.Get, "/v1/events" + query);
+        if (lastEventId is not null)
+            request.Headers.TryAddWithoutValidation("Last-Event-ID", lastEventId);
+        var response = await http.SendAsync(request, HttpCompletionOption.ResponseHeadersRead);
+        Assert.Equal(HttpStatusCode.OK, response.StatusCode);
+        Assert.Equal("text/event-stream", response.Content.Headers.ContentType?.MediaType);
+        return new EventStream(response, await response.Content.ReadAsStreamAsync());
+    }
+
+    /// <summary>The next event; fails the test when none comes within the timeout.</summary>
+    public async Task<SseEvent> NextAsync(TimeSpan? timeout = null)
+    {
+        using var cts = new CancellationTokenSource(timeout ?? TimeSpan.FromSeconds(15));
+        long? id = null;
+        string? type = null;
+        var data = new StringBuilder();
+        while (true)
+        {
+            var line = await _reader.ReadLineAsync(cts.Token) ?? throw new EndOfStreamException("the event stream ended");
+            if (line.Length == 0)
+            {
+                if (data.Length > 0)
+                    return new SseEvent(id ?? throw new InvalidDataException("an event without an id"), type ?? "message",
+                        JsonDocument.Parse(data.ToString()).RootElement.Clone());
+                continue;
+            }
+            if (line.StartsWith(':'))
+                continue; // a comment: keep-alive
+            var colon = line.IndexOf(':');
+            var (field, value) = colon < 0 ? (line, "") : (line[..colon], line[(colon + 1)..].TrimStart(' '));
+            switch (field)
+            {
+                case "id": id = long.Parse(value, System.Globalization.CultureInfo.InvariantCulture); break;
+                case "event": type = value; break;
+                case "data": data.Append(value); break;
+            }
+        }
+    }
+
+    /// <summary>Reads until <paramref name="until"/> holds for an event, and returns every event read.</summary>
+    public async Task<List<SseEvent>> ReadUntilAsync(Func<SseEvent, bool> until, TimeSpan? timeout = null)
+    {
+        var seen = new List<SseEvent>();
+        while (true)
+        {
+            var e = await NextAsync(timeout);
+            seen.Add(e);
+            if (until(e))
+                return seen;
+        }
+    }
+
+    public async ValueTask DisposeAsync()
+    {
+        _reader.Dispose();
+        _response.Dispose();
+        await Task.CompletedTask;
+    }
+}
