@@ -41,6 +41,12 @@ if (opts.Postgres is { } pg)
             var ratios = https.Zip(refs, (h, p) => h.OpsPerSecond / p.OpsPerSecond).Order().ToList();
             Line($"ratio http/pgbench     postgres clients={c,-2} {ratios[ratios.Count / 2]:F2} (median of {ratios.Count} paired rounds: {string.Join(" ", ratios.Select(x => x.ToString("F2", CultureInfo.InvariantCulture)))}; target >= 0.70 at 32)");
         }
+        // Attribute changes next to create/destroy, and how soon a subscriber hears of each.
+        foreach (var c in new[] { 8, 32 })
+            Report(await Rounds(() => Load.PatchAsync(svc.Url, c, opts.Seconds)), $"patch          http    postgres clients={c,-2}");
+        var ev = await Load.EventLatencyAsync(svc.Url, writers: 8, opts.Seconds);
+        Line($"event latency written  postgres writers=8  events={ev.Events} p50={Ms(ev.P50)} p99={Ms(ev.P99)} lost={ev.Lost} duplicated={ev.Duplicated} (target p99 <= 50ms, none lost)");
+        Line($"event latency answered postgres writers=8  events={ev.Events} p50={Ms(ev.AnsweredP50)} p99={Ms(ev.AnsweredP99)} (commit lies between the two)");
         var fullDb = await Pg.CreateDatabaseAsync(pg, "ifapi_bench_full");
         await using var full = await Service.StartAsync(service, "Postgres", fullDb);
         await FillAndCompareAsync("postgres", svc.Url, () => Pg.SettleAsync(db), full.Url, () => Pg.SettleAsync(fullDb));
@@ -74,6 +80,7 @@ async Task FillAndCompareAsync(string store, string emptyUrl, Func<Task> settleE
     var sw = Stopwatch.StartNew();
     await Load.FillAsync(fullUrl, opts.Fill, 32);
     Console.WriteLine($"# filled {opts.Fill} taps in {sw.Elapsed.TotalSeconds:F0}s");
+    await Load.WarmUpAsync(fullUrl, 8, opts.Warmup); // as warm as the service that ran the load
     // Both start settled: no checkpoint or autovacuum of fresh rows running underneath, and
     // planner statistics that know what is there.
     await settleEmpty();
@@ -315,6 +322,122 @@ internal static class Load
             }
             return latencies;
         }
+    }
+
+    /// <summary>Each client changes an interface of its own (its metric) as fast as it can.</summary>
+    public static async Task<Figures> PatchAsync(string url, int clients, int seconds)
+    {
+        using var http = NewClient();
+        var names = new string[clients];
+        for (var i = 0; i < clients; i++)
+            names[i] = await CreateAsync(http, url) ?? throw new InvalidOperationException("a create failed");
+        var latencies = new List<double>[clients];
+        long errors = 0;
+        var until = Stopwatch.GetTimestamp() + (long)(seconds * Stopwatch.Frequency);
+        var sw = Stopwatch.StartNew();
+        await Task.WhenAll(Enumerable.Range(0, clients).Select(c => Task.Run(async () =>
+        {
+            var mine = new List<double>(4096);
+            for (var n = 0; Stopwatch.GetTimestamp() < until; n++)
+            {
+                var t0 = Stopwatch.GetTimestamp();
+                if (!await PatchAsync(http, url, names[c], n))
+                    Interlocked.Increment(ref errors);
+                mine.Add(Stopwatch.GetElapsedTime(t0).TotalMilliseconds);
+            }
+            latencies[c] = mine;
+        })));
+        var elapsed = sw.Elapsed.TotalSeconds;
+        foreach (var name in names)
+            (await http.DeleteAsync($"{url}/v1/interfaces/{name}")).Dispose();
+        return Figures.From(latencies.SelectMany(l => l).ToList(), elapsed, errors);
+    }
+
+    private static async Task<bool> PatchAsync(HttpClient http, string url, string name, int metric)
+    {
+        using var content = new StringContent($$"""{"metric":{{metric}}}""", Encoding.UTF8, "application/merge-patch+json");
+        using var r = await http.PatchAsync($"{url}/v1/interfaces/{name}", content);
+        return r.StatusCode == HttpStatusCode.OK;
+    }
+
+    /// <summary>Event latency: what one subscriber saw while the writers patched.</summary>
+    /// <summary>Latency from the event's writing (before its commit: an upper bound) and from the writer's answer (after it: a lower bound).</summary>
+    public sealed record EventFigures(int Events, double P50, double P99, double AnsweredP50, double AnsweredP99, long Lost, long Duplicated);
+
+    /// <summary>
+    /// One subscriber on /v1/events while <paramref name="writers"/> clients change attributes as fast
+    /// as they can. An event's latency runs from the time the service wrote it, inside the change's
+    /// transaction and so before the commit, to its arrival here: an upper bound of commit to
+    /// arrival. Every committed change must arrive exactly once, with ids one apart.
+    /// </summary>
+    public static async Task<EventFigures> EventLatencyAsync(string url, int writers, int seconds)
+    {
+        using var http = NewClient();
+        var names = new string[writers];
+        for (var i = 0; i < writers; i++)
+            names[i] = await CreateAsync(http, url) ?? throw new InvalidOperationException("a create failed");
+        await Task.Delay(1000); // the creates' own events are numbered and out of the way
+
+        using var request = new HttpRequestMessage(HttpMethod.Get, $"{url}/v1/events");
+        using var stream = await http.SendAsync(request, HttpCompletionOption.ResponseHeadersRead);
+        using var reader = new StreamReader(await stream.Content.ReadAsStreamAsync());
+        var latencies = new List<double>();
+        var arrivals = new List<(string Name, int Metric, DateTimeOffset At)>();
+        var answered = new System.Collections.Concurrent.ConcurrentDictionary<(string, int), DateTimeOffset>();
+        var ids = new List<long>();
+        long changes = 0;
+        var readAll = new TaskCompletionSource();
+        long expected = long.MaxValue;
+        var subscriber = Task.Run(async () =>
+        {
+            while (await reader.ReadLineAsync() is { } line)
+            {
+                if (!line.StartsWith("data: ", StringComparison.Ordinal))
+                    continue;
+                var arrived = DateTimeOffset.UtcNow;
+                using var doc = JsonDocument.Parse(line.AsMemory(6));
+                var e = doc.RootElement;
+                ids.Add(e.GetProperty("id").GetInt64());
+                if (e.GetProperty("type").GetString() != "interface-change")
+                    continue;
+                latencies.Add((arrived - e.GetProperty("at").GetDateTimeOffset()).TotalMilliseconds);
+                var data = e.GetProperty("data");
+                arrivals.Add((data.GetProperty("name").GetString()!, data.GetProperty("changes").GetProperty("metric").GetInt32(), arrived));
+                if (++changes >= Volatile.Read(ref expected))
+                    readAll.TrySetResult();
+            }
+        });
+
+        long committed = 0;
+        var until = Stopwatch.GetTimestamp() + (long)(seconds * Stopwatch.Frequency);
+        await Task.WhenAll(Enumerable.Range(0, writers).Select(w => Task.Run(async () =>
+        {
+            for (var n = 1; Stopwatch.GetTimestamp() < until; n++)
+            {
+                if (!await PatchAsync(http, url, names[w], n))
+                    continue;
+                answered[(names[w], n)] = DateTimeOffset.UtcNow;
+                Interlocked.Increment(ref committed);
+            }
+        })));
+        Volatile.Write(ref expected, committed);
+        if (Interlocked.Read(ref changes) >= committed)
+            readAll.TrySetResult();
+        await Task.WhenAny(readAll.Task, Task.Delay(TimeSpan.FromSeconds(10)));
+        stream.Dispose();
+        await Task.WhenAny(subscriber, Task.Delay(1000));
+
+        foreach (var name in names)
+            (await http.DeleteAsync($"{url}/v1/interfaces/{name}")).Dispose();
+        var duplicated = ids.Count - ids.Distinct().Count();
+        var gaps = ids.Zip(ids.Skip(1), (a, b) => b - a).Count(d => d != 1);
+        // From the writer's answer (after the commit, so a lower bound): 0 when the event came first.
+        var fromAnswer = arrivals.Where(a => answered.ContainsKey((a.Name, a.Metric)))
+            .Select(a => Math.Max(0, (a.At - answered[(a.Name, a.Metric)]).TotalMilliseconds)).Order().ToList();
+        var sorted = latencies.Order().ToList();
+        return new EventFigures((int)changes, Figures.Percentile(sorted, 0.50), Figures.Percentile(sorted, 0.99),
+            Figures.Percentile(fromAnswer, 0.50), Figures.Percentile(fromAnswer, 0.99),
+            Math.Max(0, committed - changes) + gaps, duplicated);
     }
 
     public static async Task FillAsync(string url, int count, int clients)

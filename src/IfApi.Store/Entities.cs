@@ -59,6 +59,21 @@ public sealed class FreeRangeRow
     public int Hi { get; set; }
 }
 
+/// <summary>
+/// A create made with an <c>Idempotency-Key</c>, written in the create's transaction: a retry with
+/// the same key and request gets <see cref="Result"/> back instead of a second interface.
+/// </summary>
+public sealed class IdempotencyRow
+{
+    public required string Key { get; set; }
+    /// <summary>SHA-256 of the request, so the same key with another request can be refused.</summary>
+    public required string RequestHash { get; set; }
+    /// <summary>The interface as the first answer showed it, as JSON.</summary>
+    public required string Result { get; set; }
+    /// <summary>When the key lapses, in Unix milliseconds (a number both stores compare natively).</summary>
+    public long ExpiresAt { get; set; }
+}
+
 /// <summary>Store-wide facts, such as whether the built-in cloners were attached.</summary>
 public sealed class MetaRow
 {

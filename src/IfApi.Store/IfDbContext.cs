@@ -10,6 +10,7 @@ public sealed class IfDbContext(DbContextOptions<IfDbContext> options) : DbConte
     public DbSet<FreeRangeRow> FreeRanges => Set<FreeRangeRow>();
     public DbSet<MetaRow> Meta => Set<MetaRow>();
     public DbSet<EventRow> Events => Set<EventRow>();
+    public DbSet<IdempotencyRow> IdempotencyKeys => Set<IdempotencyRow>();
 
     /// <summary>The in-process pool gates this transaction holds (<see cref="TransactionRunner.LockAsync"/>); released when it ends.</summary>
     internal List<SemaphoreSlim> HeldGates { get; } = [];
@@ -99,6 +100,17 @@ public sealed class IfDbContext(DbContextOptions<IfDbContext> options) : DbConte
             e.Property(x => x.InterfaceId).HasColumnName("interface_id");
             e.Property(x => x.Subject).HasColumnName("subject").HasMaxLength(64);
             e.Property(x => x.Data).HasColumnName("data");
+        });
+
+        b.Entity<IdempotencyRow>(e =>
+        {
+            e.ToTable("idempotency_keys");
+            e.HasKey(x => x.Key);
+            e.Property(x => x.Key).HasColumnName("key").HasMaxLength(IdempotencyKey.MaxLength);
+            e.Property(x => x.RequestHash).HasColumnName("request_hash").HasMaxLength(64);
+            e.Property(x => x.Result).HasColumnName("result");
+            e.Property(x => x.ExpiresAt).HasColumnName("expires_at");
+            e.HasIndex(x => x.ExpiresAt);
         });
 
         b.Entity<MetaRow>(e =>

@@ -82,13 +82,18 @@ public sealed class IfStore(TransactionRunner tx, PgFastPath fast, EventSignals 
     /// matcher, refuse a name in use, allocate the unit, then the index, and insert the interface
     /// (both ends for epair) with its groups. Returns the interface created (the a-end for epair).
     /// </summary>
-    public async Task<InterfaceInfo> CreateAsync(string name, CreateParams? p, CancellationToken ct)
+    /// <param name="key">With an <c>Idempotency-Key</c>: a retry of a create that committed gets that
+    /// create's interface back (<c>Replayed</c>) and creates nothing; the key is stored by the create's
+    /// own transaction, so a create that did not commit left no key either.</param>
+    public async Task<(InterfaceInfo Interface, bool Replayed)> CreateAsync(string name, CreateParams? p, IdempotencyKey? key, CancellationToken ct)
     {
         IfNames.Validate(name, Ioctl.IfCreate);
-        if (fast.Enabled && await TryCreateFastAsync(name, p, ct) is { } done)
-            return done;
+        if (key is null && fast.Enabled && await TryCreateFastAsync(name, p, ct) is { } done)
+            return (done, false);
         return await tx.WriteAsync(async (db, ct) =>
         {
+            if (key is not null && await ReplayAsync(db, key, ct) is { } earlier)
+                return (earlier, true);
             var (seqs, match, taken) = await MatchAsync(db, name, ct);
             if (match is null)
                 throw new IfError(Errno.EINVAL, $"no cloner matches '{name}'", Ioctl.IfCreate);
@@ -102,8 +107,44 @@ public sealed class IfStore(TransactionRunner tx, PgFastPath fast, EventSignals 
                 _ => throw new InvalidOperationException(match.GetType().Name),
             };
             // Everything the answer shows is in memory already: no read-back.
-            return ToInfo(new Projected { Row = created.Row, Groups = created.Row.Groups.ConvertAll(g => g.Group), Peer = created.Peer, Parent = created.Parent });
+            var info = ToInfo(new Projected { Row = created.Row, Groups = created.Row.Groups.ConvertAll(g => g.Group), Peer = created.Peer, Parent = created.Parent });
+            if (key is not null)
+                await RememberAsync(db, key, info, ct);
+            return (info, false);
         }, ct);
+    }
+
+    private static readonly System.Text.Json.JsonSerializerOptions KeptJson = new(System.Text.Json.JsonSerializerDefaults.Web);
+
+    /// <summary>The interface an earlier create with this key made, or null; the key with another request is refused.</summary>
+    private static async Task<InterfaceInfo?> ReplayAsync(IfDbContext db, IdempotencyKey key, CancellationToken ct)
+    {
+        var now = DateTimeOffset.UtcNow.ToUnixTimeMilliseconds();
+        var kept = await db.IdempotencyKeys.AsNoTracking().FirstOrDefaultAsync(k => k.Key == key.Key && k.ExpiresAt > now, ct);
+        if (kept is null)
+            return null;
+        if (kept.RequestHash != key.RequestHash)
+            throw new IfError(Errno.EEXIST, "this Idempotency-Key was used with another request", Ioctl.IfCreate);
+        return System.Text.Json.JsonSerializer.Deserialize<InterfaceInfo>(kept.Result, KeptJson);
+    }
+
+    /// <summary>
+    /// Keeps the key with the create. Two requests with one key at once both get here; the key's
+    /// primary key makes the second one's transaction run again, and then it replays the first.
+    /// </summary>
+    private static async Task RememberAsync(IfDbContext db, IdempotencyKey key, InterfaceInfo info, CancellationToken ct)
+    {
+        var now = DateTimeOffset.UtcNow;
+        // A lapsed key gives way to this one; all others past their day go with it.
+        var nowMs = now.ToUnixTimeMilliseconds();
+        await db.IdempotencyKeys.Where(k => k.ExpiresAt <= nowMs).ExecuteDeleteAsync(ct);
+        db.IdempotencyKeys.Add(new IdempotencyRow
+        {
+            Key = key.Key,
+            RequestHash = key.RequestHash,
+            Result = System.Text.Json.JsonSerializer.Serialize(info, KeptJson),
+            ExpiresAt = (now + IdempotencyKey.Lifetime).ToUnixTimeMilliseconds(),
+        });
     }
 
     /// <summary>SIOCIFDESTROY (<c>if_clone_destroy</c>): the unit and index are freed and groups left in the same transaction.</summary>

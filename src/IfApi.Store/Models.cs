@@ -32,3 +32,13 @@ public sealed record InterfacePage(IReadOnlyList<InterfaceInfo> Items, int? Next
 
 /// <summary>A group (<c>struct ifg_group</c>) and its members' names.</summary>
 public sealed record GroupInfo(string Name, IReadOnlyList<string> Members);
+
+/// <summary>
+/// An <c>Idempotency-Key</c> and the request it came with. Keys are kept <see cref="Lifetime"/>;
+/// the same key with another request is refused.
+/// </summary>
+public sealed record IdempotencyKey(string Key, string RequestHash)
+{
+    public const int MaxLength = 255;
+    public static readonly TimeSpan Lifetime = TimeSpan.FromHours(24);
+}

@@ -6,6 +6,12 @@ namespace IfApi;
 /// <summary>Binds the store to configuration and brings it up before the server takes requests.</summary>
 public static class StoreHosting
 {
+    /// <summary>
+    /// True while the build runs the app only to write openapi/v1.json: then nothing may touch a
+    /// store (it would migrate the developer's own database under data/).
+    /// </summary>
+    internal static bool GeneratingDocument => System.Reflection.Assembly.GetEntryAssembly()?.GetName().Name == "GetDocument.Insider";
+
     public static WebApplicationBuilder AddIfStore(this WebApplicationBuilder builder)
     {
         var config = builder.Configuration;
@@ -22,7 +28,8 @@ public static class StoreHosting
         }
         builder.Services.AddIfStore(new StoreOptions { Provider = provider, ConnectionString = connection });
         builder.Services.AddSingleton(new StaticInterfaces(ReadList(config.GetSection("Interfaces:Static"))));
-        builder.Services.AddHostedService<StoreStartup>();
+        if (!GeneratingDocument)
+            builder.Services.AddHostedService<StoreStartup>();
         builder.Services.ConfigureHttpJsonOptions(o =>
         {
             // A misspelt field is a client bug worth hearing about, not something to drop silently.

@@ -188,6 +188,110 @@ public abstract class InterfaceStateTests<TStore>(TStore store) : ApiTests<TStor
         await StoreInvariants.AssertConsistentAsync(Store);
     }
 
+    // ---- pagination ------------------------------------------------------------------------------
+
+    [Fact]
+    public async Task Paging_while_others_create_destroy_and_rename_skips_and_repeats_nothing()
+    {
+        var stable = await Client.AttachCloner();
+        var churn = await Client.AttachCloner();
+        var kept = new List<string>();
+        for (var i = 0; i < 20; i++)
+            kept.Add((await Client.CreateOk(stable)).Str("id"));
+        using var stop = new CancellationTokenSource();
+        var churning = Task.Run(async () =>
+        {
+            // Creates take freed low indexes (behind the cursor and ahead of it), destroys free them,
+            // renames change names but never an index.
+            for (var n = 0; !stop.IsCancellationRequested; n++)
+            {
+                var made = (await Client.CreateOk(churn)).Str("name");
+                await (await Client.Patch(kept[n % kept.Count], $$"""{"description":"pass {{n}}"}""")).Json();
+                if (n % 2 == 0)
+                    await Client.DeleteAsync($"/v1/interfaces/{made}");
+            }
+        });
+        var seen = new List<(string Id, int Index)>();
+        string? after = null;
+        do
+        {
+            var page = await Client.GetOk($"/v1/interfaces?limit=3{(after is null ? "" : $"&after={after}")}");
+            seen.AddRange(page.GetProperty("items").EnumerateArray().Select(i => (i.Str("id"), i.Int("index"))));
+            after = page.TryGetProperty("next", out var next) ? next.GetString() : null;
+            await Task.Delay(5);
+        }
+        while (after is not null);
+        await stop.CancelAsync();
+        await churning;
+
+        Assert.Equal(seen.Select(x => x.Index).Order(), seen.Select(x => x.Index));
+        Assert.Equal(seen.Count, seen.Select(x => x.Id).Distinct().Count());
+        Assert.All(kept, id => Assert.Single(seen, x => x.Id == id));
+    }
+
+    // ---- Idempotency-Key -------------------------------------------------------------------------
+
+    private Task<HttpResponseMessage> CreateWithKey(string name, string key, object? parameters = null)
+    {
+        var request = new HttpRequestMessage(HttpMethod.Post, "/v1/interfaces")
+        {
+            Content = JsonContent.Create<object>(parameters is null ? new { name } : new { name, @params = parameters }),
+        };
+        request.Headers.TryAddWithoutValidation("Idempotency-Key", key);
+        return Client.SendAsync(request);
+    }
+
+    [Fact]
+    public async Task A_retried_create_with_the_same_key_answers_the_same_and_creates_nothing()
+    {
+        var c = await Client.AttachCloner();
+        var key = Guid.NewGuid().ToString();
+        var first = await CreateWithKey(c, key);
+        var firstBody = await first.Json(HttpStatusCode.Created);
+        var retry = await CreateWithKey(c, key);
+        var retryBody = await retry.Json(HttpStatusCode.Created);
+        Assert.Equal((firstBody.Str("id"), firstBody.Str("name"), firstBody.Int("index")), (retryBody.Str("id"), retryBody.Str("name"), retryBody.Int("index")));
+        Assert.Equal(first.Headers.Location, retry.Headers.Location);
+        Assert.True(retry.Headers.Contains("Idempotent-Replayed"));
+        Assert.False(first.Headers.Contains("Idempotent-Replayed"));
+        Assert.Single((await Client.GetOk($"/v1/interfaces?cloner={c}")).Names());
+
+        await (await CreateWithKey($"{c}5", key)).Problem(HttpStatusCode.Conflict, "EEXIST");
+        Assert.Equal($"{c}1", (await (await CreateWithKey(c, Guid.NewGuid().ToString())).Json(HttpStatusCode.Created)).Str("name"));
+    }
+
+    [Fact]
+    public async Task Parallel_retries_with_one_key_create_one_interface()
+    {
+        var c = await Client.AttachCloner("epair");
+        var key = Guid.NewGuid().ToString();
+        var answers = await Task.WhenAll(Enumerable.Range(0, 8).Select(_ => Task.Run(async () => await (await CreateWithKey(c, key)).Json(HttpStatusCode.Created))));
+        Assert.Single(answers.Select(a => a.Str("id")).Distinct());
+        Assert.Equal(2, (await Client.GetOk($"/v1/interfaces?cloner={c}")).Names().Length); // one epair: two ends
+        await StoreInvariants.AssertConsistentAsync(Store);
+    }
+
+    [Fact]
+    public async Task A_create_that_failed_keeps_no_key()
+    {
+        var c = await Client.AttachCloner(maxUnit: 0);
+        await Client.CreateOk(c);
+        var key = Guid.NewGuid().ToString();
+        await (await CreateWithKey(c, key)).Problem(HttpStatusCode.Conflict, "ENOSPC");
+        Assert.Equal(HttpStatusCode.NoContent, (await Client.DeleteAsync($"/v1/interfaces/{c}0")).StatusCode);
+        Assert.Equal($"{c}0", (await (await CreateWithKey(c, key)).Json(HttpStatusCode.Created)).Str("name"));
+    }
+
+    [Theory]
+    [InlineData("with space")]
+    [InlineData("é")]
+    public async Task A_malformed_key_is_EINVAL(string key)
+    {
+        var c = await Client.AttachCloner();
+        await (await CreateWithKey(c, key)).Problem(HttpStatusCode.BadRequest, "EINVAL");
+        await (await CreateWithKey(c, new string('k', 256))).Problem(HttpStatusCode.BadRequest, "EINVAL");
+    }
+
     // ---- groups ----------------------------------------------------------------------------------
 
     [Fact]

@@ -18,7 +18,8 @@ public static class EventsApi
     private static readonly TimeSpan KeepAlive = TimeSpan.FromSeconds(15);
 
     /// <summary>The sequencer and listener run in the background, after the store is migrated.</summary>
-    public static IServiceCollection AddIfEvents(this IServiceCollection services) => services.AddHostedService<EventPump>();
+    public static IServiceCollection AddIfEvents(this IServiceCollection services) =>
+        StoreHosting.GeneratingDocument ? services : services.AddHostedService<EventPump>();
 
     public static IEndpointRouteBuilder MapEventsApi(this IEndpointRouteBuilder routes)
     {

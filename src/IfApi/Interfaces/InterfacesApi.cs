@@ -17,7 +17,7 @@ public static class InterfacesApi
 
         group.MapPost("/", Create).WithName("CreateInterface")
             .WithSummary("Create an interface (ifconfig NAME create)")
-            .WithDescription("The name picks the cloner: `tap` takes the lowest free unit, `tap7` asks for unit 7, `epair` creates a pair, `tap0.100` a vlan on tap0.")
+            .WithDescription("The name picks the cloner: `tap` takes the lowest free unit, `tap7` asks for unit 7, `epair` creates a pair, `tap0.100` a vlan on tap0. With an `Idempotency-Key` header (up to 255 printable characters), a retry with the same key and body within 24 hours answers what the first create answered (with `Idempotent-Replayed: true`) and creates nothing; the same key with another body is 409 EEXIST.")
             .Accepts<CreateInterfaceRequest>("application/json")
             .ProducesProblem(400).ProducesProblem(404).ProducesProblem(409).ProducesProblem(422).ProducesProblem(503);
 
@@ -44,14 +44,17 @@ public static class InterfacesApi
         return group;
     }
 
-    /// <summary>SIOCIFCREATE2.</summary>
+    /// <summary>SIOCIFCREATE2, optionally under an <c>Idempotency-Key</c>.</summary>
     public static async Task<Created<InterfaceResponse>> Create(CreateInterfaceRequest body, IfStore store, HttpContext http, CancellationToken ct)
     {
         if (body.Name is null)
             throw new IfError(Errno.EINVAL, "name is required", Ioctl.IfCreate);
         var p = body.Params is { } q ? new CreateParams(q.Vlan, q.Parent, q.Lladdr) : null;
-        var created = InterfaceResponse.From(await store.CreateAsync(body.Name, p, ct));
+        var (info, replayed) = await store.CreateAsync(body.Name, p, Idempotency.Key(http.Request, body), ct);
+        var created = InterfaceResponse.From(info);
         http.Response.Headers.ETag = created.ETag;
+        if (replayed)
+            http.Response.Headers["Idempotent-Replayed"] = "true";
         return TypedResults.Created($"/v1/interfaces/{created.Id}", created);
     }
 
