@@ -397,12 +397,14 @@ internal static class Load
                 var arrived = DateTimeOffset.UtcNow;
                 using var doc = JsonDocument.Parse(line.AsMemory(6));
                 var e = doc.RootElement;
-                ids.Add(e.GetProperty("id").GetInt64());
+                lock (ids)
+                    ids.Add(e.GetProperty("id").GetInt64());
                 if (e.GetProperty("type").GetString() != "interface-change")
                     continue;
                 latencies.Add((arrived - e.GetProperty("at").GetDateTimeOffset()).TotalMilliseconds);
                 var data = e.GetProperty("data");
-                arrivals.Add((data.GetProperty("name").GetString()!, data.GetProperty("changes").GetProperty("metric").GetInt32(), arrived));
+                lock (ids)
+                    arrivals.Add((data.GetProperty("name").GetString()!, data.GetProperty("changes").GetProperty("metric").GetInt32(), arrived));
                 if (++changes >= Volatile.Read(ref expected))
                     readAll.TrySetResult();
             }
@@ -424,16 +426,24 @@ internal static class Load
         if (Interlocked.Read(ref changes) >= committed)
             readAll.TrySetResult();
         await Task.WhenAny(readAll.Task, Task.Delay(TimeSpan.FromSeconds(10)));
+        // What arrived for the changes made, before this benchmark's own clean-up writes more.
+        List<long> got;
+        List<(string Name, int Metric, DateTimeOffset At)> came;
+        lock (ids)
+            (got, came) = ([.. ids], [.. arrivals]);
         stream.Dispose();
         await Task.WhenAny(subscriber, Task.Delay(1000));
 
         foreach (var name in names)
             (await http.DeleteAsync($"{url}/v1/interfaces/{name}")).Dispose();
-        var duplicated = ids.Count - ids.Distinct().Count();
-        var gaps = ids.Zip(ids.Skip(1), (a, b) => b - a).Count(d => d != 1);
+        var duplicated = got.Count - got.Distinct().Count();
+        var gaps = got.Zip(got.Skip(1), (a, b) => b - a).Count(d => d != 1);
         // From the writer's answer (after the commit, so a lower bound): 0 when the event came first.
-        var fromAnswer = arrivals.Where(a => answered.ContainsKey((a.Name, a.Metric)))
+        var fromAnswer = came.Where(a => answered.ContainsKey((a.Name, a.Metric)))
             .Select(a => Math.Max(0, (a.At - answered[(a.Name, a.Metric)]).TotalMilliseconds)).Order().ToList();
+        if (committed != changes || gaps > 0)
+            Console.WriteLine($"# events: {committed} changes committed, {changes} change events received, {gaps} holes in the ids: "
+                + string.Join(" ", got.Zip(got.Skip(1)).Where(p => p.Second - p.First != 1).Select(p => $"{p.First}->{p.Second}")));
         var sorted = latencies.Order().ToList();
         return new EventFigures((int)changes, Figures.Percentile(sorted, 0.50), Figures.Percentile(sorted, 0.99),
             Figures.Percentile(fromAnswer, 0.50), Figures.Percentile(fromAnswer, 0.99),

@@ -1,6 +1,7 @@
 using System.Text.Json;
 using Microsoft.EntityFrameworkCore;
 using Microsoft.Extensions.Logging;
+using Microsoft.EntityFrameworkCore.Storage;
 using Npgsql;
 
 namespace IfApi.Store;
@@ -126,8 +127,67 @@ public sealed class EventSignals
     /// <summary>Completes when new ids become visible.</summary>
     public Task Stamped => Volatile.Read(ref _stamped).Task;
 
-    public void Announce() =>
+    private void Announce() =>
         Interlocked.Exchange(ref _stamped, new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously)).TrySetResult();
+
+    // The events this process numbered lately, by id, so its subscribers need not read them back
+    // from the store. Ids another replica gave are not here; a reader that finds a hole reads the store.
+    private const int Window = 8192;
+    private readonly EventInfo?[] _recent = new EventInfo?[Window];
+    private readonly Lock _recentLock = new();
+    private long _known;
+
+    /// <summary>The highest id known to be given, here or elsewhere.</summary>
+    public long Known => Interlocked.Read(ref _known);
+
+    /// <summary>This process numbered these events (in id order): keep them for its subscribers and wake them.</summary>
+    public void Publish(IReadOnlyList<EventInfo> stamped)
+    {
+        if (stamped.Count == 0)
+            return;
+        lock (_recentLock)
+        {
+            foreach (var e in stamped)
+                _recent[e.Id % Window] = e;
+        }
+        Heard(stamped[^1].Id);
+    }
+
+    /// <summary>Ids up to <paramref name="last"/> have been given (by any replica): wake subscribers if that is news.</summary>
+    public void Heard(long last)
+    {
+        long known;
+        while ((known = Interlocked.Read(ref _known)) < last)
+        {
+            if (Interlocked.CompareExchange(ref _known, last, known) == known)
+            {
+                Announce();
+                return;
+            }
+        }
+    }
+
+    /// <summary>
+    /// The events after <paramref name="after"/> that this process still holds, in order and without a
+    /// hole, at most <paramref name="max"/>. <paramref name="complete"/> says whether they reach every
+    /// id known to be given; when not, the rest must be read from the store.
+    /// </summary>
+    public List<EventInfo> Recent(long after, int max, out bool complete)
+    {
+        var known = Known;
+        var found = new List<EventInfo>();
+        lock (_recentLock)
+        {
+            for (var id = after + 1; id <= known && found.Count < max; id++)
+            {
+                if (_recent[id % Window] is not { } e || e.Id != id)
+                    break;
+                found.Add(e);
+            }
+        }
+        complete = after + found.Count >= known;
+        return found;
+    }
 }
 
 /// <summary>
@@ -175,8 +235,9 @@ public sealed class EventSequencer(TransactionRunner tx, EventSignals signals, I
                 if (wait > TimeSpan.Zero)
                     await signals.WaitForListenerAsync(wait, ct);
                 last = System.Diagnostics.Stopwatch.GetTimestamp();
-                if (await StampAsync(ct) > 0)
-                    signals.Announce();
+                var (stamped, newest) = await StampAsync(ct);
+                signals.Publish(stamped);
+                signals.Heard(newest);
             }
             catch (OperationCanceledException) when (ct.IsCancellationRequested)
             {
@@ -190,17 +251,64 @@ public sealed class EventSequencer(TransactionRunner tx, EventSignals signals, I
         }
     }
 
-    /// <summary>One round: stamps every committed, unstamped event and returns how many.</summary>
-    public Task<int> StampAsync(CancellationToken ct) =>
-        tx.WriteAsync(async (db, ct) =>
+    /// <summary>
+    /// One round: numbers every committed, unnumbered event and returns them, in order, with the
+    /// highest id given so far by anyone. On PostgreSQL it is one round trip: the lock, the numbering
+    /// (which also notifies the other replicas) and the highest id, run as one implicit transaction.
+    /// </summary>
+    public async Task<(IReadOnlyList<EventInfo> Stamped, long Newest)> StampAsync(CancellationToken ct)
+    {
+        if (options.Provider == StoreProvider.Postgres)
+        {
+            await using var conn = new NpgsqlConnection(_pgConnectionString);
+            await conn.OpenAsync(ct);
+            await using var batch = new NpgsqlBatch(conn)
+            {
+                BatchCommands =
+                {
+                    new NpgsqlBatchCommand($"SELECT pg_advisory_xact_lock(hashtext('{Pools.Events}'))"),
+                    new NpgsqlBatchCommand($"""
+                        WITH s AS ({StampSql} RETURNING events.pos, events.at, events.type, events.interface_id, events.subject, events.data)
+                        SELECT s.*, (SELECT count(*) FROM (SELECT pg_notify('{Channel}', max(pos)::text) FROM s HAVING count(*) > 0) AS n)
+                        FROM s ORDER BY s.pos
+                        """),
+                    new NpgsqlBatchCommand("SELECT coalesce(max(pos), 0) FROM events"),
+                },
+            };
+            await using var reader = await batch.ExecuteReaderAsync(ct);
+            await reader.NextResultAsync(ct);
+            var stamped = await ReadEventsAsync(reader, ct);
+            await reader.NextResultAsync(ct);
+            await reader.ReadAsync(ct);
+            return (stamped, reader.GetInt64(0));
+        }
+        return await tx.WriteAsync(async (db, ct) =>
         {
             await tx.LockAsync(db, Pools.Events, ct);
-            // After the lock, so this statement sees every id the previous holder gave.
-            var stamped = db.Database.ExecuteSqlRaw(StampSql);
-            if (stamped > 0 && options.Provider == StoreProvider.Postgres)
-                db.Database.ExecuteSqlRaw($"SELECT pg_notify('{Channel}', '')");
-            return stamped;
+            var conn = db.Database.GetDbConnection();
+            await using var stamp = conn.CreateCommand();
+            stamp.Transaction = db.Database.CurrentTransaction!.GetDbTransaction();
+            stamp.CommandText = $"{StampSql} RETURNING pos, at, type, interface_id, subject, data";
+            List<EventInfo> stamped;
+            await using (var reader = await stamp.ExecuteReaderAsync(ct))
+                stamped = await ReadEventsAsync(reader, ct);
+            stamped.Sort((a, b) => a.Id.CompareTo(b.Id));
+            var newest = await db.Events.MaxAsync(e => e.Pos, ct) ?? 0;
+            return ((IReadOnlyList<EventInfo>)stamped, newest);
         }, ct);
+    }
+
+    private readonly string _pgConnectionString = options.Provider == StoreProvider.Postgres
+        ? StoreSetup.PostgresConnectionString(options.ConnectionString) : "";
+
+    private static async Task<List<EventInfo>> ReadEventsAsync(System.Data.Common.DbDataReader reader, CancellationToken ct)
+    {
+        var events = new List<EventInfo>();
+        while (await reader.ReadAsync(ct))
+            events.Add(new EventInfo(reader.GetInt64(0), reader.GetFieldValue<DateTimeOffset>(1), reader.GetString(2),
+                reader.IsDBNull(3) ? null : reader.GetFieldValue<Guid>(3), reader.IsDBNull(4) ? null : reader.GetString(4), reader.GetString(5)));
+        return events;
+    }
 
     /// <summary>Up to <paramref name="limit"/> numbered events after <paramref name="after"/>, in order.</summary>
     public async Task<IReadOnlyList<EventInfo>> ReadAsync(long after, int limit, CancellationToken ct)
@@ -231,11 +339,15 @@ public sealed class EventSequencer(TransactionRunner tx, EventSignals signals, I
             try
             {
                 await using var conn = new NpgsqlConnection(StoreSetup.PostgresConnectionString(options.ConnectionString));
-                conn.Notification += (_, _) => signals.Announce();
+                conn.Notification += (_, n) =>
+                {
+                    if (long.TryParse(n.Payload, System.Globalization.NumberStyles.None, System.Globalization.CultureInfo.InvariantCulture, out var newest))
+                        signals.Heard(newest);
+                };
                 await conn.OpenAsync(ct);
                 await using (var cmd = new NpgsqlCommand($"LISTEN {Channel}", conn))
                     await cmd.ExecuteNonQueryAsync(ct);
-                signals.Announce(); // whatever was numbered while nobody listened
+                signals.Heard(await LastAsync(ct)); // whatever was numbered while nobody listened
                 while (!ct.IsCancellationRequested)
                     await conn.WaitAsync(ct);
             }

@@ -54,7 +54,13 @@ public static class EventsApi
         {
             // Taken before reading, so ids given while we read wake the next wait instead of being missed.
             var stamped = signals.Stamped;
-            var batch = await events.ReadAsync(from, Batch, ct);
+            // What this process numbered itself is in memory; anything else is read from the store.
+            IReadOnlyList<EventInfo> batch = signals.Recent(from, Batch, out var complete);
+            if (!complete && batch.Count == 0)
+            {
+                batch = await events.ReadAsync(from, Batch, ct);
+                complete = batch.Count < Batch; // everything visible now
+            }
             foreach (var e in batch)
             {
                 if (filter.Matches(e))
@@ -68,8 +74,9 @@ public static class EventsApi
                 await response.Body.FlushAsync(ct);
                 buffer.SetLength(0);
             }
-            if (batch.Count == Batch)
-                continue;
+            if (batch.Count == Batch || !complete)
+                continue; // more is waiting
+
             try
             {
                 await stamped.WaitAsync(KeepAlive, ct);
