@@ -46,7 +46,8 @@ public static class EventTypes
 /// <summary>Adds events to the transaction at hand.</summary>
 public static class Outbox
 {
-    private static readonly JsonSerializerOptions Json = new(JsonSerializerDefaults.Web);
+    /// <summary>How the store writes JSON it keeps (event data, remembered answers).</summary>
+    internal static readonly JsonSerializerOptions Json = new(JsonSerializerDefaults.Web);
 
     public static void Add(IfDbContext db, string type, Guid? interfaceId, string? subject, object data) =>
         db.Events.Add(new EventRow
@@ -103,11 +104,11 @@ public sealed class EventSignals
             _work.Release();
     }
 
-    internal async Task<bool> WaitForWorkAsync(TimeSpan timeout, CancellationToken ct)
+    /// <summary>Waits for a kick or the timeout, whichever comes first.</summary>
+    internal async Task WaitForWorkAsync(TimeSpan timeout, CancellationToken ct)
     {
-        var kicked = await _work.WaitAsync(timeout, ct);
+        await _work.WaitAsync(timeout, ct);
         Interlocked.Exchange(ref _pending, 0);
-        return kicked;
     }
 
     private TaskCompletionSource _listener = new(TaskCreationOptions.RunContinuationsAsynchronously);

@@ -114,8 +114,6 @@ public sealed class IfStore(TransactionRunner tx, PgFastPath fast, EventSignals 
         }, ct);
     }
 
-    private static readonly System.Text.Json.JsonSerializerOptions KeptJson = new(System.Text.Json.JsonSerializerDefaults.Web);
-
     /// <summary>The interface an earlier create with this key made, or null; the key with another request is refused.</summary>
     private static async Task<InterfaceInfo?> ReplayAsync(IfDbContext db, IdempotencyKey key, CancellationToken ct)
     {
@@ -125,7 +123,7 @@ public sealed class IfStore(TransactionRunner tx, PgFastPath fast, EventSignals 
             return null;
         if (kept.RequestHash != key.RequestHash)
             throw new IfError(Errno.EEXIST, "this Idempotency-Key was used with another request", Ioctl.IfCreate);
-        return System.Text.Json.JsonSerializer.Deserialize<InterfaceInfo>(kept.Result, KeptJson);
+        return System.Text.Json.JsonSerializer.Deserialize<InterfaceInfo>(kept.Result, Outbox.Json);
     }
 
     /// <summary>
@@ -142,7 +140,7 @@ public sealed class IfStore(TransactionRunner tx, PgFastPath fast, EventSignals 
         {
             Key = key.Key,
             RequestHash = key.RequestHash,
-            Result = System.Text.Json.JsonSerializer.Serialize(info, KeptJson),
+            Result = System.Text.Json.JsonSerializer.Serialize(info, Outbox.Json),
             ExpiresAt = (now + IdempotencyKey.Lifetime).ToUnixTimeMilliseconds(),
         });
     }
@@ -172,6 +170,7 @@ public sealed class IfStore(TransactionRunner tx, PgFastPath fast, EventSignals 
                     i.PeerId,
                     i.Version,
                     PeerIndex = db.Interfaces.Where(p => p.Id == i.PeerId).Select(p => (int?)p.Index).FirstOrDefault(),
+                    PeerName = db.Interfaces.Where(p => p.Id == i.PeerId).Select(p => p.Name).FirstOrDefault(),
                     MinIfs = db.Cloners.Where(c => c.Name == i.Cloner).Select(c => (int?)c.MinIfs).FirstOrDefault(),
                 })
                 .FirstOrDefaultAsync(ct)
@@ -183,7 +182,6 @@ public sealed class IfStore(TransactionRunner tx, PgFastPath fast, EventSignals 
             if (target.Unit is int unit && unit < target.MinIfs)
                 throw new IfError(Errno.EINVAL, $"'{target.Name}' is one of its cloner's minimum interfaces", Ioctl.IfDestroy);
 
-            var peerName = target.PeerId is Guid pid ? await db.Interfaces.Where(i => i.Id == pid).Select(i => i.Name).FirstOrDefaultAsync(ct) : null;
             // Both ends of an epair go together, as epair_clone_destroy does.
             var ids = target.PeerId is Guid peer ? new[] { target.Id, peer } : [target.Id];
             int[] indexes = target.PeerIndex is int pi ? [target.Index, pi] : [target.Index];
@@ -205,8 +203,8 @@ public sealed class IfStore(TransactionRunner tx, PgFastPath fast, EventSignals 
             Outbox.Add(db, EventTypes.Departure, target.Id, target.Name,
                 new { id = target.Id, name = target.Name, index = target.Index, cloner = target.Cloner, unit = target.Unit });
             if (target.PeerId is Guid peerId && target.PeerIndex is int peerIndex)
-                Outbox.Add(db, EventTypes.Departure, peerId, peerName,
-                    new { id = peerId, name = peerName, index = peerIndex, cloner = target.Cloner, unit = target.Unit });
+                Outbox.Add(db, EventTypes.Departure, peerId, target.PeerName,
+                    new { id = peerId, name = target.PeerName, index = peerIndex, cloner = target.Cloner, unit = target.Unit });
             return true;
         }, ct);
     }

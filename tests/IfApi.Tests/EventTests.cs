@@ -37,6 +37,25 @@ public abstract class EventTests<TStore>(TStore store) : ApiTests<TStore>(store)
     }
 
     [Fact]
+    public async Task Cloners_coming_and_going_and_links_going_down_are_announced()
+    {
+        await using var events = await EventStream.OpenAsync(Client);
+        var c = await Client.AttachCloner(minIfs: 1);
+        var made = (await Client.CreateOk(c)).Str("name");
+        await (await Client.Patch(made, """{"up":true}""")).Json();
+        await (await Client.Patch(made, """{"up":false}""")).Json();
+        Assert.Equal(HttpStatusCode.NoContent, (await Client.DeleteAsync($"/v1/cloners/{c}")).StatusCode);
+
+        var seen = await events.ReadUntilAsync(e => e.Type == "cloner-detach" && e.Data.Str("cloner") == c);
+        var mine = seen.Where(e => e.Body.TryGetProperty("subject", out var s) && s.GetString()!.StartsWith(c, StringComparison.Ordinal)).ToList();
+        Assert.Equal(
+            ["interface-arrival", "cloner-attach", "interface-arrival", "link-up", "link-down", "interface-departure", "interface-departure", "cloner-detach"],
+            mine.Select(e => e.Type));
+        Assert.Equal($"{c}0", mine[0].Data.Str("name")); // the minIfs unit arrives with its cloner
+        Assert.Equal([$"{c}0", made], mine.Where(e => e.Type == "interface-departure").Select(e => e.Data.Str("name")).Order());
+    }
+
+    [Fact]
     public async Task A_stream_cut_mid_way_resumes_after_Last_Event_ID_without_loss_or_repeats()
     {
         var c = await Client.AttachCloner();
