@@ -33,7 +33,9 @@ as_owner() {
 free_port() {
   local port
   for _ in $(seq 1 50); do
-    port=$(( 20000 + RANDOM % 20000 ))
+    # Below the kernel's ephemeral range (32768 and up by default), where a port that no one
+    # listens on may still be the local end of an outgoing connection.
+    port=$(( 20000 + RANDOM % 12000 ))
     if ! (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null; then echo "$port"; return; fi
   done
   echo "postgres: no free port found" >&2; exit 1
@@ -46,11 +48,15 @@ case "$cmd" in
     [ "$(id -u)" = 0 ] && { id postgres >/dev/null 2>&1 || useradd --system --no-create-home --shell /usr/sbin/nologin postgres; chown -R postgres "$dir"; }
     as_owner "$bin/initdb" -D "$dir/data" -A trust -U postgres --no-sync >"$dir/initdb.log" 2>&1 \
       || { cat "$dir/initdb.log" >&2; exit 1; }
-    port=$(free_port)
-    opts="-p $port -k $dir/sock -c listen_addresses=127.0.0.1 -c max_connections=400 -c shared_buffers=256MB"
-    [ "${3:-}" = fast ] && opts="$opts -c fsync=off -c synchronous_commit=off -c full_page_writes=off"
-    as_owner "$bin/pg_ctl" -D "$dir/data" -o "$opts" -l "$dir/server.log" -w -t 60 start >/dev/null \
-      || { cat "$dir/server.log" >&2; exit 1; }
+    # A port found free can be taken before the server binds it: try a few.
+    for attempt in 1 2 3 4 5; do
+      port=$(free_port)
+      opts="-p $port -k $dir/sock -c listen_addresses=127.0.0.1 -c max_connections=400 -c shared_buffers=256MB"
+      [ "${3:-}" = fast ] && opts="$opts -c fsync=off -c synchronous_commit=off -c full_page_writes=off"
+      as_owner "$bin/pg_ctl" -D "$dir/data" -o "$opts" -l "$dir/server.log" -w -t 60 start >/dev/null && break
+      [ "$attempt" = 5 ] && { cat "$dir/server.log" >&2; exit 1; }
+      echo "postgres: could not start on port $port; trying another" >&2
+    done
     echo "$port" >"$dir/port"
     echo "Host=127.0.0.1;Port=$port;Username=postgres;Database=postgres;Maximum Pool Size=200"
     ;;

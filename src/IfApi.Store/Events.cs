@@ -18,6 +18,7 @@ public sealed class EventRow
     public long Id { get; set; }
     /// <summary>The event's public id: gapless and increasing in the order events became visible.</summary>
     public long? Pos { get; set; }
+    /// <summary>When the change wrote it; on PostgreSQL the server's clock, the same for every replica.</summary>
     public DateTimeOffset At { get; set; }
     public required string Type { get; set; }
     public Guid? InterfaceId { get; set; }
@@ -52,7 +53,7 @@ public static class Outbox
     public static void Add(IfDbContext db, string type, Guid? interfaceId, string? subject, object data) =>
         db.Events.Add(new EventRow
         {
-            At = DateTimeOffset.UtcNow,
+            At = db.Database.IsNpgsql() ? default : DateTimeOffset.UtcNow, // PostgreSQL's own clock: see the model
             Type = type,
             InterfaceId = interfaceId,
             Subject = subject,

@@ -96,6 +96,10 @@ public sealed class IfDbContext(DbContextOptions<IfDbContext> options) : DbConte
             e.Property(x => x.Pos).HasColumnName("pos");
             e.HasIndex(x => x.Pos).IsUnique();
             e.Property(x => x.At).HasColumnName("at");
+            // PostgreSQL stamps the time itself, as the row is written: one clock for every replica,
+            // and as close to the commit as a statement gets.
+            if (Database.IsNpgsql())
+                e.Property(x => x.At).HasDefaultValueSql("clock_timestamp()");
             e.Property(x => x.Type).HasColumnName("type").HasMaxLength(32);
             e.Property(x => x.InterfaceId).HasColumnName("interface_id");
             e.Property(x => x.Subject).HasColumnName("subject").HasMaxLength(64);

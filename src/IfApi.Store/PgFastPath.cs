@@ -86,7 +86,7 @@ public sealed class PgFastPath(StoreOptions options, ILogger<PgFastPath> log)
             INSERT INTO group_members (interface_id, group_name) SELECT ins.id, g FROM ins CROSS JOIN unnest(@groups) AS g
         ), ev AS (
             INSERT INTO events (at, type, interface_id, subject, data)
-            SELECT @now, 'interface-arrival', ins.id, ins.name, json_build_object(
+            SELECT clock_timestamp(), 'interface-arrival', ins.id, ins.name, json_build_object(
                 'id', ins.id, 'name', ins.name, 'index', ins.if_index, 'kind', @kind, 'cloner', @cloner, 'unit', ins.unit)::text
             FROM ins
         )
@@ -114,7 +114,7 @@ public sealed class PgFastPath(StoreOptions options, ILogger<PgFastPath> log)
             RETURNING i.id, i.name, i.cloner AS pool, i.unit AS n, i.if_index AS x
         ), ev AS (
             INSERT INTO events (at, type, interface_id, subject, data)
-            SELECT now(), 'interface-departure', d.id, d.name, json_build_object(
+            SELECT clock_timestamp(), 'interface-departure', d.id, d.name, json_build_object(
                 'id', d.id, 'name', d.name, 'index', d.x, 'cloner', d.pool, 'unit', d.n)::text
             FROM d
         ), ul AS (

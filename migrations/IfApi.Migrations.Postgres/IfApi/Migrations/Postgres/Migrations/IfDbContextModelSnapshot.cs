@@ -74,8 +74,10 @@ namespace IfApi.Migrations.Postgres.Migrations
                     NpgsqlPropertyBuilderExtensions.UseIdentityByDefaultColumn(b.Property<long>("Id"));
 
                     b.Property<DateTimeOffset>("At")
+                        .ValueGeneratedOnAdd()
                         .HasColumnType("timestamp with time zone")
-                        .HasColumnName("at");
+                        .HasColumnName("at")
+                        .HasDefaultValueSql("clock_timestamp()");
 
                     b.Property<string>("Data")
                         .IsRequired()
