@@ -13,6 +13,8 @@ public enum Errno
     ENAMETOOLONG,
     EOPNOTSUPP,
     EHOSTDOWN,
+    /// <summary>The routing socket's answer to a reader that fell behind: what it missed is gone.</summary>
+    ENOBUFS,
 }
 
 /// <summary>

@@ -328,6 +328,76 @@ public sealed class EventSequencer(TransactionRunner tx, EventSignals signals, I
         return await db.Events.MaxAsync(e => e.Pos, ct) ?? 0;
     }
 
+    /// <summary>The lowest id still kept (0 when none).</summary>
+    public async Task<long> OldestAsync(CancellationToken ct)
+    {
+        await using var db = await factory.CreateDbContextAsync(ct);
+        return await db.Events.MinAsync(e => e.Pos, ct) ?? 0;
+    }
+
+    /// <summary>How often each replica drops the events past keeping.</summary>
+    public static readonly TimeSpan PruneInterval = TimeSpan.FromMinutes(1);
+
+    private const int PruneBatch = 10_000;
+
+    /// <summary>
+    /// Drops the oldest numbered events that are older than the retention or beyond the number kept,
+    /// oldest first and in batches (each its own transaction), so what is kept is always one unbroken
+    /// run of ids ending at the newest. The newest is never dropped: numbering continues from it.
+    /// Returns how many were dropped.
+    /// </summary>
+    public async Task<long> PruneAsync(DateTimeOffset now, CancellationToken ct)
+    {
+        var cutoff = now - options.EventRetention;
+        long dropped = 0;
+        while (true)
+        {
+            var n = await tx.WriteAsync(async (db, ct) =>
+            {
+                var newest = await db.Events.MaxAsync(e => e.Pos, ct) ?? 0;
+                var beyondCount = newest - options.EventsKept; // ids up to here exceed the number kept
+                var oldest = await db.Events.AsNoTracking().Where(e => e.Pos < newest).OrderBy(e => e.Pos).Take(PruneBatch)
+                    .Select(e => new { Pos = e.Pos!.Value, e.At }).ToListAsync(ct);
+                var end = 0L;
+                foreach (var e in oldest)
+                {
+                    if (e.Pos > beyondCount && e.At >= cutoff)
+                        break;
+                    end = e.Pos;
+                }
+                return end == 0 ? 0 : await db.Events.Where(e => e.Pos <= end).ExecuteDeleteAsync(ct);
+            }, ct);
+            dropped += n;
+            if (n < PruneBatch)
+                return dropped;
+        }
+    }
+
+    /// <summary>Runs until stopped: drops what is past keeping at start-up and every <see cref="PruneInterval"/>.</summary>
+    public async Task PruneLoopAsync(CancellationToken ct)
+    {
+        while (!ct.IsCancellationRequested)
+        {
+            try
+            {
+                var dropped = await PruneAsync(DateTimeOffset.UtcNow, ct);
+                if (dropped > 0)
+                    log.LogInformation("events: dropped {Count} past keeping (Events:Retention {Retention}, Events:Keep {Kept})",
+                        dropped, options.EventRetention, options.EventsKept);
+                await Task.Delay(PruneInterval, ct);
+            }
+            catch (OperationCanceledException) when (ct.IsCancellationRequested)
+            {
+                return;
+            }
+            catch (Exception e) when (e is StoreUnavailableException || TransactionRunner.IsUnreachable(e))
+            {
+                log.LogDebug(e, "event pruning: store unreachable; trying again later");
+                await Task.Delay(PruneInterval, ct);
+            }
+        }
+    }
+
     /// <summary>
     /// PostgreSQL: listens on <see cref="Channel"/>, so ids another replica gave reach this one's
     /// subscribers at once. (Each replica numbers what it wrote itself; any of them numbers the rest.)

@@ -19,6 +19,12 @@ public sealed class StoreOptions
 
     /// <summary>The <c>Retry-After</c> a client is told when the store cannot be reached.</summary>
     public int RetryAfterSeconds { get; set; } = 2;
+
+    /// <summary>How long events are kept for subscribers that resume (<c>Events:Retention</c>).</summary>
+    public TimeSpan EventRetention { get; set; } = TimeSpan.FromDays(1);
+
+    /// <summary>At most this many of the newest events are kept, however young (<c>Events:Keep</c>).</summary>
+    public long EventsKept { get; set; } = 1_000_000;
 }
 
 /// <summary>The store could not be reached, or did not answer in time: the client should retry.</summary>

@@ -26,7 +26,14 @@ public static class StoreHosting
                 throw new InvalidOperationException("Database:Provider is Postgres but ConnectionStrings:IfApi is not set");
             connection = StoreOptions.DefaultSqlite;
         }
-        builder.Services.AddIfStore(new StoreOptions { Provider = provider, ConnectionString = connection });
+        var options = new StoreOptions { Provider = provider, ConnectionString = connection };
+        if (config["Events:Retention"] is { Length: > 0 } retention)
+            options.EventRetention = TimeSpan.TryParse(retention, System.Globalization.CultureInfo.InvariantCulture, out var kept) && kept >= TimeSpan.Zero
+                ? kept : throw new InvalidOperationException($"Events:Retention '{retention}' is not a duration such as 1.00:00:00 (a day) or 06:00:00");
+        if (config["Events:Keep"] is { Length: > 0 } keep)
+            options.EventsKept = long.TryParse(keep, System.Globalization.NumberStyles.None, System.Globalization.CultureInfo.InvariantCulture, out var most) && most >= 1
+                ? most : throw new InvalidOperationException($"Events:Keep '{keep}' is not a whole number of events, at least 1");
+        builder.Services.AddIfStore(options);
         builder.Services.AddSingleton(new StaticInterfaces(ReadList(config.GetSection("Interfaces:Static"))));
         if (!GeneratingDocument)
             builder.Services.AddHostedService<StoreStartup>();

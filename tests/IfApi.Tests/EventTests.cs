@@ -1,5 +1,7 @@
 using System.Net;
 using System.Net.Http.Json;
+using IfApi.Store;
+using Microsoft.Extensions.DependencyInjection;
 
 namespace IfApi.Tests;
 
@@ -120,5 +122,88 @@ public abstract class EventTests<TStore>(TStore store) : ApiTests<TStore>(store)
         request.Headers.TryAddWithoutValidation("Last-Event-ID", id);
         await (await Client.SendAsync(request)).Problem(HttpStatusCode.BadRequest, "EINVAL");
         await (await Client.GetAsync($"/v1/events?after={Uri.EscapeDataString(id)}")).Problem(HttpStatusCode.BadRequest, "EINVAL");
+    }
+}
+
+public sealed class SqliteEventKeepingTests(SqliteStore store) : EventKeepingTests<SqliteStore>(store);
+
+public sealed class PostgresEventKeepingTests(PostgresStore store) : EventKeepingTests<PostgresStore>(store);
+
+/// <summary>Events are kept for a while and up to a number; a subscriber resuming past that is told, not short-changed.</summary>
+public abstract class EventKeepingTests<TStore>(TStore store) : ApiTests<TStore>(store, ("Events:Keep", "3")) where TStore : StoreFixture
+{
+    private EventSequencer Sequencer => Factory.Services.GetRequiredService<EventSequencer>();
+
+    /// <summary>Makes <paramref name="count"/> events and returns the newest id once all are numbered.</summary>
+    private async Task<long> MakeEventsAsync(int count)
+    {
+        var c = await Client.AttachCloner();
+        await using var events = await EventStream.OpenAsync(Client, query: "?type=interface-arrival");
+        SseEvent last = null!;
+        for (var i = 0; i < count; i++)
+            await Client.CreateOk(c);
+        for (var i = 0; i < count; i++)
+            last = await events.NextAsync();
+        return last.Id;
+    }
+
+    private async Task<HttpResponseMessage> ResumeAsync(long after)
+    {
+        var request = new HttpRequestMessage(HttpMethod.Get, "/v1/events");
+        request.Headers.TryAddWithoutValidation("Last-Event-ID", after.ToString(System.Globalization.CultureInfo.InvariantCulture));
+        return await Client.SendAsync(request, HttpCompletionOption.ResponseHeadersRead);
+    }
+
+    [Fact]
+    public async Task Only_the_newest_are_kept_and_resuming_after_one_dropped_is_ENOBUFS()
+    {
+        var newest = await MakeEventsAsync(6);
+        await Sequencer.PruneAsync(DateTimeOffset.UtcNow, CancellationToken.None);
+        Assert.Equal(newest - 2, await Sequencer.OldestAsync(CancellationToken.None));
+
+        // Right before the oldest kept: nothing was missed.
+        await using (var resumed = await EventStream.OpenAsync(Client, lastEventId: (newest - 3).ToString(System.Globalization.CultureInfo.InvariantCulture)))
+            Assert.Equal(newest - 2, (await resumed.NextAsync()).Id);
+        // One earlier: that event is gone, and the subscriber hears so instead of a stream with a hole.
+        var gone = await (await ResumeAsync(newest - 4)).Problem(HttpStatusCode.Gone, "ENOBUFS");
+        Assert.Contains($"{newest - 3}", gone.Str("detail"));
+        // after=0 is everything kept.
+        await using (var all = await EventStream.OpenAsync(Client, query: "?after=0"))
+            Assert.Equal(newest - 2, (await all.NextAsync()).Id);
+        // An id never given is a mistake, not a wait.
+        await (await ResumeAsync(newest + 100)).Problem(HttpStatusCode.BadRequest, "EINVAL");
+
+        // Numbering goes on from the newest kept.
+        Assert.Equal(newest + 2, await MakeEventsAsync(1)); // the cloner's attach, then the arrival
+    }
+
+    [Fact]
+    public async Task Events_older_than_the_retention_are_dropped_all_but_the_newest()
+    {
+        var newest = await MakeEventsAsync(2); // the cloner's attach and two arrivals: as many as are kept
+        await Sequencer.PruneAsync(DateTimeOffset.UtcNow, CancellationToken.None);
+        Assert.Equal(newest - 2, await Sequencer.OldestAsync(CancellationToken.None));
+
+        await Sequencer.PruneAsync(DateTimeOffset.UtcNow.AddDays(2), CancellationToken.None); // a day's retention, two days on
+        Assert.Equal(newest, await Sequencer.OldestAsync(CancellationToken.None));
+        Assert.Equal(newest, await Sequencer.LastAsync(CancellationToken.None));
+        await (await ResumeAsync(newest - 2)).Problem(HttpStatusCode.Gone, "ENOBUFS"); // newest - 1 was dropped
+
+        await using var resumed = await EventStream.OpenAsync(Client, lastEventId: newest.ToString(System.Globalization.CultureInfo.InvariantCulture));
+        var c = await Client.AttachCloner();
+        var next = await resumed.NextAsync();
+        Assert.Equal((newest + 1, "cloner-attach", c), (next.Id, next.Type, next.Data.Str("cloner")));
+    }
+
+    [Theory]
+    [InlineData("Events:Retention", "soon")]
+    [InlineData("Events:Retention", "-01:00:00")]
+    [InlineData("Events:Keep", "0")]
+    [InlineData("Events:Keep", "many")]
+    public void A_bad_keeping_setting_stops_start_up_and_names_itself(string key, string value)
+    {
+        using var factory = Store.NewFactory((key, value));
+        var e = Assert.ThrowsAny<Exception>(() => factory.CreateClient());
+        Assert.Contains($"{key} '{value}'", e.ToString());
     }
 }

@@ -47,6 +47,8 @@ public static class Http
     /// <summary>Asserts an RFC 9457 problem with the given status and errno, and returns it.</summary>
     public static async Task<JsonElement> Problem(this HttpResponseMessage r, HttpStatusCode status, string? errno)
     {
+        // A stream that was expected to be refused (an event stream) must fail here, not hang reading.
+        Assert.NotEqual("text/event-stream", r.Content.Headers.ContentType?.MediaType);
         var body = await r.Content.ReadAsStringAsync();
         Assert.True(r.StatusCode == status, $"expected {(int)status}, got {(int)r.StatusCode}: {body}");
         Assert.Equal("application/problem+json", r.Content.Headers.ContentType?.MediaType);

@@ -28,10 +28,11 @@ public static class EventsApi
             .WithDescription("""
                 Each event: `id` (increasing by one), `event` (its type) and `data`, a JSON object with `id`, `type`, `at`, `subject` (the interface, group or cloner it is about) and `data`.
                 Without `Last-Event-ID` (or `after`) the stream starts with the next event; with it, right after that event. `after=0` replays everything kept.
+                Events are kept for `Events:Retention` (a day) and at most `Events:Keep` of them (a million); resuming after an event no longer kept is 410 with errno `ENOBUFS`, and an id never given is 400 `EINVAL`.
                 `interface` (a name or an id) and `type` (comma-separated) narrow the stream.
                 """)
             .Produces(200, contentType: "text/event-stream")
-            .ProducesProblem(400).ProducesProblem(503);
+            .ProducesProblem(400).ProducesProblem(410).ProducesProblem(503);
         return routes;
     }
 
@@ -39,8 +40,9 @@ public static class EventsApi
         string? after = null, string? @interface = null, string? type = null)
     {
         var resume = http.Request.Headers["Last-Event-ID"].ToString();
-        var from = ParsePosition(resume.Length > 0 ? resume : after) ?? await events.LastAsync(ct);
+        var asked = ParsePosition(resume.Length > 0 ? resume : after);
         var filter = Filter.Parse(@interface, type);
+        var from = await StartAsync(events, asked, ct);
 
         var response = http.Response;
         response.ContentType = "text/event-stream";
@@ -60,6 +62,8 @@ public static class EventsApi
             {
                 batch = await events.ReadAsync(from, Batch, ct);
                 complete = batch.Count < Batch; // everything visible now
+                if (batch.Count > 0 && batch[0].Id != from + 1)
+                    return; // this reader fell behind what is kept; resuming tells it so (ENOBUFS)
             }
             foreach (var e in batch)
             {
@@ -87,6 +91,28 @@ public static class EventsApi
                 await response.Body.FlushAsync(ct);
             }
         }
+    }
+
+    /// <summary>
+    /// Where a stream starts: after the newest event when no position is given; after
+    /// <paramref name="asked"/> when it is still kept (0: with the oldest kept). A position whose
+    /// successors were dropped is ENOBUFS, as the routing socket tells a reader that fell behind; one
+    /// beyond every id given is EINVAL.
+    /// </summary>
+    private static async Task<long> StartAsync(EventSequencer events, long? asked, CancellationToken ct)
+    {
+        var newest = await events.LastAsync(ct);
+        if (asked is not { } after)
+            return newest;
+        if (after > newest)
+            throw new IfError(Errno.EINVAL, $"no event {after} has been given; the newest is {newest}");
+        var oldest = await events.OldestAsync(ct);
+        if (after == 0)
+            return Math.Max(0, oldest - 1);
+        if (after < oldest - 1)
+            throw new IfError(Errno.ENOBUFS,
+                $"events {after + 1} to {oldest - 1} are no longer kept (Events:Retention, Events:Keep); read the current state, then subscribe without Last-Event-ID");
+        return after;
     }
 
     /// <summary>A Last-Event-ID or <c>after</c>: a non-negative integer, else EINVAL.</summary>
@@ -142,5 +168,5 @@ public static class EventsApi
 internal sealed class EventPump(EventSequencer sequencer) : BackgroundService
 {
     protected override Task ExecuteAsync(CancellationToken ct) =>
-        Task.WhenAll(sequencer.RunAsync(ct), sequencer.ListenAsync(ct));
+        Task.WhenAll(sequencer.RunAsync(ct), sequencer.ListenAsync(ct), sequencer.PruneLoopAsync(ct));
 }

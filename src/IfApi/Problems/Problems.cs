@@ -19,6 +19,7 @@ public static class Problems
         Errno.ENXIO or Errno.ENOENT => StatusCodes.Status404NotFound,
         Errno.EEXIST or Errno.EBUSY or Errno.ENOSPC or Errno.EHOSTDOWN => StatusCodes.Status409Conflict,
         Errno.EOPNOTSUPP => StatusCodes.Status422UnprocessableEntity,
+        Errno.ENOBUFS => StatusCodes.Status410Gone,
         _ => StatusCodes.Status500InternalServerError,
     };
 
@@ -34,6 +35,7 @@ public static class Problems
         Errno.ENAMETOOLONG => "File name too long",
         Errno.EOPNOTSUPP => "Operation not supported",
         Errno.EHOSTDOWN => "Host is down",
+        Errno.ENOBUFS => "No buffer space available",
         _ => errno.ToString(),
     };
 
