@@ -88,4 +88,7 @@ public static class Pools
     public const string Bootstrap = "#bootstrap";
     /// <summary>The lock sequencers take turns on.</summary>
     public const string Events = "#events";
+
+    /// <summary>A group's lock: whoever holds it can tell whether a change begins or ends the group.</summary>
+    public static string Group(string name) => "#group:" + name;
 }

@@ -328,6 +328,18 @@ public sealed class EventSequencer(TransactionRunner tx, EventSignals signals, I
         return await db.Events.MaxAsync(e => e.Pos, ct) ?? 0;
     }
 
+    /// <summary>
+    /// Numbers everything committed so far, now, and returns the highest id given: where a new
+    /// subscriber starts, so it hears exactly the changes committed after it subscribed.
+    /// </summary>
+    public async Task<long> CatchUpAsync(CancellationToken ct)
+    {
+        var (stamped, newest) = await StampAsync(ct);
+        signals.Publish(stamped);
+        signals.Heard(newest);
+        return newest;
+    }
+
     /// <summary>The lowest id still kept (0 when none).</summary>
     public async Task<long> OldestAsync(CancellationToken ct)
     {

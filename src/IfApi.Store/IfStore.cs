@@ -61,13 +61,15 @@ public sealed class IfStore(TransactionRunner tx, PgFastPath fast, EventSignals 
             // transaction runs again rather than losing that vlan's index.
             var clones = db.Interfaces.Where(i => i.Cloner == name).Select(i => new { i.Id, i.Index, i.Name, i.Unit }).ToList();
             var ids = clones.ConvertAll(c => c.Id);
+            var (groups, announceGroups) = await LeaveGroupsAsync(db, clones.ConvertAll(c => (c.Id, c.Name, (string?)name)), ct);
             db.Interfaces.Where(i => ids.Contains(i.Id)).ExecuteDelete();
             db.FreeRanges.Where(r => r.Pool == name).ExecuteDelete();
             await tx.LockAsync(db, Pools.Ifindex, ct);
             new EfUnitPool(db, Pools.Ifindex).ReleaseMany(clones.Select(c => c.Index));
             db.Cloners.Remove(cloner);
             foreach (var c in clones)
-                Outbox.Add(db, EventTypes.Departure, c.Id, c.Name, new { id = c.Id, name = c.Name, index = c.Index, cloner = name, unit = c.Unit });
+                Outbox.Add(db, EventTypes.Departure, c.Id, c.Name, new { id = c.Id, name = c.Name, index = c.Index, cloner = name, unit = c.Unit, groups = groups[c.Id] });
+            announceGroups(db);
             Outbox.Add(db, EventTypes.ClonerDetach, null, name, new { cloner = name });
             log.LogInformation("cloner {Cloner} detached with {Count} interfaces", name, clones.Count);
             return true;
@@ -187,6 +189,10 @@ public sealed class IfStore(TransactionRunner tx, PgFastPath fast, EventSignals 
             int[] indexes = target.PeerIndex is int pi ? [target.Index, pi] : [target.Index];
 
             await tx.LockAsync(db, target.Cloner, ct);
+            var leaving = new List<(Guid, string, string?)> { (target.Id, target.Name, target.Cloner) };
+            if (target.PeerId is Guid p)
+                leaving.Add((p, target.PeerName!, target.Cloner));
+            var (groups, announceGroups) = await LeaveGroupsAsync(db, leaving, ct);
             // A destroy that raced us here has deleted it already; a change that raced an If-Match
             // has moved its version, and the next attempt tells which.
             var version = ifMatch is null ? (long?)null : target.Version;
@@ -201,10 +207,11 @@ public sealed class IfStore(TransactionRunner tx, PgFastPath fast, EventSignals 
             await tx.LockAsync(db, Pools.Ifindex, ct);
             new EfUnitPool(db, Pools.Ifindex).ReleaseMany(indexes);
             Outbox.Add(db, EventTypes.Departure, target.Id, target.Name,
-                new { id = target.Id, name = target.Name, index = target.Index, cloner = target.Cloner, unit = target.Unit });
+                new { id = target.Id, name = target.Name, index = target.Index, cloner = target.Cloner, unit = target.Unit, groups = groups[target.Id] });
             if (target.PeerId is Guid peerId && target.PeerIndex is int peerIndex)
                 Outbox.Add(db, EventTypes.Departure, peerId, target.PeerName,
-                    new { id = peerId, name = target.PeerName, index = peerIndex, cloner = target.Cloner, unit = target.Unit });
+                    new { id = peerId, name = target.PeerName, index = peerIndex, cloner = target.Cloner, unit = target.Unit, groups = groups[peerId] });
+            announceGroups(db);
             return true;
         }, ct);
     }
@@ -257,8 +264,7 @@ public sealed class IfStore(TransactionRunner tx, PgFastPath fast, EventSignals 
         GroupNames.Validate(group, Ioctl.AddGroup);
         return tx.WriteAsync(async (db, ct) =>
         {
-            var found = await Project(db, ByReference(db.Interfaces, reference)).FirstOrDefaultAsync(ct)
-                ?? throw new IfError(Errno.ENXIO, $"no interface '{reference}'", Ioctl.AddGroup);
+            var found = await LockForGroupAsync(db, reference, group, Ioctl.AddGroup, ct);
             CheckVersion(found.Row, ifMatch);
             if (found.Groups.Contains(group))
             {
@@ -266,12 +272,12 @@ public sealed class IfStore(TransactionRunner tx, PgFastPath fast, EventSignals 
                     ? (false, ToInfo(found))
                     : throw new IfError(Errno.EEXIST, $"'{found.Row.Name}' is in group '{group}' already", Ioctl.AddGroup);
             }
-            var begins = !await db.GroupMembers.AnyAsync(g => g.Group == group, ct);
+            var begins = !db.GroupMembers.Any(g => g.Group == group);
             db.GroupMembers.Add(new GroupMemberRow { InterfaceId = found.Row.Id, Group = group });
             found.Row.Version++;
             if (begins)
-                Outbox.Add(db, EventTypes.GroupChange, null, group, new { group, exists = true });
-            Outbox.Add(db, EventTypes.GroupAttach, found.Row.Id, found.Row.Name, new { id = found.Row.Id, name = found.Row.Name, group });
+                Outbox.Add(db, EventTypes.GroupAttach, null, group, new { group });
+            AnnounceMembership(db, found.Row.Id, found.Row.Name, group, member: true);
             found.Groups.Add(group);
             return (true, ToInfo(found));
         }, ct);
@@ -283,19 +289,72 @@ public sealed class IfStore(TransactionRunner tx, PgFastPath fast, EventSignals 
         GroupNames.Validate(group, Ioctl.DeleteGroup);
         return tx.WriteAsync(async (db, ct) =>
         {
-            var found = await Project(db, ByReference(db.Interfaces, reference)).FirstOrDefaultAsync(ct)
-                ?? throw new IfError(Errno.ENXIO, $"no interface '{reference}'", Ioctl.DeleteGroup);
+            var found = await LockForGroupAsync(db, reference, group, Ioctl.DeleteGroup, ct);
             CheckVersion(found.Row, ifMatch);
             if (!found.Groups.Remove(group))
                 throw new IfError(Errno.ENOENT, $"'{found.Row.Name}' is not in group '{group}'", Ioctl.DeleteGroup);
-            // The key is the pair: a concurrent leave of the same group deletes nothing and the version check catches it.
-            await db.GroupMembers.Where(g => g.InterfaceId == found.Row.Id && g.Group == group).ExecuteDeleteAsync(ct);
+            db.GroupMembers.Where(g => g.InterfaceId == found.Row.Id && g.Group == group).ExecuteDelete();
             found.Row.Version++;
-            Outbox.Add(db, EventTypes.GroupDetach, found.Row.Id, found.Row.Name, new { id = found.Row.Id, name = found.Row.Name, group });
-            if (!await db.GroupMembers.AnyAsync(g => g.Group == group, ct))
-                Outbox.Add(db, EventTypes.GroupChange, null, group, new { group, exists = false });
+            if (!db.GroupMembers.Any(g => g.Group == group))
+                Outbox.Add(db, EventTypes.GroupDetach, null, group, new { group });
+            AnnounceMembership(db, found.Row.Id, found.Row.Name, group, member: false);
             return ToInfo(found);
         }, ct);
+    }
+
+    /// <summary>
+    /// Finds the interface, then locks its row and the group, in that order (<see cref="StoreDialect.LockRows"/>),
+    /// and reads it again as it is now: whether the change begins or ends the group is then certain.
+    /// </summary>
+    private async Task<Projected> LockForGroupAsync(IfDbContext db, string reference, string group, string ioctl, CancellationToken ct)
+    {
+        var id = await ByReference(db.Interfaces.AsNoTracking(), reference).Select(i => (Guid?)i.Id).FirstOrDefaultAsync(ct)
+            ?? throw new IfError(Errno.ENXIO, $"no interface '{reference}'", ioctl);
+        tx.LockRows(db, [id]);
+        await tx.LockAsync(db, Pools.Group(group), ct);
+        return Project(db, db.Interfaces.Where(i => i.Id == id)).FirstOrDefault()
+            ?? throw new IfError(Errno.ENXIO, $"no interface '{reference}'", ioctl); // destroyed meanwhile
+    }
+
+    /// <summary><c>group_change_event</c>: an interface joined or left a group.</summary>
+    private static void AnnounceMembership(IfDbContext db, Guid id, string name, string group, bool member) =>
+        Outbox.Add(db, EventTypes.GroupChange, id, name, new { group, id, name, member });
+
+    /// <summary>
+    /// <c>if_delgroups</c> for interfaces about to be destroyed: locks their rows, then the groups they
+    /// were put in by group calls (sorted), and leaves every group. Returns, per interface, the groups
+    /// it was in (for its departure) and the group events to announce after it. The groups creation
+    /// put it in (<c>all</c>, its cloner's) are left silently: its departure says so.
+    /// Call under the cloner's pool lock, before the rows are deleted.
+    /// </summary>
+    private async Task<(Dictionary<Guid, string[]> Groups, Action<IfDbContext> Announce)> LeaveGroupsAsync(
+        IfDbContext db, IReadOnlyList<(Guid Id, string Name, string? Cloner)> leaving, CancellationToken ct)
+    {
+        var ids = leaving.Select(l => l.Id).ToArray();
+        tx.LockRows(db, ids); // a group call on them now waits, then finds them gone
+        var held = db.GroupMembers.Where(g => ids.Contains(g.InterfaceId)).Select(g => new { g.InterfaceId, g.Group }).ToList();
+        var byId = leaving.ToDictionary(l => l.Id);
+        var called = held.Where(m => m.Group != GroupNames.All && m.Group != byId[m.InterfaceId].Cloner).ToList();
+        var groups = called.Select(m => m.Group).Distinct().Order(StringComparer.Ordinal).ToList();
+        foreach (var g in groups)
+            await tx.LockAsync(db, Pools.Group(g), ct);
+        db.GroupMembers.Where(g => ids.Contains(g.InterfaceId)).ExecuteDelete();
+        var ended = groups.Where(g => !db.GroupMembers.Any(m => m.Group == g)).ToHashSet(StringComparer.Ordinal);
+        var of = leaving.ToDictionary(l => l.Id, l => OrderGroups(held.Where(m => m.InterfaceId == l.Id).Select(m => m.Group)));
+        return (of, db =>
+        {
+            // As _if_delgroup: the member whose leaving ends the group announces the end, then its leaving.
+            foreach (var group in called.GroupBy(m => m.Group).OrderBy(g => g.Key, StringComparer.Ordinal))
+            {
+                var members = group.ToList();
+                for (var i = 0; i < members.Count; i++)
+                {
+                    if (i == members.Count - 1 && ended.Contains(group.Key))
+                        Outbox.Add(db, EventTypes.GroupDetach, null, group.Key, new { group = group.Key });
+                    AnnounceMembership(db, members[i].InterfaceId, byId[members[i].InterfaceId].Name, group.Key, member: false);
+                }
+            }
+        });
     }
 
     /// <summary>Every group with its members' names (a group exists while it has members).</summary>
@@ -612,7 +671,7 @@ public sealed class IfStore(TransactionRunner tx, PgFastPath fast, EventSignals 
     /// <summary>IFAN_ARRIVAL. <see cref="PgFastPath.CreateSql"/> writes the same shape.</summary>
     private static void AnnounceArrival(IfDbContext db, InterfaceRow row) =>
         Outbox.Add(db, EventTypes.Arrival, row.Id, row.Name,
-            new { id = row.Id, name = row.Name, index = row.Index, kind = row.Kind, cloner = row.Cloner, unit = row.Unit });
+            new { id = row.Id, name = row.Name, index = row.Index, kind = row.Kind, cloner = row.Cloner, unit = row.Unit, groups = OrderGroups(row.Groups.Select(g => g.Group)) });
 
     private static InterfaceRow NewRow(string name, InterfaceKind kind, string? cloner, int? unit, int index, string? lladdr) => new()
     {

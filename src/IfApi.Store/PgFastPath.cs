@@ -31,9 +31,9 @@ namespace IfApi.Store;
 /// <item>Anything it does not handle makes it decline, and the caller runs the locked path, which
 /// gives the right answer or error: no free unit (ENOSPC), a unit whose name another interface holds
 /// (the kernel skips it), a cloner detached or attached anew since it was read, an interface that has
-/// the wildcard name itself (EEXIST), an epair, a dotted
-/// vlan, a minIfs unit, an unknown name. A missing unit or index makes the insert's NOT NULL columns
-/// fail, which rolls back the whole statement, so nothing is ever half taken.</item>
+/// the wildcard name itself (EEXIST), an epair, a dotted vlan, a minIfs unit, an unknown name, an
+/// interface in a group a group call put it in. A missing unit or index makes the insert's NOT NULL
+/// columns fail, which rolls back the whole statement, so nothing is ever half taken.</item>
 /// </list>
 /// </para>
 /// The bench replays <see cref="CreateSql"/> and <see cref="DestroyByNameSql"/> with pgbench as its reference.
@@ -87,35 +87,47 @@ public sealed class PgFastPath(StoreOptions options, ILogger<PgFastPath> log)
         ), ev AS (
             INSERT INTO events (at, type, interface_id, subject, data)
             SELECT clock_timestamp(), 'interface-arrival', ins.id, ins.name, json_build_object(
-                'id', ins.id, 'name', ins.name, 'index', ins.if_index, 'kind', @kind, 'cloner', @cloner, 'unit', ins.unit)::text
+                'id', ins.id, 'name', ins.name, 'index', ins.if_index, 'kind', @kind, 'cloner', @cloner, 'unit', ins.unit,
+                'groups', to_json(@groups))::text
             FROM ins
         )
         SELECT if_index, unit FROM ins
         """;
 
     /// <summary>Locks the pools of the interface named <c>@ref</c> and notes which interface that was, for <see cref="DestroySql"/>.</summary>
-    internal const string DestroyLockByNameSql = DestroyLockSelect + " WHERE i.name = @ref AND i.cloner IS NOT NULL";
+    internal const string DestroyLockByNameSql = DestroyLockSelect + " WHERE i.name = @ref AND i.cloner IS NOT NULL" + DestroyLockRow;
 
-    internal const string DestroyLockByIdSql = DestroyLockSelect + " WHERE i.id = @id AND i.cloner IS NOT NULL";
+    internal const string DestroyLockByIdSql = DestroyLockSelect + " WHERE i.id = @id AND i.cloner IS NOT NULL" + DestroyLockRow;
 
+    // The row lock comes first for every writer that locks rows and groups (see StoreDialect.LockRows):
+    // a group call on this interface waits for the destroy, or the destroy waits for it and then
+    // finds the group and declines.
     private const string DestroyLockSelect =
         "SELECT set_config('ifapi.destroy', i.id::text, true), pg_advisory_xact_lock_shared(hashtext(i.cloner)), " +
         "pg_advisory_xact_lock_shared(hashtext('#ifindex')) FROM interfaces AS i";
 
+    private const string DestroyLockRow = " FOR UPDATE OF i";
+
     /// <summary>
     /// Deletes exactly the interface whose pools the lock statement locked (its group memberships go
-    /// by the foreign key's cascade), frees its unit and its index, and announces its departure.
+    /// by the foreign key's cascade), frees its unit and its index, and announces its departure with
+    /// the groups it left. It declines an interface in a group other than the ones creation put it in
+    /// (<c>all</c>, its cloner's): leaving such a group is announced, under the group's lock, by the locked path.
     /// </summary>
     internal const string DestroySql = """
         WITH d AS (
             DELETE FROM interfaces AS i USING cloners AS c
             WHERE i.id = nullif(current_setting('ifapi.destroy', true), '')::uuid
               AND c.name = i.cloner AND i.unit >= c.min_ifs AND i.peer_id IS NULL
+              AND NOT EXISTS (SELECT FROM group_members AS g
+                              WHERE g.interface_id = i.id AND g.group_name <> 'all' AND g.group_name <> i.cloner)
             RETURNING i.id, i.name, i.cloner AS pool, i.unit AS n, i.if_index AS x
         ), ev AS (
             INSERT INTO events (at, type, interface_id, subject, data)
             SELECT clock_timestamp(), 'interface-departure', d.id, d.name, json_build_object(
-                'id', d.id, 'name', d.name, 'index', d.x, 'cloner', d.pool, 'unit', d.n)::text
+                'id', d.id, 'name', d.name, 'index', d.x, 'cloner', d.pool, 'unit', d.n,
+                'groups', (SELECT coalesce(json_agg(g.group_name ORDER BY g.group_name <> 'all', g.group_name COLLATE "C"), '[]')
+                           FROM group_members AS g WHERE g.interface_id = d.id))::text
             FROM d
         ), ul AS (
             UPDATE free_ranges AS f SET hi = d.n FROM d WHERE f.pool = d.pool AND f.hi = d.n - 1 RETURNING 1

@@ -17,4 +17,15 @@ internal static class StoreDialect
         if (provider == StoreProvider.Postgres)
             db.Database.ExecuteSql($"SELECT pg_advisory_xact_lock(hashtext({pool}))");
     }
+
+    /// <summary>
+    /// Locks interface rows until the transaction ends (PostgreSQL <c>FOR UPDATE</c>; SQLite's one
+    /// writer holds everything already). Taken before any group lock, by everyone, so the two kinds
+    /// of lock are always taken in one order.
+    /// </summary>
+    public static void LockRows(IfDbContext db, StoreProvider provider, Guid[] ids)
+    {
+        if (provider == StoreProvider.Postgres)
+            db.Database.ExecuteSql($"SELECT 1 FROM interfaces WHERE id = ANY({ids}) FOR UPDATE");
+    }
 }

@@ -139,6 +139,9 @@ public sealed class TransactionRunner(IDbContextFactory<IfDbContext> factory, St
     /// from 16 ms to 9.5 ms at the median). The gate bounds this to one blocked thread per held pool.</item>
     /// </list>
     /// </summary>
+    /// <summary>Locks interface rows for the rest of the transaction; see <see cref="StoreDialect.LockRows"/>.</summary>
+    public void LockRows(IfDbContext db, Guid[] ids) => StoreDialect.LockRows(db, options.Provider, ids);
+
     public async Task LockAsync(IfDbContext db, string pool, CancellationToken ct)
     {
         if (options.Provider == StoreProvider.Postgres)

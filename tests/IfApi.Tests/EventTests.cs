@@ -29,13 +29,18 @@ public abstract class EventTests<TStore>(TStore store) : ApiTests<TStore>(store)
             Assert.Equal(seen[i - 1].Id + 1, seen[i].Id);
         var mine = seen.Where(e => e.InterfaceId == id || e.Body.TryGetProperty("subject", out var s) && s.GetString() == $"{c}lan").ToList();
         Assert.Equal(
-            ["interface-arrival", "interface-rename", "link-up", "interface-change", "group-change", "group-attach", "group-detach", "group-change", "interface-departure"],
+            ["interface-arrival", "interface-rename", "link-up", "interface-change", "group-attach", "group-change", "group-detach", "group-change", "interface-departure"],
             mine.Select(e => e.Type));
         Assert.Equal((name, $"{c}w"), (mine[1].Data.Str("oldName"), mine[1].Data.Str("name")));
         Assert.Equal(9000, mine[3].Data.GetProperty("changes").Int("mtu"));
-        Assert.True(mine[4].Data.GetProperty("exists").GetBoolean());
-        Assert.False(mine[7].Data.GetProperty("exists").GetBoolean());
+        // As the kernel's group events: attach and detach when the group begins and ends, change for each member.
+        Assert.Equal($"{c}lan", mine[4].Data.Str("group"));
+        Assert.Equal(($"{c}lan", $"{c}w", true), (mine[5].Data.Str("group"), mine[5].Data.Str("name"), mine[5].Data.GetProperty("member").GetBoolean()));
+        Assert.Equal($"{c}lan", mine[6].Data.Str("group"));
+        Assert.False(mine[7].Data.GetProperty("member").GetBoolean());
         Assert.Equal((name, created.Int("index")), (mine[0].Data.Str("name"), mine[0].Data.Int("index")));
+        Assert.Equal(["all", c], mine[0].Data.Strings("groups"));
+        Assert.Equal(["all", c], mine[8].Data.Strings("groups"));
     }
 
     [Fact]
@@ -55,6 +60,34 @@ public abstract class EventTests<TStore>(TStore store) : ApiTests<TStore>(store)
             mine.Select(e => e.Type));
         Assert.Equal($"{c}0", mine[0].Data.Str("name")); // the minIfs unit arrives with its cloner
         Assert.Equal([$"{c}0", made], mine.Where(e => e.Type == "interface-departure").Select(e => e.Data.Str("name")).Order());
+    }
+
+    [Fact]
+    public async Task A_destroy_leaves_every_group_and_the_last_member_to_leave_ends_it()
+    {
+        var c = await Client.AttachCloner();
+        var (lan, wan) = ($"{c}lan", $"{c}wan");
+        var a = (await Client.CreateOk(c)).Str("name");
+        var b = (await Client.CreateOk(c)).Str("name");
+        foreach (var (name, group) in new[] { (a, lan), (b, lan), (a, wan) })
+            await (await Client.PutAsync($"/v1/interfaces/{name}/groups/{group}", null)).Json(HttpStatusCode.Created);
+        await using var events = await EventStream.OpenAsync(Client);
+
+        Assert.Equal(HttpStatusCode.NoContent, (await Client.DeleteAsync($"/v1/interfaces/{a}")).StatusCode);
+        var seen = await events.ReadUntilAsync(e => e.Type == "group-change" && e.Data.Str("group") == wan);
+        Assert.Equal(["interface-departure", "group-change", "group-detach", "group-change"], seen.Select(e => e.Type));
+        Assert.Equal(["all", c, lan, wan], seen[0].Data.Strings("groups"));
+        Assert.Equal((lan, a, false), (seen[1].Data.Str("group"), seen[1].Data.Str("name"), seen[1].Data.GetProperty("member").GetBoolean()));
+        Assert.Equal(wan, seen[2].Data.Str("group")); // lan still has b; wan had only a
+        Assert.Equal((wan, a), (seen[3].Data.Str("group"), seen[3].Data.Str("name")));
+        await (await Client.GetAsync($"/v1/groups/{wan}")).Problem(HttpStatusCode.NotFound, "ENOENT");
+        Assert.Equal([b], (await Client.GetOk($"/v1/groups/{lan}")).Strings("members"));
+
+        // A cloner's detach takes its clones out of their groups the same way.
+        Assert.Equal(HttpStatusCode.NoContent, (await Client.DeleteAsync($"/v1/cloners/{c}")).StatusCode);
+        seen = await events.ReadUntilAsync(e => e.Type == "cloner-detach" && e.Data.Str("cloner") == c);
+        Assert.Equal(["interface-departure", "group-detach", "group-change", "cloner-detach"], seen.Select(e => e.Type));
+        Assert.Equal((lan, b), (seen[2].Data.Str("group"), seen[2].Data.Str("name")));
     }
 
     [Fact]
@@ -82,6 +115,59 @@ public abstract class EventTests<TStore>(TStore store) : ApiTests<TStore>(store)
         Assert.Equal(names[2..], rest.Select(e => e.Data.Str("name")));
         Assert.All(rest, e => Assert.True(e.Id > last));
         Assert.Equal(rest.Count, rest.Select(e => e.Id).Distinct().Count());
+    }
+
+    [Fact]
+    public async Task Concurrent_joins_and_leaves_announce_one_beginning_and_one_end()
+    {
+        var c = await Client.AttachCloner();
+        var g = $"{c}grp";
+        var names = new List<string>();
+        for (var i = 0; i < 8; i++)
+            names.Add((await Client.CreateOk(c)).Str("name"));
+        await using var events = await EventStream.OpenAsync(Client, query: $"?group={g}");
+        await Task.WhenAll(names.Select(async n =>
+            (await Client.PutAsync($"/v1/interfaces/{n}/groups/{g}", null)).EnsureSuccessStatusCode()));
+        // Half leave by a group call, half by being destroyed, all at once.
+        await Task.WhenAll(names.Select(async (n, i) =>
+            (await (i % 2 == 0 ? Client.DeleteAsync($"/v1/interfaces/{n}/groups/{g}") : Client.DeleteAsync($"/v1/interfaces/{n}"))).EnsureSuccessStatusCode()));
+
+        var seen = new List<SseEvent>();
+        while (seen.Count < 18)
+            seen.Add(await events.NextAsync());
+        // Replaying the announcements gives the group's life: it begins once, never runs empty in
+        // between, and ends once, right before its last member's leaving.
+        Assert.Equal("group-attach", seen[0].Type);
+        Assert.Equal("group-detach", seen[16].Type);
+        var members = 0;
+        foreach (var e in seen.Where(e => e.Type == "group-change"))
+        {
+            members += e.Data.GetProperty("member").GetBoolean() ? 1 : -1;
+            Assert.True(members >= 0);
+            if (e != seen[17])
+                Assert.True(members > 0, "the group ran empty without a group-detach");
+        }
+        Assert.Equal(0, members);
+        Assert.Equal(1, seen.Count(e => e.Type == "group-attach"));
+        Assert.Equal(1, seen.Count(e => e.Type == "group-detach"));
+    }
+
+    [Fact]
+    public async Task A_group_filter_keeps_that_groups_own_events()
+    {
+        var c = await Client.AttachCloner();
+        var (lan, dmz) = ($"{c}lan", $"{c}dmz");
+        await using var events = await EventStream.OpenAsync(Client, query: $"?group={lan}");
+        var a = (await Client.CreateOk(c)).Str("name");
+        await (await Client.PutAsync($"/v1/interfaces/{a}/groups/{dmz}", null)).Json(HttpStatusCode.Created);
+        await (await Client.PutAsync($"/v1/interfaces/{a}/groups/{lan}", null)).Json(HttpStatusCode.Created);
+        await (await Client.Patch(a, """{"mtu":1400}""")).Json();
+        Assert.Equal(HttpStatusCode.NoContent, (await Client.DeleteAsync($"/v1/interfaces/{a}/groups/{lan}")).StatusCode);
+        var seen = await events.ReadUntilAsync(e => e.Type == "group-detach");
+        Assert.Equal(["group-attach", "group-change", "group-detach"], seen.Select(e => e.Type));
+        Assert.All(seen, e => Assert.Equal(lan, e.Data.Str("group")));
+        Assert.Equal("group-change", (await events.NextAsync()).Type);
+        await (await Client.GetAsync("/v1/events?group=lan0")).Problem(HttpStatusCode.BadRequest, "EINVAL");
     }
 
     [Fact]

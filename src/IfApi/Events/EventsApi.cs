@@ -29,7 +29,7 @@ public static class EventsApi
                 Each event: `id` (increasing by one), `event` (its type) and `data`, a JSON object with `id`, `type`, `at`, `subject` (the interface, group or cloner it is about) and `data`.
                 Without `Last-Event-ID` (or `after`) the stream starts with the next event; with it, right after that event. `after=0` replays everything kept.
                 Events are kept for `Events:Retention` (a day) and at most `Events:Keep` of them (a million); resuming after an event no longer kept is 410 with errno `ENOBUFS`, and an id never given is 400 `EINVAL`.
-                `interface` (a name or an id) and `type` (comma-separated) narrow the stream.
+                `interface` (a name or an id), `type` (comma-separated) and `group` (the group's `group-attach`, `group-detach` and `group-change` events) narrow the stream.
                 """)
             .Produces(200, contentType: "text/event-stream")
             .ProducesProblem(400).ProducesProblem(410).ProducesProblem(503);
@@ -37,11 +37,11 @@ public static class EventsApi
     }
 
     public static async Task Stream(HttpContext http, EventSequencer events, EventSignals signals, CancellationToken ct,
-        string? after = null, string? @interface = null, string? type = null)
+        string? after = null, string? @interface = null, string? type = null, string? group = null)
     {
         var resume = http.Request.Headers["Last-Event-ID"].ToString();
         var asked = ParsePosition(resume.Length > 0 ? resume : after);
-        var filter = Filter.Parse(@interface, type);
+        var filter = Filter.Parse(@interface, type, group);
         var from = await StartAsync(events, asked, ct);
 
         var response = http.Response;
@@ -94,16 +94,16 @@ public static class EventsApi
     }
 
     /// <summary>
-    /// Where a stream starts: after the newest event when no position is given; after
+    /// Where a stream starts: after every change committed before the subscriber came when no position is given; after
     /// <paramref name="asked"/> when it is still kept (0: with the oldest kept). A position whose
     /// successors were dropped is ENOBUFS, as the routing socket tells a reader that fell behind; one
     /// beyond every id given is EINVAL.
     /// </summary>
     private static async Task<long> StartAsync(EventSequencer events, long? asked, CancellationToken ct)
     {
-        var newest = await events.LastAsync(ct);
         if (asked is not { } after)
-            return newest;
+            return await events.CatchUpAsync(ct);
+        var newest = await events.LastAsync(ct);
         if (after > newest)
             throw new IfError(Errno.EINVAL, $"no event {after} has been given; the newest is {newest}");
         var oldest = await events.OldestAsync(ct);
@@ -145,22 +145,40 @@ public static class EventsApi
     }
 
     /// <summary>Which events a subscriber asked for.</summary>
-    private sealed record Filter(Guid? Id, string? Name, HashSet<string>? Types)
+    private sealed record Filter(Guid? Id, string? Name, HashSet<string>? Types, string? Group)
     {
-        public static Filter Parse(string? @interface, string? type)
+        public static Filter Parse(string? @interface, string? type, string? group)
         {
             HashSet<string>? types = null;
             if (!string.IsNullOrEmpty(type))
                 types = type.Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries).ToHashSet(StringComparer.Ordinal);
+            if (!string.IsNullOrEmpty(group))
+                GroupNames.Validate(group);
+            group = string.IsNullOrEmpty(group) ? null : group;
             if (string.IsNullOrEmpty(@interface))
-                return new Filter(null, null, types);
-            return Guid.TryParse(@interface, out var id) ? new Filter(id, null, types) : new Filter(null, @interface, types);
+                return new Filter(null, null, types, group);
+            return Guid.TryParse(@interface, out var id) ? new Filter(id, null, types, group) : new Filter(null, @interface, types, group);
         }
 
         public bool Matches(EventInfo e) =>
             (Types is null || Types.Contains(e.Type))
             && (Id is null || e.InterfaceId == Id)
-            && (Name is null || e.InterfaceId is not null && e.Subject == Name);
+            && (Name is null || e.InterfaceId is not null && e.Subject == Name)
+            && (Group is null || IsAboutGroup(e, Group));
+
+        /// <summary>The group's own events: it began or ended (its name is the subject), or a member came or went.</summary>
+        private static bool IsAboutGroup(EventInfo e, string group) => e.Type switch
+        {
+            EventTypes.GroupAttach or EventTypes.GroupDetach => e.Subject == group,
+            EventTypes.GroupChange => MemberOf(e.Data) == group,
+            _ => false,
+        };
+
+        private static string? MemberOf(string data)
+        {
+            using var doc = JsonDocument.Parse(data);
+            return doc.RootElement.TryGetProperty("group", out var g) ? g.GetString() : null;
+        }
     }
 }
 
