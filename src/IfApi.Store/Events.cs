@@ -360,7 +360,7 @@ public sealed class EventSequencer(TransactionRunner tx, EventSignals signals, I
     /// </summary>
     public async Task<long> PruneAsync(DateTimeOffset now, CancellationToken ct)
     {
-        var cutoff = now - options.EventRetention;
+        var cutoff = now - DateTimeOffset.MinValue > options.EventRetention ? now - options.EventRetention : DateTimeOffset.MinValue;
         long dropped = 0;
         while (true)
         {
@@ -368,6 +368,10 @@ public sealed class EventSequencer(TransactionRunner tx, EventSignals signals, I
             {
                 var newest = await db.Events.MaxAsync(e => e.Pos, ct) ?? 0;
                 var beyondCount = newest - options.EventsKept; // ids up to here exceed the number kept
+                var first = await db.Events.AsNoTracking().Where(e => e.Pos < newest).OrderBy(e => e.Pos)
+                    .Select(e => new { Pos = e.Pos!.Value, e.At }).FirstOrDefaultAsync(ct);
+                if (first is null || first.Pos > beyondCount && first.At >= cutoff)
+                    return 0; // nothing is due: the usual case, one index probe
                 var oldest = await db.Events.AsNoTracking().Where(e => e.Pos < newest).OrderBy(e => e.Pos).Take(PruneBatch)
                     .Select(e => new { Pos = e.Pos!.Value, e.At }).ToListAsync(ct);
                 var end = 0L;
@@ -405,6 +409,12 @@ public sealed class EventSequencer(TransactionRunner tx, EventSignals signals, I
             catch (Exception e) when (e is StoreUnavailableException || TransactionRunner.IsUnreachable(e))
             {
                 log.LogDebug(e, "event pruning: store unreachable; trying again later");
+                await Task.Delay(PruneInterval, ct);
+            }
+            catch (Exception e) when (!ct.IsCancellationRequested)
+            {
+                // Pruning must outlive a surprise: the table would grow without it.
+                log.LogError(e, "event pruning failed; trying again later");
                 await Task.Delay(PruneInterval, ct);
             }
         }

@@ -61,7 +61,7 @@ public sealed class IfStore(TransactionRunner tx, PgFastPath fast, EventSignals 
             // transaction runs again rather than losing that vlan's index.
             var clones = db.Interfaces.Where(i => i.Cloner == name).Select(i => new { i.Id, i.Index, i.Name, i.Unit }).ToList();
             var ids = clones.ConvertAll(c => c.Id);
-            var (groups, announceGroups) = await LeaveGroupsAsync(db, clones.ConvertAll(c => (c.Id, c.Name, (string?)name)), ct);
+            var (groups, announceGroups) = await LeaveGroupsAsync(db, clones.ConvertAll(c => (c.Id, c.Name, cloner.NoGroup ? null : (string?)name)), ct);
             db.Interfaces.Where(i => ids.Contains(i.Id)).ExecuteDelete();
             db.FreeRanges.Where(r => r.Pool == name).ExecuteDelete();
             await tx.LockAsync(db, Pools.Ifindex, ct);
@@ -174,6 +174,7 @@ public sealed class IfStore(TransactionRunner tx, PgFastPath fast, EventSignals 
                     PeerIndex = db.Interfaces.Where(p => p.Id == i.PeerId).Select(p => (int?)p.Index).FirstOrDefault(),
                     PeerName = db.Interfaces.Where(p => p.Id == i.PeerId).Select(p => p.Name).FirstOrDefault(),
                     MinIfs = db.Cloners.Where(c => c.Name == i.Cloner).Select(c => (int?)c.MinIfs).FirstOrDefault(),
+                    NoGroup = db.Cloners.Where(c => c.Name == i.Cloner).Select(c => c.NoGroup).FirstOrDefault(),
                 })
                 .FirstOrDefaultAsync(ct)
                 ?? throw new IfError(Errno.ENXIO, $"no interface '{reference}'", Ioctl.IfDestroy);
@@ -189,9 +190,10 @@ public sealed class IfStore(TransactionRunner tx, PgFastPath fast, EventSignals 
             int[] indexes = target.PeerIndex is int pi ? [target.Index, pi] : [target.Index];
 
             await tx.LockAsync(db, target.Cloner, ct);
-            var leaving = new List<(Guid, string, string?)> { (target.Id, target.Name, target.Cloner) };
+            var clonerGroup = target.NoGroup ? null : target.Cloner;
+            var leaving = new List<(Guid, string, string?)> { (target.Id, target.Name, clonerGroup) };
             if (target.PeerId is Guid p)
-                leaving.Add((p, target.PeerName!, target.Cloner));
+                leaving.Add((p, target.PeerName!, clonerGroup));
             var (groups, announceGroups) = await LeaveGroupsAsync(db, leaving, ct);
             // A destroy that raced us here has deleted it already; a change that raced an If-Match
             // has moved its version, and the next attempt tells which.
@@ -303,15 +305,15 @@ public sealed class IfStore(TransactionRunner tx, PgFastPath fast, EventSignals 
     }
 
     /// <summary>
-    /// Finds the interface, then locks its row and the group, in that order (<see cref="StoreDialect.LockRows"/>),
+    /// Finds the interface, then locks its row and the group, in that order (<see cref="StoreDialect.LockRowsAsync"/>),
     /// and reads it again as it is now: whether the change begins or ends the group is then certain.
     /// </summary>
     private async Task<Projected> LockForGroupAsync(IfDbContext db, string reference, string group, string ioctl, CancellationToken ct)
     {
         var id = await ByReference(db.Interfaces.AsNoTracking(), reference).Select(i => (Guid?)i.Id).FirstOrDefaultAsync(ct)
             ?? throw new IfError(Errno.ENXIO, $"no interface '{reference}'", ioctl);
-        tx.LockRows(db, [id]);
-        await tx.LockAsync(db, Pools.Group(group), ct);
+        await tx.LockRowsAsync(db, [id], ct);
+        await tx.LockGroupAsync(db, group, ct);
         return Project(db, db.Interfaces.Where(i => i.Id == id)).FirstOrDefault()
             ?? throw new IfError(Errno.ENXIO, $"no interface '{reference}'", ioctl); // destroyed meanwhile
     }
@@ -324,20 +326,20 @@ public sealed class IfStore(TransactionRunner tx, PgFastPath fast, EventSignals 
     /// <c>if_delgroups</c> for interfaces about to be destroyed: locks their rows, then the groups they
     /// were put in by group calls (sorted), and leaves every group. Returns, per interface, the groups
     /// it was in (for its departure) and the group events to announce after it. The groups creation
-    /// put it in (<c>all</c>, its cloner's) are left silently: its departure says so.
-    /// Call under the cloner's pool lock, before the rows are deleted.
+    /// put it in (<c>all</c>, and its cloner's unless the cloner is noGroup) are left silently: its
+    /// departure says so. Call under the cloner's pool lock, before the rows are deleted.
     /// </summary>
     private async Task<(Dictionary<Guid, string[]> Groups, Action<IfDbContext> Announce)> LeaveGroupsAsync(
-        IfDbContext db, IReadOnlyList<(Guid Id, string Name, string? Cloner)> leaving, CancellationToken ct)
+        IfDbContext db, IReadOnlyList<(Guid Id, string Name, string? ClonerGroup)> leaving, CancellationToken ct)
     {
         var ids = leaving.Select(l => l.Id).ToArray();
-        tx.LockRows(db, ids); // a group call on them now waits, then finds them gone
+        await tx.LockRowsAsync(db, ids, ct); // a group call on them now waits, then finds them gone
         var held = db.GroupMembers.Where(g => ids.Contains(g.InterfaceId)).Select(g => new { g.InterfaceId, g.Group }).ToList();
         var byId = leaving.ToDictionary(l => l.Id);
-        var called = held.Where(m => m.Group != GroupNames.All && m.Group != byId[m.InterfaceId].Cloner).ToList();
+        var called = held.Where(m => m.Group != GroupNames.All && m.Group != byId[m.InterfaceId].ClonerGroup).ToList();
         var groups = called.Select(m => m.Group).Distinct().Order(StringComparer.Ordinal).ToList();
         foreach (var g in groups)
-            await tx.LockAsync(db, Pools.Group(g), ct);
+            await tx.LockGroupAsync(db, g, ct);
         db.GroupMembers.Where(g => ids.Contains(g.InterfaceId)).ExecuteDelete();
         var ended = groups.Where(g => !db.GroupMembers.Any(m => m.Group == g)).ToHashSet(StringComparer.Ordinal);
         var of = leaving.ToDictionary(l => l.Id, l => OrderGroups(held.Where(m => m.InterfaceId == l.Id).Select(m => m.Group)));

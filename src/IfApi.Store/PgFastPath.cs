@@ -99,14 +99,15 @@ public sealed class PgFastPath(StoreOptions options, ILogger<PgFastPath> log)
 
     internal const string DestroyLockByIdSql = DestroyLockSelect + " WHERE i.id = @id AND i.cloner IS NOT NULL" + DestroyLockRow;
 
-    // The row lock comes first for every writer that locks rows and groups (see StoreDialect.LockRows):
-    // a group call on this interface waits for the destroy, or the destroy waits for it and then
-    // finds the group and declines.
+    // The row is locked first, by the inner select, before the outer one takes the pools' locks, as
+    // everyone who locks rows and groups does (see StoreDialect.LockRowsAsync): a group call on this
+    // interface waits for the destroy, or the destroy waits for it and then finds the group and
+    // declines. A row renamed meanwhile no longer matches, and nothing is noted for the delete.
     private const string DestroyLockSelect =
         "SELECT set_config('ifapi.destroy', i.id::text, true), pg_advisory_xact_lock_shared(hashtext(i.cloner)), " +
-        "pg_advisory_xact_lock_shared(hashtext('#ifindex')) FROM interfaces AS i";
+        "pg_advisory_xact_lock_shared(hashtext('#ifindex')) FROM (SELECT i.id, i.cloner FROM interfaces AS i";
 
-    private const string DestroyLockRow = " FOR UPDATE OF i";
+    private const string DestroyLockRow = " FOR UPDATE) AS i";
 
     /// <summary>
     /// Deletes exactly the interface whose pools the lock statement locked (its group memberships go
@@ -120,7 +121,7 @@ public sealed class PgFastPath(StoreOptions options, ILogger<PgFastPath> log)
             WHERE i.id = nullif(current_setting('ifapi.destroy', true), '')::uuid
               AND c.name = i.cloner AND i.unit >= c.min_ifs AND i.peer_id IS NULL
               AND NOT EXISTS (SELECT FROM group_members AS g
-                              WHERE g.interface_id = i.id AND g.group_name <> 'all' AND g.group_name <> i.cloner)
+                              WHERE g.interface_id = i.id AND g.group_name <> 'all' AND (g.group_name <> c.name OR c.no_group))
             RETURNING i.id, i.name, i.cloner AS pool, i.unit AS n, i.if_index AS x
         ), ev AS (
             INSERT INTO events (at, type, interface_id, subject, data)

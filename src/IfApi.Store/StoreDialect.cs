@@ -19,13 +19,21 @@ internal static class StoreDialect
     }
 
     /// <summary>
-    /// Locks interface rows until the transaction ends (PostgreSQL <c>FOR UPDATE</c>; SQLite's one
-    /// writer holds everything already). Taken before any group lock, by everyone, so the two kinds
-    /// of lock are always taken in one order.
+    /// Locks interface rows until the transaction ends (PostgreSQL <c>FOR NO KEY UPDATE</c>, which a
+    /// foreign key check on the row does not wait for; SQLite's one writer holds everything already).
+    /// Everyone that locks rows and groups locks the rows first.
     /// </summary>
-    public static void LockRows(IfDbContext db, StoreProvider provider, Guid[] ids)
-    {
-        if (provider == StoreProvider.Postgres)
-            db.Database.ExecuteSql($"SELECT 1 FROM interfaces WHERE id = ANY({ids}) FOR UPDATE");
-    }
+    public static Task LockRowsAsync(IfDbContext db, StoreProvider provider, Guid[] ids, CancellationToken ct) =>
+        provider == StoreProvider.Postgres
+            ? db.Database.ExecuteSqlAsync($"SELECT 1 FROM interfaces WHERE id = ANY({ids}) FOR NO KEY UPDATE", ct)
+            : Task.CompletedTask;
+
+    /// <summary>
+    /// A group's lock, PostgreSQL's advisory lock alone: those who wait for it also hold row locks, and
+    /// only waits the server can see are waits its deadlock detector can break.
+    /// </summary>
+    public static Task LockGroupAsync(IfDbContext db, StoreProvider provider, string group, CancellationToken ct) =>
+        provider == StoreProvider.Postgres
+            ? db.Database.ExecuteSqlAsync($"SELECT pg_advisory_xact_lock(hashtext({Pools.Group(group)}))", ct)
+            : Task.CompletedTask;
 }

@@ -126,6 +126,12 @@ public sealed class TransactionRunner(IDbContextFactory<IfDbContext> factory, St
         }
     }
 
+    /// <summary>Locks interface rows for the rest of the transaction; see <see cref="StoreDialect.LockRowsAsync"/>.</summary>
+    public Task LockRowsAsync(IfDbContext db, Guid[] ids, CancellationToken ct) => StoreDialect.LockRowsAsync(db, options.Provider, ids, ct);
+
+    /// <summary>Takes a group's lock for the rest of the transaction; see <see cref="StoreDialect.LockGroupAsync"/>.</summary>
+    public Task LockGroupAsync(IfDbContext db, string group, CancellationToken ct) => StoreDialect.LockGroupAsync(db, options.Provider, group, ct);
+
     /// <summary>
     /// Takes a pool's lock for the rest of the transaction. Every other writer of the pool waits
     /// while it is held, so the holder's statements must not wait either:
@@ -139,9 +145,6 @@ public sealed class TransactionRunner(IDbContextFactory<IfDbContext> factory, St
     /// from 16 ms to 9.5 ms at the median). The gate bounds this to one blocked thread per held pool.</item>
     /// </list>
     /// </summary>
-    /// <summary>Locks interface rows for the rest of the transaction; see <see cref="StoreDialect.LockRows"/>.</summary>
-    public void LockRows(IfDbContext db, Guid[] ids) => StoreDialect.LockRows(db, options.Provider, ids);
-
     public async Task LockAsync(IfDbContext db, string pool, CancellationToken ct)
     {
         if (options.Provider == StoreProvider.Postgres)

@@ -36,8 +36,21 @@ public sealed class EventStream : IAsyncDisposable
         return new EventStream(response, await response.Content.ReadAsStreamAsync());
     }
 
+    /// <summary>What a browser's EventSource would send as <c>Last-Event-ID</c> if it reconnected now.</summary>
+    public long? LastEventId { get; private set; }
+
     /// <summary>The next event; fails the test when none comes within the timeout.</summary>
-    public async Task<SseEvent> NextAsync(TimeSpan? timeout = null)
+    public Task<SseEvent> NextAsync(TimeSpan? timeout = null) => NextAsync(null, timeout)!;
+
+    /// <summary>Reads until <see cref="LastEventId"/> reaches <paramref name="id"/>, by an event or by an id alone.</summary>
+    public async Task ReadToIdAsync(long id, TimeSpan? timeout = null)
+    {
+        while (LastEventId is not { } last || last < id)
+            await NextAsync(id, timeout);
+    }
+
+    /// <summary>The next event, or null when <paramref name="stopAtId"/> is reached by an id without one.</summary>
+    private async Task<SseEvent?> NextAsync(long? stopAtId, TimeSpan? timeout)
     {
         using var cts = new CancellationTokenSource(timeout ?? TimeSpan.FromSeconds(15));
         long? id = null;
@@ -48,9 +61,14 @@ public sealed class EventStream : IAsyncDisposable
             var line = await _reader.ReadLineAsync(cts.Token) ?? throw new EndOfStreamException("the event stream ended");
             if (line.Length == 0)
             {
+                if (id is not null)
+                    LastEventId = id;
                 if (data.Length > 0)
                     return new SseEvent(id ?? throw new InvalidDataException("an event without an id"), type ?? "message",
                         JsonDocument.Parse(data.ToString()).RootElement.Clone());
+                if (stopAtId is { } stop && LastEventId >= stop)
+                    return null;
+                (id, type) = (null, null);
                 continue;
             }
             if (line.StartsWith(':'))

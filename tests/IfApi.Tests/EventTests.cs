@@ -83,6 +83,14 @@ public abstract class EventTests<TStore>(TStore store) : ApiTests<TStore>(store)
         await (await Client.GetAsync($"/v1/groups/{wan}")).Problem(HttpStatusCode.NotFound, "ENOENT");
         Assert.Equal([b], (await Client.GetOk($"/v1/groups/{lan}")).Strings("members"));
 
+        // A noGroup cloner's clones are not in its group by creation: joining it is a group call like any.
+        var quiet = await Client.AttachCloner(noGroup: true);
+        var q = (await Client.CreateOk(quiet)).Str("name");
+        await (await Client.PutAsync($"/v1/interfaces/{q}/groups/{quiet}", null)).Json(HttpStatusCode.Created);
+        Assert.Equal(HttpStatusCode.NoContent, (await Client.DeleteAsync($"/v1/interfaces/{q}")).StatusCode);
+        seen = await events.ReadUntilAsync(e => e.Type == "group-change" && e.Data.Str("group") == quiet && !e.Data.GetProperty("member").GetBoolean());
+        Assert.Equal(["interface-departure", "group-detach", "group-change"], seen.SkipWhile(e => e.Type != "interface-departure").Select(e => e.Type));
+
         // A cloner's detach takes its clones out of their groups the same way.
         Assert.Equal(HttpStatusCode.NoContent, (await Client.DeleteAsync($"/v1/cloners/{c}")).StatusCode);
         seen = await events.ReadUntilAsync(e => e.Type == "cloner-detach" && e.Data.Str("cloner") == c);
@@ -125,12 +133,16 @@ public abstract class EventTests<TStore>(TStore store) : ApiTests<TStore>(store)
         var names = new List<string>();
         for (var i = 0; i < 8; i++)
             names.Add((await Client.CreateOk(c)).Str("name"));
+        // Two hosts, as two replicas: only the store's locks stand between them.
+        using var other = Store.NewFactory();
+        using var otherHttp = other.CreateClient();
+        HttpClient Via(int i) => i % 4 < 2 ? Client : otherHttp;
         await using var events = await EventStream.OpenAsync(Client, query: $"?group={g}");
-        await Task.WhenAll(names.Select(async n =>
-            (await Client.PutAsync($"/v1/interfaces/{n}/groups/{g}", null)).EnsureSuccessStatusCode()));
+        await Task.WhenAll(names.Select(async (n, i) =>
+            (await Via(i).PutAsync($"/v1/interfaces/{n}/groups/{g}", null)).EnsureSuccessStatusCode()));
         // Half leave by a group call, half by being destroyed, all at once.
         await Task.WhenAll(names.Select(async (n, i) =>
-            (await (i % 2 == 0 ? Client.DeleteAsync($"/v1/interfaces/{n}/groups/{g}") : Client.DeleteAsync($"/v1/interfaces/{n}"))).EnsureSuccessStatusCode()));
+            (await (i % 2 == 0 ? Via(i).DeleteAsync($"/v1/interfaces/{n}/groups/{g}") : Via(i).DeleteAsync($"/v1/interfaces/{n}"))).EnsureSuccessStatusCode()));
 
         var seen = new List<SseEvent>();
         while (seen.Count < 18)
@@ -168,6 +180,26 @@ public abstract class EventTests<TStore>(TStore store) : ApiTests<TStore>(store)
         Assert.All(seen, e => Assert.Equal(lan, e.Data.Str("group")));
         Assert.Equal("group-change", (await events.NextAsync()).Type);
         await (await Client.GetAsync("/v1/events?group=lan0")).Problem(HttpStatusCode.BadRequest, "EINVAL");
+    }
+
+    [Fact]
+    public async Task A_filtered_stream_still_moves_its_Last_Event_ID_past_what_it_passes_over()
+    {
+        var c = await Client.AttachCloner();
+        await using var all = await EventStream.OpenAsync(Client);
+        await using var filtered = await EventStream.OpenAsync(Client, query: $"?group={c}none");
+        await filtered.ReadToIdAsync(0); // told where it starts before any event
+        var start = filtered.LastEventId!.Value;
+        var name = (await Client.CreateOk(c)).Str("name");
+        var arrival = await all.ReadUntilAsync(e => e.Type == "interface-arrival" && e.Data.Str("name") == name);
+        await filtered.ReadToIdAsync(arrival[^1].Id);
+        Assert.True(arrival[^1].Id > start);
+
+        // Reconnecting from there misses nothing and repeats nothing.
+        var next = (await Client.CreateOk(c)).Str("name");
+        await using var resumed = await EventStream.OpenAsync(Client, lastEventId: filtered.LastEventId.ToString());
+        var e = await resumed.NextAsync();
+        Assert.Equal((arrival[^1].Id + 1, next), (e.Id, e.Data.Str("name")));
     }
 
     [Fact]

@@ -52,6 +52,10 @@ public static class EventsApi
 
         using var subscribed = signals.Subscribe();
         var buffer = new MemoryStream();
+        // An id with no data moves the client's Last-Event-ID without an event (the EventSource rules):
+        // sent first, and after events the filter passed over, so a reconnect resumes where this
+        // stream really was, never from "now" and never from before what it already looked at.
+        var told = -1L;
         while (!ct.IsCancellationRequested)
         {
             // Taken before reading, so ids given while we read wake the next wait instead of being missed.
@@ -68,8 +72,16 @@ public static class EventsApi
             foreach (var e in batch)
             {
                 if (filter.Matches(e))
+                {
                     Write(buffer, e);
+                    told = e.Id;
+                }
                 from = e.Id;
+            }
+            if (told != from)
+            {
+                buffer.Write(Encoding.UTF8.GetBytes($"id: {from}\n\n"));
+                told = from;
             }
             if (buffer.Length > 0)
             {
