@@ -14,12 +14,23 @@ public sealed class Frame
     /// <summary>The largest frame a port can carry: a jumbo MTU, its header and a VLAN tag.</summary>
     public const int MaxLength = 65535 + 14 + 4;
 
-    private static readonly ObjectPool<Frame> Pool =
-        new DefaultObjectPool<Frame>(new DefaultPooledObjectPolicy<Frame>(), maximumRetained: 8192);
+    private static readonly ObjectPool<Frame> Pool = new DefaultObjectPool<Frame>(new Policy(), maximumRetained: 8192);
 
     private byte[] _buffer = [];
     private int _length;
     private int _references;
+
+    private Frame()
+    {
+    }
+
+    /// <summary>Frames are made only here, for the pool: callers rent them.</summary>
+    private sealed class Policy : PooledObjectPolicy<Frame>
+    {
+        public override Frame Create() => new();
+
+        public override bool Return(Frame frame) => true;
+    }
 
     /// <summary>A frame of <paramref name="length"/> bytes (contents unset) with one reference, the caller's.</summary>
     public static Frame Rent(int length)
