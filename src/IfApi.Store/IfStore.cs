@@ -68,7 +68,7 @@ public sealed class IfStore(TransactionRunner tx, PgFastPath fast, EventSignals 
             new EfUnitPool(db, Pools.Ifindex).ReleaseMany(clones.Select(c => c.Index));
             db.Cloners.Remove(cloner);
             foreach (var c in clones)
-                Outbox.Add(db, EventTypes.Departure, c.Id, c.Name, new { id = c.Id, name = c.Name, index = c.Index, cloner = name, unit = c.Unit, groups = groups[c.Id] });
+                AnnounceDeparture(db, c.Id, c.Name, c.Index, name, c.Unit, groups[c.Id]);
             announceGroups(db);
             Outbox.Add(db, EventTypes.ClonerDetach, null, name, new { cloner = name });
             log.LogInformation("cloner {Cloner} detached with {Count} interfaces", name, clones.Count);
@@ -178,8 +178,7 @@ public sealed class IfStore(TransactionRunner tx, PgFastPath fast, EventSignals 
                 })
                 .FirstOrDefaultAsync(ct)
                 ?? throw new IfError(Errno.ENXIO, $"no interface '{reference}'", Ioctl.IfDestroy);
-            if (ifMatch is not null && !ifMatch.Contains(target.Version))
-                throw new PreconditionFailedException($"'{target.Name}' is at version {target.Version}, which If-Match does not name");
+            CheckVersion(target.Name, target.Version, ifMatch);
             if (target.Cloner is null)
                 throw new IfError(Errno.EINVAL, $"'{target.Name}' was not created by a cloner", Ioctl.IfDestroy);
             if (target.Unit is int unit && unit < target.MinIfs)
@@ -208,11 +207,9 @@ public sealed class IfStore(TransactionRunner tx, PgFastPath fast, EventSignals 
                 await new EfUnitPool(db, target.Cloner).ReleaseAsync(u, ct);
             await tx.LockAsync(db, Pools.Ifindex, ct);
             new EfUnitPool(db, Pools.Ifindex).ReleaseMany(indexes);
-            Outbox.Add(db, EventTypes.Departure, target.Id, target.Name,
-                new { id = target.Id, name = target.Name, index = target.Index, cloner = target.Cloner, unit = target.Unit, groups = groups[target.Id] });
+            AnnounceDeparture(db, target.Id, target.Name, target.Index, target.Cloner, target.Unit, groups[target.Id]);
             if (target.PeerId is Guid peerId && target.PeerIndex is int peerIndex)
-                Outbox.Add(db, EventTypes.Departure, peerId, target.PeerName,
-                    new { id = peerId, name = target.PeerName, index = peerIndex, cloner = target.Cloner, unit = target.Unit, groups = groups[peerId] });
+                AnnounceDeparture(db, peerId, target.PeerName!, peerIndex, target.Cloner, target.Unit, groups[peerId]);
             announceGroups(db);
             return true;
         }, ct);
@@ -413,10 +410,12 @@ public sealed class IfStore(TransactionRunner tx, PgFastPath fast, EventSignals 
             Outbox.Add(db, EventTypes.Change, id, after.Name, new { id, name = after.Name, changes });
     }
 
-    private static void CheckVersion(InterfaceRow row, IReadOnlySet<long>? ifMatch)
+    private static void CheckVersion(InterfaceRow row, IReadOnlySet<long>? ifMatch) => CheckVersion(row.Name, row.Version, ifMatch);
+
+    private static void CheckVersion(string name, long version, IReadOnlySet<long>? ifMatch)
     {
-        if (ifMatch is not null && !ifMatch.Contains(row.Version))
-            throw new PreconditionFailedException($"'{row.Name}' is at version {row.Version}, which If-Match does not name");
+        if (ifMatch is not null && !ifMatch.Contains(version))
+            throw new PreconditionFailedException($"'{name}' is at version {version}, which If-Match does not name");
     }
 
     public Task<InterfaceInfo> GetAsync(string reference, CancellationToken ct) =>
@@ -674,6 +673,10 @@ public sealed class IfStore(TransactionRunner tx, PgFastPath fast, EventSignals 
     private static void AnnounceArrival(IfDbContext db, InterfaceRow row) =>
         Outbox.Add(db, EventTypes.Arrival, row.Id, row.Name,
             new { id = row.Id, name = row.Name, index = row.Index, kind = row.Kind, cloner = row.Cloner, unit = row.Unit, groups = OrderGroups(row.Groups.Select(g => g.Group)) });
+
+    /// <summary>IFAN_DEPARTURE, with the groups the interface left. <see cref="PgFastPath.DestroySql"/> writes the same shape.</summary>
+    private static void AnnounceDeparture(IfDbContext db, Guid id, string name, int index, string cloner, int? unit, string[] groups) =>
+        Outbox.Add(db, EventTypes.Departure, id, name, new { id, name, index, cloner, unit, groups });
 
     private static InterfaceRow NewRow(string name, InterfaceKind kind, string? cloner, int? unit, int index, string? lladdr) => new()
     {
