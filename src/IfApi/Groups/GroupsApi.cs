@@ -70,14 +70,14 @@ public static class GroupsApi
         if (body.Group is null)
             throw new IfError(Errno.EINVAL, "group is required", Ioctl.AddGroup);
         var (_, ifp) = await store.AddGroupAsync(@ref, body.Group, idempotent: false, Preconditions.IfMatch(http.Request), ct);
-        http.Response.Headers.ETag = InterfaceResponse.From(ifp).ETag;
+        http.Response.Headers.ETag = Preconditions.ETag(ifp.Version);
         return TypedResults.Created($"/v1/groups/{Uri.EscapeDataString(body.Group)}", new InterfaceGroups(ifp.Groups));
     }
 
     public static async Task<Results<Created<InterfaceGroups>, Ok<InterfaceGroups>>> Put(string @ref, string group, IfStore store, HttpContext http, CancellationToken ct)
     {
         var (added, ifp) = await store.AddGroupAsync(@ref, group, idempotent: true, Preconditions.IfMatch(http.Request), ct);
-        http.Response.Headers.ETag = InterfaceResponse.From(ifp).ETag;
+        http.Response.Headers.ETag = Preconditions.ETag(ifp.Version);
         var groups = new InterfaceGroups(ifp.Groups);
         return added ? TypedResults.Created($"/v1/groups/{Uri.EscapeDataString(group)}", groups) : TypedResults.Ok(groups);
     }
@@ -85,7 +85,7 @@ public static class GroupsApi
     public static async Task<NoContent> Remove(string @ref, string group, IfStore store, HttpContext http, CancellationToken ct)
     {
         var ifp = await store.RemoveGroupAsync(@ref, group, Preconditions.IfMatch(http.Request), ct);
-        http.Response.Headers.ETag = InterfaceResponse.From(ifp).ETag;
+        http.Response.Headers.ETag = Preconditions.ETag(ifp.Version);
         return TypedResults.NoContent();
     }
 

@@ -50,7 +50,7 @@ public sealed record InterfaceResponse(
 
     /// <summary>The strong entity tag of this state of the interface.</summary>
     [JsonIgnore]
-    public string ETag => $"\"{Version}\"";
+    public string ETag => Preconditions.ETag(Version);
 }
 
 /// <summary>A page of interfaces; pass <c>next</c> as <c>after</c> for the following page.</summary>

@@ -5,6 +5,9 @@ namespace IfApi.Interfaces;
 /// <summary><c>If-Match</c> (RFC 9110 §13.1.1) against an interface's <c>"version"</c> entity tag.</summary>
 public static class Preconditions
 {
+    /// <summary>The strong entity tag of an interface at <paramref name="version"/>: what <see cref="IfMatch"/> reads back.</summary>
+    public static string ETag(long version) => $"\"{version}\"";
+
     /// <summary>
     /// Null when there is no condition (no header, or <c>*</c>, which any existing interface meets).
     /// Otherwise the versions that match: strong tags only, so a weak or malformed tag matches none.
