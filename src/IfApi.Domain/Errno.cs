@@ -47,4 +47,6 @@ public static class Ioctl
     public const string DeleteGroup = "SIOCDIFGROUP";
     public const string GetGroups = "SIOCGIFGROUP";
     public const string GetGroupMembers = "SIOCGIFGMEMB";
+    public const string BridgeAdd = "BRDGADD";
+    public const string BridgeDelete = "BRDGDEL";
 }

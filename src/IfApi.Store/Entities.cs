@@ -36,6 +36,8 @@ public sealed class InterfaceRow
     /// <summary>A vlan's parent and tag; both null while the vlan is unconfigured.</summary>
     public Guid? ParentId { get; set; }
     public int? VlanTag { get; set; }
+    /// <summary>The bridge this interface is a member of (<c>ifp->if_bridge</c>); one at most.</summary>
+    public Guid? BridgeId { get; set; }
 
     public List<GroupMemberRow> Groups { get; set; } = [];
 }

@@ -64,6 +64,10 @@ public sealed class IfDbContext(DbContextOptions<IfDbContext> options) : DbConte
             // vlan_ifdetach: a vlan whose parent goes away stays, unconfigured.
             e.HasOne<InterfaceRow>().WithMany().HasForeignKey(x => x.ParentId).OnDelete(DeleteBehavior.SetNull);
             e.HasIndex(x => x.ParentId);
+            // bridge_clone_destroy releases the members; a member destroyed leaves (bridge_ifdetach).
+            e.Property(x => x.BridgeId).HasColumnName("bridge_id");
+            e.HasOne<InterfaceRow>().WithMany().HasForeignKey(x => x.BridgeId).OnDelete(DeleteBehavior.SetNull);
+            e.HasIndex(x => x.BridgeId);
             e.HasMany(x => x.Groups).WithOne().HasForeignKey(g => g.InterfaceId).OnDelete(DeleteBehavior.Cascade);
         });
 

@@ -11,7 +11,7 @@ namespace IfApi.Store;
 /// creates on different cloners share only the short index step. On PostgreSQL the commonest
 /// create and destroy first try <see cref="PgFastPath"/>, which shares those locks.
 /// </summary>
-public sealed class IfStore(TransactionRunner tx, PgFastPath fast, EventSignals events, ILogger<IfStore> log)
+public sealed partial class IfStore(TransactionRunner tx, PgFastPath fast, EventSignals events, IInterfaceWatcher watcher, ILogger<IfStore> log)
 {
     // ---- cloners -------------------------------------------------------------------------------
 
@@ -51,7 +51,7 @@ public sealed class IfStore(TransactionRunner tx, PgFastPath fast, EventSignals 
     /// <summary><c>if_clone_detach</c>: every clone is destroyed (minIfs ones too), then the cloner.</summary>
     public async Task DetachClonerAsync(string name, CancellationToken ct)
     {
-        await tx.WriteAsync(async (db, ct) =>
+        var gone = await tx.WriteAsync(async (db, ct) =>
         {
             await tx.LockAsync(db, name, ct);
             var cloner = db.Cloners.FirstOrDefault(c => c.Name == name)
@@ -72,9 +72,10 @@ public sealed class IfStore(TransactionRunner tx, PgFastPath fast, EventSignals 
             announceGroups(db);
             Outbox.Add(db, EventTypes.ClonerDetach, null, name, new { cloner = name });
             log.LogInformation("cloner {Cloner} detached with {Count} interfaces", name, clones.Count);
-            return true;
+            return ids;
         }, ct);
         _wildcardCloners.TryRemove(name, out _);
+        await watcher.ChangedAsync(gone, ct);
     }
 
     // ---- interfaces ----------------------------------------------------------------------------
@@ -151,12 +152,13 @@ public sealed class IfStore(TransactionRunner tx, PgFastPath fast, EventSignals 
     /// <param name="ifMatch">With <c>If-Match</c>, the versions the interface may be at (see <see cref="PatchAsync"/>).</param>
     public async Task DestroyAsync(string reference, IReadOnlySet<long>? ifMatch, CancellationToken ct)
     {
-        if (ifMatch is null && fast.Enabled && await fast.TryDestroyAsync(reference, ct))
+        if (ifMatch is null && fast.Enabled && await fast.TryDestroyAsync(reference, ct) is Guid destroyed)
         {
             events.Kick();
+            await watcher.ChangedAsync([destroyed], ct);
             return;
         }
-        await tx.WriteAsync(async (db, ct) =>
+        var gone = await tx.WriteAsync(async (db, ct) =>
         {
             // Before the lock, read what cannot change while the interface exists: its cloner, unit,
             // index, its epair peer's index, and the cloner's minIfs. Under the lock, the delete
@@ -211,8 +213,9 @@ public sealed class IfStore(TransactionRunner tx, PgFastPath fast, EventSignals 
             if (target.PeerId is Guid peerId && target.PeerIndex is int peerIndex)
                 AnnounceDeparture(db, peerId, target.PeerName!, peerIndex, target.Cloner, target.Unit, groups[peerId]);
             announceGroups(db);
-            return true;
+            return ids;
         }, ct);
+        await watcher.ChangedAsync(gone, ct);
     }
 
     /// <summary>
@@ -222,8 +225,9 @@ public sealed class IfStore(TransactionRunner tx, PgFastPath fast, EventSignals 
     /// moved (a concurrency check on it), runs again on what the first left, and with an
     /// <paramref name="ifMatch"/> fails the precondition instead.
     /// </summary>
-    public Task<InterfaceInfo> PatchAsync(string reference, InterfacePatch patch, IReadOnlySet<long>? ifMatch, CancellationToken ct) =>
-        tx.WriteAsync(async (db, ct) =>
+    public async Task<InterfaceInfo> PatchAsync(string reference, InterfacePatch patch, IReadOnlySet<long>? ifMatch, CancellationToken ct)
+    {
+        var (info, changed) = await tx.WriteAsync(async (db, ct) =>
         {
             var found = await Project(db, ByReference(db.Interfaces, reference)).FirstOrDefaultAsync(ct)
                 ?? throw new IfError(Errno.ENXIO, $"no interface '{reference}'", patch.FirstIoctl);
@@ -232,7 +236,7 @@ public sealed class IfStore(TransactionRunner tx, PgFastPath fast, EventSignals 
             var before = new InterfaceAttributes(row.Name, (IfFlags)row.Flags, row.Mtu, row.Metric, row.Description, row.Lladdr);
             var after = patch.Apply(before, Kinds.Parse(row.Kind));
             if (after == before)
-                return ToInfo(found);
+                return (ToInfo(found), false);
             if (after.Name != before.Name && await db.Interfaces.AnyAsync(i => i.Name == after.Name, ct))
                 throw new IfError(Errno.EEXIST, $"interface '{after.Name}' exists", Ioctl.SetName);
             (row.Name, row.Flags, row.Mtu, row.Metric, row.Description, row.Lladdr) =
@@ -240,8 +244,12 @@ public sealed class IfStore(TransactionRunner tx, PgFastPath fast, EventSignals 
             row.Version++;
             AnnounceChange(db, row.Id, before, after);
             log.LogInformation("interface {Name} changed ({Before} → {After})", before.Name, before, after);
-            return ToInfo(found);
+            return (ToInfo(found), true);
         }, ct);
+        if (changed)
+            await watcher.ChangedAsync([info.Id], ct);
+        return info;
+    }
 
     /// <summary>SIOCGIFGROUP: the groups of one interface, <c>all</c> first.</summary>
     public Task<IReadOnlyList<string>> GetGroupsOfAsync(string reference, CancellationToken ct) =>
@@ -478,6 +486,7 @@ public sealed class IfStore(TransactionRunner tx, PgFastPath fast, EventSignals 
                 await db.SaveChangesAsync(ct);
                 log.LogInformation("static interface {Name} attached", name);
             }
+            await ClearRunningAsync(db, ct);
             return true;
         }, ct);
     }
@@ -709,12 +718,16 @@ public sealed class IfStore(TransactionRunner tx, PgFastPath fast, EventSignals 
         Guid.TryParse(reference, out var id) ? q.Where(i => i.Id == id) : q.Where(i => i.Name == reference);
 
 
+    private static readonly string BridgeKind = InterfaceKind.Bridge.WireName();
+
     private sealed class Projected
     {
         public required InterfaceRow Row { get; init; }
         public required List<string> Groups { get; init; }
         public string? Peer { get; init; }
         public string? Parent { get; init; }
+        /// <summary>A bridge's members by index; empty for every other kind.</summary>
+        public List<string>? Members { get; init; }
     }
 
     private static IQueryable<Projected> Project(IfDbContext db, IQueryable<InterfaceRow> q) =>
@@ -724,6 +737,7 @@ public sealed class IfStore(TransactionRunner tx, PgFastPath fast, EventSignals 
             Groups = i.Groups.Select(g => g.Group).ToList(),
             Peer = db.Interfaces.Where(p => p.Id == i.PeerId).Select(p => p.Name).FirstOrDefault(),
             Parent = db.Interfaces.Where(p => p.Id == i.ParentId).Select(p => p.Name).FirstOrDefault(),
+            Members = db.Interfaces.Where(m => m.BridgeId == i.Id).OrderBy(m => m.Index).Select(m => m.Name).ToList(),
         });
 
     private static InterfaceInfo ToInfo(Projected p)
@@ -731,7 +745,8 @@ public sealed class IfStore(TransactionRunner tx, PgFastPath fast, EventSignals 
         var i = p.Row;
         var groups = OrderGroups(p.Groups);
         return new InterfaceInfo(i.Id, i.Index, i.Name, Kinds.Parse(i.Kind), i.Cloner, i.Unit, (IfFlags)i.Flags, i.Mtu, i.Metric,
-            i.Description, i.Lladdr, groups, i.CreatedAt, i.Version, p.Peer, i.VlanTag, p.Parent);
+            i.Description, i.Lladdr, groups, i.CreatedAt, i.Version, p.Peer, i.VlanTag, p.Parent,
+            i.Kind == BridgeKind ? (IReadOnlyList<string>?)p.Members ?? [] : null);
     }
 
     /// <summary><c>all</c> first, then the rest in a stable order.</summary>

@@ -23,7 +23,8 @@ public sealed record InterfaceInfo(
     long Version,
     string? Peer,
     int? VlanTag,
-    string? Parent);
+    string? Parent,
+    IReadOnlyList<string>? Members = null);
 
 /// <summary>Kind-specific create parameters (<c>ifc_data.params</c>).</summary>
 public sealed record CreateParams(int? Vlan = null, string? Parent = null, string? Lladdr = null);

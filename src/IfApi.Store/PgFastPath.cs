@@ -149,7 +149,7 @@ public sealed class PgFastPath(StoreOptions options, ILogger<PgFastPath> log)
             INSERT INTO free_ranges (pool, lo, hi) SELECT '#ifindex', d.x, d.x FROM d
             WHERE EXISTS (SELECT FROM ufreed) AND NOT EXISTS (SELECT FROM xl) AND NOT EXISTS (SELECT FROM xr) RETURNING 1
         )
-        SELECT count(*) FROM d
+        SELECT d.id FROM d
         """;
 
     private static readonly Positional CreateLock = new(CreateLockSql);
@@ -222,12 +222,12 @@ public sealed class PgFastPath(StoreOptions options, ILogger<PgFastPath> log)
         return took;
     }
 
-    /// <summary>Whether the destroy happened; false when it declined and nothing was written.</summary>
-    public async Task<bool> TryDestroyAsync(string reference, CancellationToken ct)
+    /// <summary>The id of the interface destroyed; null when it declined and nothing was written.</summary>
+    public async Task<Guid?> TryDestroyAsync(string reference, CancellationToken ct)
     {
         await using var connection = await OpenAsync(ct);
         if (connection is null)
-            return false;
+            return null;
         await using var batch = new NpgsqlBatch(connection);
         batch.BatchCommands.Add(Guid.TryParse(reference, out var id)
             ? DestroyLockById.Command(new() { ["id"] = new NpgsqlParameter<Guid> { TypedValue = id, NpgsqlDbType = NpgsqlDbType.Uuid } })
@@ -236,9 +236,9 @@ public sealed class PgFastPath(StoreOptions options, ILogger<PgFastPath> log)
         var done = await RunAsync(batch, async reader =>
         {
             await reader.NextResultAsync(ct);
-            return await reader.ReadAsync(ct) && reader.GetInt64(0) == 1;
+            return await reader.ReadAsync(ct) ? reader.GetGuid(0) : (Guid?)null;
         }, "destroy", ct);
-        Interlocked.Increment(ref done ? ref _destroys : ref _declines);
+        Interlocked.Increment(ref done is not null ? ref _destroys : ref _declines);
         return done;
     }
 

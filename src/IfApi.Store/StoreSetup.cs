@@ -3,6 +3,7 @@ using Microsoft.Data.Sqlite;
 using Microsoft.EntityFrameworkCore;
 using Microsoft.EntityFrameworkCore.Diagnostics;
 using Microsoft.Extensions.DependencyInjection;
+using Microsoft.Extensions.DependencyInjection.Extensions;
 using Microsoft.Extensions.Logging;
 
 namespace IfApi.Store;
@@ -44,6 +45,7 @@ public static class StoreSetup
         services.AddSingleton<TransactionRunner>();
         services.AddSingleton<EventSequencer>();
         services.AddSingleton<PgFastPath>();
+        services.TryAddSingleton<IInterfaceWatcher, NoInterfaceWatcher>(); // the frame plane replaces it
         services.AddSingleton<IfStore>();
         return services;
     }

@@ -196,6 +196,10 @@ namespace IfApi.Migrations.Postgres.Migrations
                         .HasColumnType("uuid")
                         .HasColumnName("id");
 
+                    b.Property<Guid?>("BridgeId")
+                        .HasColumnType("uuid")
+                        .HasColumnName("bridge_id");
+
                     b.Property<string>("Cloner")
                         .HasMaxLength(16)
                         .HasColumnType("character varying(16)")
@@ -266,6 +270,8 @@ namespace IfApi.Migrations.Postgres.Migrations
 
                     b.HasKey("Id");
 
+                    b.HasIndex("BridgeId");
+
                     b.HasIndex("Index")
                         .IsUnique();
 
@@ -307,6 +313,11 @@ namespace IfApi.Migrations.Postgres.Migrations
 
             modelBuilder.Entity("IfApi.Store.InterfaceRow", b =>
                 {
+                    b.HasOne("IfApi.Store.InterfaceRow", null)
+                        .WithMany()
+                        .HasForeignKey("BridgeId")
+                        .OnDelete(DeleteBehavior.SetNull);
+
                     b.HasOne("IfApi.Store.ClonerRow", null)
                         .WithMany()
                         .HasForeignKey("Cloner")

@@ -183,6 +183,10 @@ namespace IfApi.Migrations.Sqlite.Migrations
                         .HasColumnType("TEXT")
                         .HasColumnName("id");
 
+                    b.Property<Guid?>("BridgeId")
+                        .HasColumnType("TEXT")
+                        .HasColumnName("bridge_id");
+
                     b.Property<string>("Cloner")
                         .HasMaxLength(16)
                         .HasColumnType("TEXT")
@@ -253,6 +257,8 @@ namespace IfApi.Migrations.Sqlite.Migrations
 
                     b.HasKey("Id");
 
+                    b.HasIndex("BridgeId");
+
                     b.HasIndex("Index")
                         .IsUnique();
 
@@ -294,6 +300,11 @@ namespace IfApi.Migrations.Sqlite.Migrations
 
             modelBuilder.Entity("IfApi.Store.InterfaceRow", b =>
                 {
+                    b.HasOne("IfApi.Store.InterfaceRow", null)
+                        .WithMany()
+                        .HasForeignKey("BridgeId")
+                        .OnDelete(DeleteBehavior.SetNull);
+
                     b.HasOne("IfApi.Store.ClonerRow", null)
                         .WithMany()
                         .HasForeignKey("Cloner")

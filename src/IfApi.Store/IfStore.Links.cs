@@ -1,0 +1,200 @@
+using IfApi.Domain;
+using Microsoft.EntityFrameworkCore;
+using Microsoft.Extensions.Logging;
+
+namespace IfApi.Store;
+
+/// <summary>
+/// Told, after a change commits, which interfaces' links (attributes, bridge memberships, existence)
+/// it touched, so that whoever carries their frames can follow. Only interfaces that existed
+/// before the change are named: a new interface has nothing to follow yet.
+/// </summary>
+public interface IInterfaceWatcher
+{
+    ValueTask ChangedAsync(IReadOnlyList<Guid> ids, CancellationToken ct);
+}
+
+/// <summary>Nobody follows: the store alone, as in its own tests and tools.</summary>
+public sealed class NoInterfaceWatcher : IInterfaceWatcher
+{
+    public ValueTask ChangedAsync(IReadOnlyList<Guid> ids, CancellationToken ct) => ValueTask.CompletedTask;
+}
+
+/// <summary>What the frame path needs to know of one interface.</summary>
+/// <param name="Peer">The other end of an epair.</param>
+/// <param name="Bridge">The bridge it is a member of.</param>
+public sealed record LinkState(Guid Id, string Name, InterfaceKind Kind, IfFlags Flags, int Mtu, Guid? Peer, Guid? Bridge)
+{
+    public bool Up => (Flags & IfFlags.Up) != 0;
+}
+
+public sealed partial class IfStore
+{
+    /// <summary>
+    /// The interfaces a frame of any of <paramref name="ids"/> can reach: each one, its epair peer,
+    /// its bridge, that bridge's members, and so on through them. Those that do not exist are absent.
+    /// </summary>
+    public Task<IReadOnlyList<LinkState>> GetLinksAsync(IReadOnlyCollection<Guid> ids, CancellationToken ct) =>
+        tx.ReadAsync(async (db, ct) =>
+        {
+            var found = new Dictionary<Guid, LinkState>();
+            var frontier = ids.Distinct().ToList();
+            while (frontier.Count > 0)
+            {
+                // The frontier's interfaces and, for those that are bridges, their members.
+                var rows = await db.Interfaces.AsNoTracking()
+                    .Where(i => frontier.Contains(i.Id) || (i.BridgeId != null && frontier.Contains(i.BridgeId.Value)))
+                    .Select(i => new { i.Id, i.Name, i.Kind, i.Flags, i.Mtu, i.PeerId, i.BridgeId })
+                    .ToListAsync(ct);
+                var next = new HashSet<Guid>();
+                foreach (var r in rows)
+                {
+                    if (found.ContainsKey(r.Id))
+                        continue;
+                    var link = new LinkState(r.Id, r.Name, Kinds.Parse(r.Kind), (IfFlags)r.Flags, r.Mtu, r.PeerId, r.BridgeId);
+                    found.Add(r.Id, link);
+                    if (link.Kind == InterfaceKind.Bridge && !frontier.Contains(r.Id))
+                        next.Add(r.Id); // its members come with it next time
+                    foreach (var other in (Guid?[])[r.PeerId, r.BridgeId])
+                    {
+                        if (other is Guid o && !found.ContainsKey(o))
+                            next.Add(o);
+                    }
+                }
+                next.ExceptWith(frontier);
+                frontier = next.ToList();
+            }
+            return (IReadOnlyList<LinkState>)found.Values.ToList();
+        }, ct);
+
+    /// <summary>A bridge's members by index (<c>BRDGGIFS</c>).</summary>
+    public Task<IReadOnlyList<string>> GetMembersAsync(string bridge, CancellationToken ct) =>
+        tx.ReadAsync(async (db, ct) =>
+        {
+            var b = await FindBridgeAsync(db, bridge, ct);
+            return (IReadOnlyList<string>)await MembersOf(db, b.Id).ToListAsync(ct);
+        }, ct);
+
+    /// <summary>
+    /// <c>BRDGADD</c> (<c>bridge_ioctl_add</c>): <paramref name="member"/> joins the bridge. Already a
+    /// member of this bridge: nothing changes (<c>Added</c> false); of another: EBUSY. Only
+    /// Ethernet-like interfaces can join (EOPNOTSUPP). The bridge's version moves with its members.
+    /// </summary>
+    public async Task<(bool Added, InterfaceInfo Bridge)> AddMemberAsync(string bridge, string member, IReadOnlySet<long>? ifMatch, CancellationToken ct)
+    {
+        var (added, info, ids) = await tx.WriteAsync(async (db, ct) =>
+        {
+            var b = await FindBridgeAsync(db, bridge, ct);
+            var m = await FindMemberAsync(db, member, Ioctl.BridgeAdd, ct);
+            if (m.Id == b.Id || !Kinds.Parse(m.Kind).IsEthernet() || Kinds.Parse(m.Kind) == InterfaceKind.Bridge)
+                throw new IfError(Errno.EOPNOTSUPP, $"'{m.Name}' is not an Ethernet interface a bridge can hold", Ioctl.BridgeAdd);
+            await tx.LockRowsAsync(db, [b.Id, m.Id], ct);
+            var (row, memberRow) = await LockedPairAsync(db, b.Id, m.Id, bridge, member, Ioctl.BridgeAdd, ct);
+            CheckVersion(row.Row, ifMatch);
+            if (memberRow.BridgeId == b.Id)
+                return (false, ToInfo(row), Array.Empty<Guid>());
+            if (memberRow.BridgeId is not null)
+                throw new IfError(Errno.EBUSY, $"'{memberRow.Name}' is a member of another bridge", Ioctl.BridgeAdd);
+            memberRow.BridgeId = b.Id;
+            row.Row.Version++;
+            row.Members!.Add(memberRow.Name);
+            AnnounceMembers(db, row);
+            log.LogInformation("{Member} joined bridge {Bridge}", memberRow.Name, row.Row.Name);
+            return (true, ToInfo(row), new[] { b.Id, m.Id });
+        }, ct);
+        if (ids.Length > 0)
+            await watcher.ChangedAsync(ids, ct);
+        return (added, info);
+    }
+
+    /// <summary><c>BRDGDEL</c> (<c>bridge_ioctl_del</c>): the member leaves; not a member of it → ENOENT.</summary>
+    public async Task<InterfaceInfo> RemoveMemberAsync(string bridge, string member, IReadOnlySet<long>? ifMatch, CancellationToken ct)
+    {
+        var (info, ids) = await tx.WriteAsync(async (db, ct) =>
+        {
+            var b = await FindBridgeAsync(db, bridge, ct);
+            var m = await FindMemberAsync(db, member, Ioctl.BridgeDelete, ct);
+            await tx.LockRowsAsync(db, [b.Id, m.Id], ct);
+            var (row, memberRow) = await LockedPairAsync(db, b.Id, m.Id, bridge, member, Ioctl.BridgeDelete, ct);
+            CheckVersion(row.Row, ifMatch);
+            if (memberRow.BridgeId != b.Id)
+                throw new IfError(Errno.ENOENT, $"'{memberRow.Name}' is not a member of '{row.Row.Name}'", Ioctl.BridgeDelete);
+            memberRow.BridgeId = null;
+            row.Row.Version++;
+            row.Members!.Remove(memberRow.Name);
+            AnnounceMembers(db, row);
+            log.LogInformation("{Member} left bridge {Bridge}", memberRow.Name, row.Row.Name);
+            return (ToInfo(row), new[] { b.Id, m.Id });
+        }, ct);
+        await watcher.ChangedAsync(ids, ct);
+        return info;
+    }
+
+    /// <summary>
+    /// A tap's device opened or closed (IFF_DRV_RUNNING follows it, as <c>tap_dev_open</c> and
+    /// <c>tap_dev_close</c> set and clear it); <paramref name="bringUp"/> also sets IFF_UP, as a
+    /// cloning open does. Null when the interface no longer exists.
+    /// </summary>
+    public Task<InterfaceInfo?> SetRunningAsync(Guid id, bool running, bool bringUp, CancellationToken ct) =>
+        tx.WriteAsync(async (db, ct) =>
+        {
+            var found = await Project(db, db.Interfaces.Where(i => i.Id == id)).FirstOrDefaultAsync(ct);
+            if (found is null)
+                return null;
+            var row = found.Row;
+            var before = new InterfaceAttributes(row.Name, (IfFlags)row.Flags, row.Mtu, row.Metric, row.Description, row.Lladdr);
+            var flags = running ? before.Flags | IfFlags.Running : before.Flags & ~IfFlags.Running;
+            if (bringUp)
+                flags |= IfFlags.Up;
+            if (flags == before.Flags)
+                return ToInfo(found);
+            row.Flags = (int)flags;
+            row.Version++;
+            AnnounceChange(db, row.Id, before, before with { Flags = flags });
+            return ToInfo(found);
+        }, ct);
+
+    /// <summary>
+    /// At start-up nobody has any device open yet: IFF_RUNNING left set by a process that stopped
+    /// without closing is cleared.
+    /// </summary>
+    private static Task ClearRunningAsync(IfDbContext db, CancellationToken ct) =>
+        db.Interfaces.Where(i => (i.Flags & (int)IfFlags.Running) != 0)
+            .ExecuteUpdateAsync(s => s.SetProperty(i => i.Flags, i => i.Flags & ~(int)IfFlags.Running).SetProperty(i => i.Version, i => i.Version + 1), ct);
+
+    private static async Task<(Guid Id, string Name)> FindBridgeAsync(IfDbContext db, string reference, CancellationToken ct)
+    {
+        var b = await ByReference(db.Interfaces.AsNoTracking(), reference).Select(i => new { i.Id, i.Name, i.Kind }).FirstOrDefaultAsync(ct)
+            ?? throw new IfError(Errno.ENXIO, $"no interface '{reference}'");
+        if (b.Kind != InterfaceKind.Bridge.WireName())
+            throw new IfError(Errno.EOPNOTSUPP, $"'{b.Name}' is not a bridge");
+        return (b.Id, b.Name);
+    }
+
+    /// <summary>As <c>bridge_ioctl_add</c>'s <c>ifunit</c>: an unknown member is ENOENT.</summary>
+    private static async Task<(Guid Id, string Name, string Kind)> FindMemberAsync(IfDbContext db, string reference, string ioctl, CancellationToken ct)
+    {
+        var m = await ByReference(db.Interfaces.AsNoTracking(), reference).Select(i => new { i.Id, i.Name, i.Kind }).FirstOrDefaultAsync(ct)
+            ?? throw new IfError(Errno.ENOENT, $"no interface '{reference}'", ioctl);
+        return (m.Id, m.Name, m.Kind);
+    }
+
+    /// <summary>The bridge (with its members) and the member, read again under their row locks.</summary>
+    private static async Task<(Projected Bridge, InterfaceRow Member)> LockedPairAsync(IfDbContext db, Guid bridgeId, Guid memberId,
+        string bridge, string member, string ioctl, CancellationToken ct)
+    {
+        var b = await Project(db, db.Interfaces.Where(i => i.Id == bridgeId)).FirstOrDefaultAsync(ct)
+            ?? throw new IfError(Errno.ENXIO, $"no interface '{bridge}'", ioctl); // destroyed meanwhile
+        var m = await db.Interfaces.FirstOrDefaultAsync(i => i.Id == memberId, ct)
+            ?? throw new IfError(Errno.ENOENT, $"no interface '{member}'", ioctl);
+        return (b, m);
+    }
+
+    private static IQueryable<string> MembersOf(IfDbContext db, Guid bridge) =>
+        db.Interfaces.Where(m => m.BridgeId == bridge).OrderBy(m => m.Index).Select(m => m.Name);
+
+    /// <summary>RTM_IFINFO for the bridge: its member list changed.</summary>
+    private static void AnnounceMembers(IfDbContext db, Projected bridge) =>
+        Outbox.Add(db, EventTypes.Change, bridge.Row.Id, bridge.Row.Name,
+            new { id = bridge.Row.Id, name = bridge.Row.Name, changes = new { members = bridge.Members } });
+}
