@@ -49,4 +49,6 @@ public static class Ioctl
     public const string GetGroupMembers = "SIOCGIFGMEMB";
     public const string BridgeAdd = "BRDGADD";
     public const string BridgeDelete = "BRDGDEL";
+    public const string TapOpen = "tap_dev_open";
+    public const string Transmit = "if_transmit";
 }

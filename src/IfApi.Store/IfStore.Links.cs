@@ -135,24 +135,29 @@ public sealed partial class IfStore
     /// <c>tap_dev_close</c> set and clear it); <paramref name="bringUp"/> also sets IFF_UP, as a
     /// cloning open does. Null when the interface no longer exists.
     /// </summary>
-    public Task<InterfaceInfo?> SetRunningAsync(Guid id, bool running, bool bringUp, CancellationToken ct) =>
-        tx.WriteAsync(async (db, ct) =>
+    public async Task<InterfaceInfo?> SetRunningAsync(Guid id, bool running, bool bringUp, CancellationToken ct)
+    {
+        var (info, cameUp) = await tx.WriteAsync(async (db, ct) =>
         {
             var found = await Project(db, db.Interfaces.Where(i => i.Id == id)).FirstOrDefaultAsync(ct);
             if (found is null)
-                return null;
+                return ((InterfaceInfo?)null, false);
             var row = found.Row;
             var before = new InterfaceAttributes(row.Name, (IfFlags)row.Flags, row.Mtu, row.Metric, row.Description, row.Lladdr);
             var flags = running ? before.Flags | IfFlags.Running : before.Flags & ~IfFlags.Running;
             if (bringUp)
                 flags |= IfFlags.Up;
             if (flags == before.Flags)
-                return ToInfo(found);
+                return ((InterfaceInfo?)ToInfo(found), false);
             row.Flags = (int)flags;
             row.Version++;
             AnnounceChange(db, row.Id, before, before with { Flags = flags });
-            return ToInfo(found);
+            return ((InterfaceInfo?)ToInfo(found), (before.Flags & IfFlags.Up) == 0 && (flags & IfFlags.Up) != 0);
         }, ct);
+        if (cameUp)
+            await watcher.ChangedAsync([id], ct);
+        return info;
+    }
 
     /// <summary>
     /// At start-up nobody has any device open yet: IFF_RUNNING left set by a process that stopped

@@ -6,12 +6,14 @@ using IfApi.Health;
 using IfApi.Interfaces;
 using IfApi.OpenApi;
 using IfApi.Problems;
+using IfApi.Tap;
 
 if (HealthProbe.Requested(args))
     return await HealthProbe.RunAsync(Environment.GetEnvironmentVariable("ASPNETCORE_URLS"));  // container health checks
 
 var builder = WebApplication.CreateBuilder(args);
 builder.AddIfStore();                 // Database:Provider, ConnectionStrings:IfApi, Interfaces:Static
+builder.AddIfTap();                   // the frame path: Tap:QueueLength
 builder.Services.AddIfEvents();       // the event outbox's sequencer (after the store is ready)
 builder.Services.AddIfProblems();     // errno → problem+json
 builder.Services.AddIfOpenApi();      // Swagger UI and openapi/v1.json
@@ -24,6 +26,7 @@ app.MapClonersApi();
 app.MapInterfacesApi();
 app.MapGroupsApi();
 app.MapEventsApi();
+app.UseIfTap();                       // tap devices over WebSocket, frames, bridge members
 
 await app.RunAsync();
 return 0;

@@ -79,6 +79,7 @@ public sealed class BridgeTests
         a.Receive(Ethernet(Everyone, MacA));
         Assert.Single(Drain(db));
         Assert.Empty(Drain(dc));
+        Assert.Equal(1, c.Counters.Snapshot().Oqdrops);
         c.Receive(Ethernet(Everyone, MacC));
         Assert.Equal(1, c.Counters.Snapshot().Iqdrops);
         Assert.Empty(Drain(db));

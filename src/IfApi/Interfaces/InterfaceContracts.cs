@@ -41,12 +41,14 @@ public sealed record InterfaceResponse(
     InterfaceStats Stats,
     [property: JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull)] string? Peer,
     [property: JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull)] int? Vlan,
-    [property: JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull)] string? Parent)
+    [property: JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull)] string? Parent,
+    [property: JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull)] IReadOnlyList<string>? Members)
 {
-    public static InterfaceResponse From(InterfaceInfo i) => new(
+    /// <summary>The interface with its live counters (zeros when none are given: nothing passed through it).</summary>
+    public static InterfaceResponse From(InterfaceInfo i, InterfaceStats? stats = null) => new(
         i.Id, i.Index, i.Name, i.Kind.WireName(), i.Cloner, i.Unit, IfFlagNames.ToNames(i.Flags), (i.Flags & IfFlags.Up) != 0,
-        i.Mtu, i.Metric, i.Description, i.Lladdr, i.Groups, i.CreatedAt, i.Version, InterfaceStats.Zero,
-        i.Peer, i.Kind == InterfaceKind.Vlan ? i.VlanTag : null, i.Parent);
+        i.Mtu, i.Metric, i.Description, i.Lladdr, i.Groups, i.CreatedAt, i.Version, stats ?? InterfaceStats.Zero,
+        i.Peer, i.Kind == InterfaceKind.Vlan ? i.VlanTag : null, i.Parent, i.Members);
 
     /// <summary>The strong entity tag of this state of the interface.</summary>
     [JsonIgnore]

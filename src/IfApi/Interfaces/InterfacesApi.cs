@@ -1,6 +1,7 @@
 using System.Text.Json;
 using IfApi.Domain;
 using IfApi.Store;
+using IfApi.Tap;
 using Microsoft.AspNetCore.Http.HttpResults;
 
 namespace IfApi.Interfaces;
@@ -58,28 +59,30 @@ public static class InterfacesApi
         return TypedResults.Created($"/v1/interfaces/{created.Id}", created);
     }
 
-    public static async Task<Ok<InterfaceList>> List(IfStore store, CancellationToken ct, string? cloner = null, string? group = null, int? limit = null, string? after = null)
+    public static async Task<Ok<InterfaceList>> List(IfStore store, FramePlane plane, CancellationToken ct, string? cloner = null, string? group = null, int? limit = null, string? after = null)
     {
         var n = limit ?? DefaultLimit;
         if (n is < 1 or > MaxLimit)
             throw new IfError(Errno.EINVAL, $"limit must be between 1 and {MaxLimit}", Ioctl.IfGConf);
         var page = await store.ListAsync(cloner, group, n, Cursor.Decode(after, Ioctl.IfGConf), ct);
         return TypedResults.Ok(new InterfaceList(
-            page.Items.Select(InterfaceResponse.From).ToList(),
+            page.Items.Select(i => InterfaceResponse.From(i, plane.Stats(i.Id))).ToList(),
             page.NextAfterIndex is int next ? Cursor.Encode(next) : null));
     }
 
-    public static async Task<Ok<InterfaceResponse>> Get(string @ref, IfStore store, HttpContext http, CancellationToken ct)
+    public static async Task<Ok<InterfaceResponse>> Get(string @ref, IfStore store, FramePlane plane, HttpContext http, CancellationToken ct)
     {
-        var ifp = InterfaceResponse.From(await store.GetAsync(@ref, ct));
+        var info = await store.GetAsync(@ref, ct);
+        var ifp = InterfaceResponse.From(info, plane.Stats(info.Id));
         http.Response.Headers.ETag = ifp.ETag;
         return TypedResults.Ok(ifp);
     }
 
     /// <summary>SIOCSIFNAME, SIOCSIFDESCR, SIOCSIFMTU, SIOCSIFFLAGS, SIOCSIFMETRIC, SIOCSIFLLADDR.</summary>
-    public static async Task<Ok<InterfaceResponse>> Patch(string @ref, JsonElement body, IfStore store, HttpContext http, CancellationToken ct)
+    public static async Task<Ok<InterfaceResponse>> Patch(string @ref, JsonElement body, IfStore store, FramePlane plane, HttpContext http, CancellationToken ct)
     {
-        var ifp = InterfaceResponse.From(await store.PatchAsync(@ref, PatchBody.Parse(body), Preconditions.IfMatch(http.Request), ct));
+        var info = await store.PatchAsync(@ref, PatchBody.Parse(body), Preconditions.IfMatch(http.Request), ct);
+        var ifp = InterfaceResponse.From(info, plane.Stats(info.Id));
         http.Response.Headers.ETag = ifp.ETag;
         return TypedResults.Ok(ifp);
     }

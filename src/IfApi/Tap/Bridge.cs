@@ -23,6 +23,9 @@ public sealed class Bridge(string name, long ageLimitMs = LearningBridge.Default
 
     public IReadOnlyList<Port> Members => Volatile.Read(ref _members);
 
+    /// <summary>The bridge interface's own counters: frames forwarded between members in, frames it sent itself out.</summary>
+    public PortCounters Counters { get; } = new();
+
     /// <summary>How many stations the table knows now.</summary>
     public int Stations => _table.Count;
 
@@ -63,9 +66,11 @@ public sealed class Bridge(string name, long ageLimitMs = LearningBridge.Default
     {
         if (!Up)
         {
+            Counters.InputDrop();
             frame.Release();
             return;
         }
+        Counters.Input(frame.Length);
         var decision = _table.Decide(frame.Span, ingress.Index, now);
         var members = Volatile.Read(ref _members);
         switch (decision.Kind)
@@ -90,7 +95,37 @@ public sealed class Bridge(string name, long ageLimitMs = LearningBridge.Default
         }
     }
 
-    private static void Flood(Port ingress, Frame frame, Port[] members)
+    /// <summary>
+    /// The bridge interface itself transmits <paramref name="frame"/> (<c>bridge_output</c>), taking
+    /// over its reference: to the member its destination was learned on, else to every up member.
+    /// Nothing is learned from it.
+    /// </summary>
+    public void Transmit(Frame frame)
+    {
+        if (!Up)
+        {
+            Counters.OutputDrop();
+            frame.Release();
+            return;
+        }
+        Counters.Output(frame.Length);
+        var members = Volatile.Read(ref _members);
+        var destination = EthernetHeader.Destination(frame.Span);
+        if (!EthernetHeader.IsGroup(destination) && _table.Lookup(destination, Environment.TickCount64) is var port and >= 0)
+        {
+            foreach (var m in members)
+            {
+                if (m.Index == port)
+                {
+                    m.Transmit(frame);
+                    return;
+                }
+            }
+        }
+        Flood(null, frame, members);
+    }
+
+    private static void Flood(Port? ingress, Frame frame, Port[] members)
     {
         // Who gets it is decided once: a member going up or down meanwhile must not change the count
         // of references handed out (Transmit drops for a member that went down, using its reference).
@@ -98,8 +133,12 @@ public sealed class Bridge(string name, long ageLimitMs = LearningBridge.Default
         var targets = 0;
         for (var i = 0; i < members.Length; i++)
         {
-            if (to[i] = !ReferenceEquals(members[i], ingress) && members[i].Up)
+            if (ReferenceEquals(members[i], ingress))
+                continue;
+            if (to[i] = members[i].Up)
                 targets++;
+            else
+                members[i].Counters.OutputDrop(); // down: what it would have sent is a drop
         }
         if (targets == 0)
         {

@@ -12,17 +12,44 @@ public sealed class Port
 {
     private static int _lastIndex;
 
+    /// <summary>How many cables (epairs) one frame may cross on one thread before it is dropped.</summary>
+    public const int MaxCableHops = 8;
+
+    [ThreadStatic]
+    private static int _cableHops;
+
     private TransmitQueue? _device;
     private readonly Lock _deviceLock = new();
+    private readonly CancellationTokenSource _gone = new();
 
-    public Port(Guid id, string name, int mtu, bool up, int queueLength)
+    public Port(Guid id, string name, int mtu, bool up, int queueLength, InterfaceKind kind = InterfaceKind.Tap)
     {
         ArgumentOutOfRangeException.ThrowIfLessThan(queueLength, 1);
-        (Id, Name, Mtu, Up, QueueLength) = (id, name, mtu, up, queueLength);
+        (Id, Name, Mtu, Up, QueueLength, Kind) = (id, name, mtu, up, queueLength, kind);
         Index = Interlocked.Increment(ref _lastIndex);
     }
 
     public Guid Id { get; }
+
+    public InterfaceKind Kind { get; }
+
+    /// <summary>The other end of an epair: what this end transmits, it receives.</summary>
+    public Port? Peer { get; internal set; }
+
+    /// <summary>Cancelled when the interface is destroyed: its device is closed with 1001.</summary>
+    public CancellationToken Gone => _gone.Token;
+
+    /// <summary>The interface was destroyed: whoever holds its device is told through <see cref="Gone"/>.</summary>
+    public void Destroy()
+    {
+        try
+        {
+            _gone.Cancel();
+        }
+        catch (ObjectDisposedException)
+        {
+        }
+    }
 
     /// <summary>A number of this process's own for the port, which a bridge's table learns stations by.</summary>
     public int Index { get; }
@@ -72,9 +99,10 @@ public sealed class Port
     }
 
     /// <summary>
-    /// The interface transmits <paramref name="frame"/>, taking over one reference: to the device's
-    /// queue; with nobody reading, it is counted as sent and dropped, as <c>tap_start</c> does; while
-    /// the interface is down, dropped and counted.
+    /// The interface transmits <paramref name="frame"/>, taking over one reference: down an epair's
+    /// cable to its peer, or to the device's queue; with nobody reading, it is counted as sent and
+    /// dropped, as <c>tap_start</c> does (so is a frame sent out of an interface that has no device
+    /// here, a static one); while the interface is down, dropped and counted.
     /// </summary>
     public void Transmit(Frame frame)
     {
@@ -85,6 +113,28 @@ public sealed class Port
             return;
         }
         var length = frame.Length; // the frame may be back in its pool once handed on
+        if (Peer is { } peer)
+        {
+            // Bridges joined by epairs in a ring would pass a flood round for ever, on this
+            // thread's stack: past a few cables the frame is dropped instead (there is no STP).
+            if (_cableHops >= MaxCableHops)
+            {
+                Counters.OutputDrop();
+                frame.Release();
+                return;
+            }
+            Counters.Output(length);
+            _cableHops++;
+            try
+            {
+                peer.Receive(frame);
+            }
+            finally
+            {
+                _cableHops--;
+            }
+            return;
+        }
         var device = Volatile.Read(ref _device);
         if (device is null)
         {
@@ -97,29 +147,48 @@ public sealed class Port
     }
 
     /// <summary>
-    /// A frame written into the device: the interface receives it, taking over one reference. A frame
-    /// shorter than a header or longer than the MTU allows is an input error; while down, a drop.
-    /// A bridge member's frame goes on to the bridge; otherwise it goes up a host stack this
-    /// service does not have, and ends here.
+    /// A frame received by the interface, taking over one reference: written into its device, or
+    /// come down an epair's cable. A frame shorter than a header or longer than the MTU allows is an
+    /// input error; while down, a drop. A bridge member's frame goes on to the bridge; otherwise it
+    /// goes up a host stack this service does not have, and ends here.
     /// </summary>
     public void Receive(Frame frame)
     {
-        if (!EthernetHeader.HasValidLength(frame.Span, Mtu))
+        if (!Accept(frame.Span))
         {
-            Counters.InputError();
             frame.Release();
             return;
         }
-        if (!Up)
-        {
-            Counters.InputDrop();
-            frame.Release();
-            return;
-        }
-        Counters.Input(frame.Length);
         if (Bridge is { } bridge)
             bridge.Forward(this, frame);
         else
             frame.Release();
+    }
+
+    /// <summary>
+    /// <c>tap_dev_write</c>: one write into the device, one frame received. The bytes are copied
+    /// into a pooled frame only when something will carry them on.
+    /// </summary>
+    public void Write(ReadOnlySpan<byte> bytes)
+    {
+        if (Accept(bytes) && Bridge is { } bridge)
+            bridge.Forward(this, Frame.Copy(bytes));
+    }
+
+    /// <summary>Counts a frame coming in: an input error, a drop while down, or a packet received.</summary>
+    private bool Accept(ReadOnlySpan<byte> frame)
+    {
+        if (!EthernetHeader.HasValidLength(frame, Mtu))
+        {
+            Counters.InputError();
+            return false;
+        }
+        if (!Up)
+        {
+            Counters.InputDrop();
+            return false;
+        }
+        Counters.Input(frame.Length);
+        return true;
     }
 }

@@ -1,0 +1,189 @@
+using System.Collections.Concurrent;
+using IfApi.Domain;
+using IfApi.Interfaces;
+using IfApi.Store;
+
+namespace IfApi.Tap;
+
+/// <summary>Settings of the frame path (<c>Tap:*</c>).</summary>
+public sealed class TapOptions
+{
+    /// <summary><c>Tap:QueueLength</c>: frames an interface's transmit queue holds for a slow reader.</summary>
+    public int QueueLength { get; set; } = 1024;
+
+    /// <summary>How often stations not heard for the age limit are forgotten, and failed refreshes retried.</summary>
+    public TimeSpan SweepInterval { get; set; } = TimeSpan.FromSeconds(5);
+}
+
+/// <summary>
+/// The interfaces as their frames see them, in this process: a <see cref="Port"/> for each Ethernet
+/// interface a frame can reach, a <see cref="Bridge"/> for each bridge, wired as the store says
+/// (epair peers, bridge members, up or down). It loads an interface when its device is first
+/// opened or a frame is first sent out of it, with everything connected to it, and follows every
+/// committed change to what it holds (<see cref="IInterfaceWatcher"/>), so the store stays the one
+/// truth and the frame path never asks it anything per frame.
+/// </summary>
+public sealed class FramePlane(IServiceProvider services, TapOptions options, ILogger<FramePlane> log) : IInterfaceWatcher, IDisposable
+{
+    private readonly ConcurrentDictionary<Guid, Port> _ports = new();
+    private readonly ConcurrentDictionary<Guid, Bridge> _bridges = new();
+    private readonly ConcurrentDictionary<Guid, byte> _stale = new(); // refreshes that failed, retried by the sweep
+    private readonly SemaphoreSlim _refresh = new(1, 1);
+
+    // The store is told about this plane and this plane reads the store: resolved on first use.
+    private IfStore Store => services.GetRequiredService<IfStore>();
+
+    public TapOptions Options => options;
+
+    /// <summary>The port of an interface loaded here, if any.</summary>
+    public Port? FindPort(Guid id) => _ports.TryGetValue(id, out var port) ? port : null;
+
+    public Bridge? FindBridge(Guid id) => _bridges.TryGetValue(id, out var bridge) ? bridge : null;
+
+    /// <summary>An interface's live counters: zeros while nothing has passed through it here.</summary>
+    public InterfaceStats Stats(Guid id) =>
+        _ports.TryGetValue(id, out var port) ? port.Counters.Snapshot()
+        : _bridges.TryGetValue(id, out var bridge) ? bridge.Counters.Snapshot()
+        : InterfaceStats.Zero;
+
+    /// <summary>The interface's port, loading it with what it connects to; null when it does not exist.</summary>
+    public async Task<Port?> LoadPortAsync(Guid id, CancellationToken ct)
+    {
+        if (_ports.TryGetValue(id, out var port))
+            return port;
+        await RefreshAsync([id], ct);
+        return FindPort(id);
+    }
+
+    /// <summary>The bridge, loaded with its members; null when it does not exist.</summary>
+    public async Task<Bridge?> LoadBridgeAsync(Guid id, CancellationToken ct)
+    {
+        if (_bridges.TryGetValue(id, out var bridge))
+            return bridge;
+        await RefreshAsync([id], ct);
+        return FindBridge(id);
+    }
+
+    /// <summary>A change committed: what is loaded here of those interfaces is read again.</summary>
+    public async ValueTask ChangedAsync(IReadOnlyList<Guid> ids, CancellationToken ct)
+    {
+        if (!ids.Any(id => _ports.ContainsKey(id) || _bridges.ContainsKey(id)))
+            return;
+        try
+        {
+            // The change has committed: a client that gives up waiting must not leave the plane behind it.
+            await RefreshAsync(ids, CancellationToken.None);
+        }
+        catch (Exception e) when (e is not OperationCanceledException)
+        {
+            // The store answered the change a moment ago; if it cannot be read now, the sweep retries.
+            foreach (var id in ids)
+                _stale.TryAdd(id, 0);
+            log.LogWarning(e, "the frame path could not follow a change to {Count} interfaces; retrying", ids.Count);
+        }
+    }
+
+    /// <summary>Forgets aged stations and retries refreshes that failed; the sweeper calls it.</summary>
+    public async Task SweepAsync(CancellationToken ct)
+    {
+        var now = Environment.TickCount64;
+        foreach (var bridge in _bridges.Values)
+            bridge.Age(now);
+        if (_stale.IsEmpty)
+            return;
+        var ids = _stale.Keys.ToList();
+        foreach (var id in ids)
+            _stale.TryRemove(id, out _);
+        await ChangedAsync(ids, ct);
+    }
+
+    /// <summary>
+    /// Reads <paramref name="ids"/> and all they connect to from the store and makes the ports and
+    /// bridges here match: new ones made, names, MTUs and up/down followed, epair ends joined,
+    /// memberships as stored, and those no longer in the store taken apart.
+    /// </summary>
+    private async Task RefreshAsync(IReadOnlyList<Guid> ids, CancellationToken ct)
+    {
+        await _refresh.WaitAsync(ct);
+        try
+        {
+            var links = await Store.GetLinksAsync(ids, ct);
+            var found = links.ToDictionary(l => l.Id);
+            foreach (var id in ids)
+            {
+                if (!found.ContainsKey(id))
+                    Remove(id);
+            }
+            foreach (var link in links)
+            {
+                if (link.Kind == InterfaceKind.Bridge)
+                {
+                    var bridge = _bridges.GetOrAdd(link.Id, _ => new Bridge(link.Name));
+                    (bridge.Name, bridge.Up) = (link.Name, link.Up);
+                }
+                else
+                {
+                    var port = _ports.GetOrAdd(link.Id, _ => new Port(link.Id, link.Name, link.Mtu, link.Up, options.QueueLength, link.Kind));
+                    (port.Name, port.Mtu, port.Up) = (link.Name, link.Mtu, link.Up);
+                }
+            }
+            foreach (var link in links)
+            {
+                if (link.Kind == InterfaceKind.Bridge || !_ports.TryGetValue(link.Id, out var port))
+                    continue;
+                port.Peer = link.Peer is Guid peer ? FindPort(peer) : null;
+                var bridge = link.Bridge is Guid b ? FindBridge(b) : null;
+                if (ReferenceEquals(port.Bridge, bridge))
+                    continue;
+                port.Bridge?.Remove(port);
+                bridge?.Add(port);
+            }
+        }
+        finally
+        {
+            _refresh.Release();
+        }
+    }
+
+    /// <summary>The interface is gone: its device is closed, it leaves its bridge; a bridge releases its members.</summary>
+    private void Remove(Guid id)
+    {
+        if (_ports.TryRemove(id, out var port))
+        {
+            port.Bridge?.Remove(port);
+            if (port.Peer is { } peer && ReferenceEquals(peer.Peer, port))
+                peer.Peer = null;
+            port.Peer = null;
+            port.Up = false;
+            port.Destroy();
+        }
+        if (_bridges.TryRemove(id, out var bridge))
+        {
+            bridge.Up = false;
+            foreach (var member in bridge.Members)
+                bridge.Remove(member);
+        }
+    }
+
+    public void Dispose() => _refresh.Dispose();
+}
+
+/// <summary>Runs the plane's sweep: station aging and retries.</summary>
+internal sealed class FrameSweeper(FramePlane plane, ILogger<FrameSweeper> log) : BackgroundService
+{
+    protected override async Task ExecuteAsync(CancellationToken stoppingToken)
+    {
+        using var timer = new PeriodicTimer(plane.Options.SweepInterval);
+        while (await timer.WaitForNextTickAsync(stoppingToken))
+        {
+            try
+            {
+                await plane.SweepAsync(stoppingToken);
+            }
+            catch (Exception e) when (e is not OperationCanceledException)
+            {
+                log.LogWarning(e, "frame path sweep failed");
+            }
+        }
+    }
+}

@@ -1,0 +1,241 @@
+using System.Net.WebSockets;
+using System.Text.Json;
+using IfApi.Domain;
+using IfApi.Interfaces;
+using IfApi.Store;
+using Microsoft.AspNetCore.Http.HttpResults;
+
+namespace IfApi.Tap;
+
+/// <summary>A bridge's members by index (<c>BRDGGIFS</c>).</summary>
+public sealed record BridgeMembers(IReadOnlyList<string> Members);
+
+/// <summary>The tap device over WebSocket, the transmit endpoint, and bridge membership.</summary>
+public static class TapApi
+{
+    public static IEndpointRouteBuilder MapTapApi(this IEndpointRouteBuilder routes)
+    {
+        var tap = routes.MapGroup("/v1").WithTags("Tap");
+
+        tap.MapGet("/interfaces/{ref}/tap", Open).WithName("OpenTap")
+            .WithSummary("Open a tap's device (/dev/tapN) as a WebSocket")
+            .WithDescription("Upgrades to a WebSocket that is the tap's character device: each binary message the client sends is one frame the interface receives; each binary message the server sends is one frame it transmitted. With the subprotocol `" + TapSession.BatchProtocol + "`, a binary message carries several frames, each after a 2-byte big-endian length. One opener at a time (EBUSY); opening sets `running`, closing clears it and discards what was queued; destroying the interface closes the socket with 1001.")
+            .ProducesProblem(400).ProducesProblem(404).ProducesProblem(409).ProducesProblem(422).ProducesProblem(503);
+
+        tap.MapGet("/tap", OpenClone).WithName("OpenCloningTap")
+            .WithSummary("Create a tap and open it (/dev/tap); it is destroyed when the socket closes")
+            .WithDescription("Creates a tap with the lowest free unit, brings it up and opens it; the first message is a text one, `{\"name\":\"tapN\"}`. Then the same framing as the named device: plain one-frame-per-message for browser emulators (v86, jor1k, JSLinux), or `" + TapSession.BatchProtocol + "`.")
+            .ProducesProblem(400).ProducesProblem(409).ProducesProblem(503);
+
+        tap.MapPost("/interfaces/{ref}/frames", Transmit).WithName("TransmitFrame")
+            .WithSummary("Transmit one Ethernet frame out of an interface (if_transmit)")
+            .WithDescription("The body is one frame, `application/octet-stream`, 14 bytes up to MTU + 14 (+4 with a VLAN tag). 202: the device's reader gets it, or, when nobody has the device open or the interface is down, it is dropped and counted. Out of a bridge, it goes to the member its destination was learned on, else to every up member.")
+            .Accepts<byte[]>("application/octet-stream")
+            .Produces(202)
+            .ProducesProblem(400).ProducesProblem(404).ProducesProblem(422).ProducesProblem(503);
+
+        var members = routes.MapGroup("/v1/interfaces/{bridge}/members").WithTags("Bridges");
+
+        members.MapGet("/", Members).WithName("GetBridgeMembers")
+            .WithSummary("A bridge's members (ifconfig BRIDGE, BRDGGIFS)")
+            .ProducesProblem(404).ProducesProblem(422).ProducesProblem(503);
+
+        members.MapPut("/{ref}", AddMember).WithName("AddBridgeMember")
+            .WithSummary("Make an interface a member (ifconfig BRIDGE addm IF, BRDGADD)")
+            .WithDescription("201 when it joined, 200 when it was a member already. A member of another bridge: EBUSY; not Ethernet (lo, a bridge): EOPNOTSUPP; unknown member: ENOENT. `If-Match` (the bridge's version) is honoured.")
+            .Produces<BridgeMembers>(201)
+            .ProducesProblem(404).ProducesProblem(409).ProducesProblem(412).ProducesProblem(422).ProducesProblem(503);
+
+        members.MapDelete("/{ref}", RemoveMember).WithName("RemoveBridgeMember")
+            .WithSummary("Take a member out (ifconfig BRIDGE deletem IF, BRDGDEL)")
+            .WithDescription("Not a member: ENOENT. The stations learned on it are forgotten. `If-Match` (the bridge's version) is honoured.")
+            .ProducesProblem(404).ProducesProblem(412).ProducesProblem(422).ProducesProblem(503);
+
+        return routes;
+    }
+
+    /// <summary><c>tap_dev_open</c> on <c>/dev/tapN</c>.</summary>
+    public static async Task<EmptyHttpResult> Open(string @ref, IfStore store, FramePlane plane, HttpContext http, IHostApplicationLifetime life, CancellationToken ct)
+    {
+        var ifp = await store.GetAsync(@ref, ct);
+        if (ifp.Kind != InterfaceKind.Tap)
+            throw new IfError(Errno.EOPNOTSUPP, $"'{ifp.Name}' is a {ifp.Kind.WireName()}, not a tap: it has no device", Ioctl.TapOpen);
+        RequireWebSocket(http);
+        var port = await plane.LoadPortAsync(ifp.Id, ct) ?? throw new IfError(Errno.ENXIO, $"no interface '{@ref}'", Ioctl.TapOpen);
+        var queue = port.TryOpen() ?? throw new IfError(Errno.EBUSY, $"'{ifp.Name}' is open already", Ioctl.TapOpen);
+        try
+        {
+            await store.SetRunningAsync(ifp.Id, running: true, bringUp: false, ct);
+            await RunAsync(http, port, queue, greeting: default, life.ApplicationStopping);
+        }
+        finally
+        {
+            port.Close(queue);
+            await Settle(() => store.SetRunningAsync(ifp.Id, running: false, bringUp: false, CancellationToken.None), http);
+        }
+        return TypedResults.Empty;
+    }
+
+    /// <summary>The cloning device <c>/dev/tap</c>: a new tap, up and open, destroyed with the socket.</summary>
+    public static async Task<EmptyHttpResult> OpenClone(IfStore store, FramePlane plane, HttpContext http, IHostApplicationLifetime life, CancellationToken ct)
+    {
+        RequireWebSocket(http);
+        var (ifp, _) = await store.CreateAsync("tap", null, null, ct);
+        try
+        {
+            await store.SetRunningAsync(ifp.Id, running: true, bringUp: true, ct);
+            var port = await plane.LoadPortAsync(ifp.Id, ct) ?? throw new IfError(Errno.ENXIO, $"'{ifp.Name}' was destroyed meanwhile", Ioctl.TapOpen);
+            var queue = port.TryOpen() ?? throw new IfError(Errno.EBUSY, $"'{ifp.Name}' was opened by name meanwhile", Ioctl.TapOpen);
+            try
+            {
+                var greeting = JsonSerializer.SerializeToUtf8Bytes(new { name = ifp.Name });
+                await RunAsync(http, port, queue, greeting, life.ApplicationStopping);
+            }
+            finally
+            {
+                port.Close(queue);
+            }
+        }
+        finally
+        {
+            await Settle(async () =>
+            {
+                try
+                {
+                    await store.DestroyAsync(ifp.Id.ToString(), null, CancellationToken.None);
+                }
+                catch (IfError e) when (e.Errno == Errno.ENXIO)
+                {
+                    // destroyed by a client meanwhile
+                }
+            }, http);
+        }
+        return TypedResults.Empty;
+    }
+
+    private static void RequireWebSocket(HttpContext http)
+    {
+        if (!http.WebSockets.IsWebSocketRequest)
+            throw new IfError(Errno.EINVAL, "the device is a WebSocket: send an upgrade request (GET with Upgrade: websocket)", Ioctl.TapOpen);
+    }
+
+    private static async Task RunAsync(HttpContext http, Port port, TransmitQueue queue, ReadOnlyMemory<byte> greeting, CancellationToken stopping)
+    {
+        var batched = http.WebSockets.WebSocketRequestedProtocols.Contains(TapSession.BatchProtocol);
+        using var socket = await http.WebSockets.AcceptWebSocketAsync(new WebSocketAcceptContext { SubProtocol = batched ? TapSession.BatchProtocol : null });
+        try
+        {
+            await new TapSession(socket, port, queue, batched).RunAsync(greeting, stopping);
+        }
+        catch (Exception e) when (e is WebSocketException or IOException or OperationCanceledException)
+        {
+            // the client went away: the device closes all the same
+        }
+    }
+
+    /// <summary>
+    /// The bookkeeping after a device closes (clearing <c>running</c>, destroying a cloned tap)
+    /// must happen even though the client is gone; a failure is logged, not thrown at nobody.
+    /// </summary>
+    private static async Task Settle(Func<Task> work, HttpContext http)
+    {
+        try
+        {
+            await work();
+        }
+        catch (Exception e)
+        {
+            http.RequestServices.GetRequiredService<ILoggerFactory>().CreateLogger(typeof(TapApi))
+                .LogWarning(e, "closing a tap device: the store could not be updated");
+        }
+    }
+
+    /// <summary><c>if_transmit</c>: one frame out of the interface.</summary>
+    public static async Task<Accepted> Transmit(string @ref, IfStore store, FramePlane plane, HttpContext http, CancellationToken ct)
+    {
+        var ifp = await store.GetAsync(@ref, ct);
+        if (!ifp.Kind.IsEthernet())
+            throw new IfError(Errno.EOPNOTSUPP, $"'{ifp.Name}' is a {ifp.Kind.WireName()}: it carries no Ethernet frames", Ioctl.Transmit);
+        var limit = Math.Min(ifp.Mtu + EthernetHeader.Length + EthernetHeader.VlanTagLength, Frame.MaxLength);
+        var (frame, length) = await ReadBodyAsync(http.Request.Body, limit, ct);
+        if (frame is null || !EthernetHeader.HasValidLength(frame.Span, ifp.Mtu))
+        {
+            frame?.Release();
+            throw new IfError(Errno.EINVAL, $"a frame is {EthernetHeader.Length} to {ifp.Mtu + EthernetHeader.Length} bytes (+{EthernetHeader.VlanTagLength} with a VLAN tag) on '{ifp.Name}', not {length}", Ioctl.Transmit);
+        }
+        if (ifp.Kind == InterfaceKind.Bridge)
+        {
+            var bridge = await plane.LoadBridgeAsync(ifp.Id, ct);
+            if (bridge is null)
+                frame.Release();
+            else
+                bridge.Transmit(frame);
+        }
+        else
+        {
+            var port = await plane.LoadPortAsync(ifp.Id, ct);
+            if (port is null)
+                frame.Release();
+            else
+                port.Transmit(frame);
+        }
+        return TypedResults.Accepted((string?)null);
+    }
+
+    /// <summary>The body as one pooled frame, or null with its length when it is longer than <paramref name="limit"/>.</summary>
+    private static async Task<(Frame? Frame, long Length)> ReadBodyAsync(Stream body, int limit, CancellationToken ct)
+    {
+        var frame = Frame.Rent(limit);
+        var length = 0;
+        try
+        {
+            while (true)
+            {
+                var room = frame.Memory[length..];
+                if (room.IsEmpty)
+                {
+                    // Full: one more byte means too long; count the rest to say how long.
+                    var buffer = new byte[4096];
+                    long more = 0;
+                    int n;
+                    while ((n = await body.ReadAsync(buffer, ct)) > 0)
+                        more += n;
+                    if (more == 0)
+                        return (frame, length);
+                    frame.Release();
+                    return (null, length + more);
+                }
+                var read = await body.ReadAsync(room, ct);
+                if (read == 0)
+                    break;
+                length += read;
+            }
+        }
+        catch
+        {
+            frame.Release();
+            throw;
+        }
+        var exact = Frame.Copy(frame.Span[..length]);
+        frame.Release();
+        return (exact, length);
+    }
+
+    public static async Task<Ok<BridgeMembers>> Members(string bridge, IfStore store, CancellationToken ct) =>
+        TypedResults.Ok(new BridgeMembers(await store.GetMembersAsync(bridge, ct)));
+
+    public static async Task<Results<Created<BridgeMembers>, Ok<BridgeMembers>>> AddMember(string bridge, string @ref, IfStore store, HttpContext http, CancellationToken ct)
+    {
+        var (added, b) = await store.AddMemberAsync(bridge, @ref, Preconditions.IfMatch(http.Request), ct);
+        http.Response.Headers.ETag = Preconditions.ETag(b.Version);
+        var members = new BridgeMembers(b.Members ?? []);
+        return added ? TypedResults.Created($"/v1/interfaces/{b.Id}/members", members) : TypedResults.Ok(members);
+    }
+
+    public static async Task<NoContent> RemoveMember(string bridge, string @ref, IfStore store, HttpContext http, CancellationToken ct)
+    {
+        var b = await store.RemoveMemberAsync(bridge, @ref, Preconditions.IfMatch(http.Request), ct);
+        http.Response.Headers.ETag = Preconditions.ETag(b.Version);
+        return TypedResults.NoContent();
+    }
+}

@@ -1,0 +1,27 @@
+using IfApi.Store;
+
+namespace IfApi.Tap;
+
+/// <summary>Wires the frame path: the plane the store reports changes to, its sweeper, and the device endpoints.</summary>
+public static class TapHosting
+{
+    public static WebApplicationBuilder AddIfTap(this WebApplicationBuilder builder)
+    {
+        var options = new TapOptions();
+        if (builder.Configuration["Tap:QueueLength"] is { Length: > 0 } length)
+            options.QueueLength = int.TryParse(length, System.Globalization.NumberStyles.None, System.Globalization.CultureInfo.InvariantCulture, out var n) && n >= 1
+                ? n : throw new InvalidOperationException($"Tap:QueueLength '{length}' is not a whole number of frames, at least 1");
+        builder.Services.AddSingleton(options);
+        builder.Services.AddSingleton<FramePlane>();
+        builder.Services.AddSingleton<IInterfaceWatcher>(sp => sp.GetRequiredService<FramePlane>());
+        builder.Services.AddHostedService<FrameSweeper>();
+        return builder;
+    }
+
+    public static WebApplication UseIfTap(this WebApplication app)
+    {
+        app.UseWebSockets();
+        app.MapTapApi();
+        return app;
+    }
+}

@@ -1,0 +1,270 @@
+using System.Buffers;
+using System.Buffers.Binary;
+using System.Net.WebSockets;
+
+namespace IfApi.Tap;
+
+/// <summary>
+/// A tap's device open over a WebSocket: what the client writes the interface receives, what the
+/// interface transmits the client reads. One loop reads the socket, one writes it from the port's
+/// transmit queue; neither waits for the other, so a client that stops reading only fills its own
+/// queue.
+/// </summary>
+/// <remarks>
+/// Two framings. Without a subprotocol (what browser emulators speak): one binary message is one
+/// frame. With <see cref="BatchProtocol"/>: a binary message carries one or more frames, each
+/// preceded by its length as two bytes, big-endian (so at most 65535 bytes); a message ends on a
+/// frame's end.
+/// Text messages from the client are control messages; none are defined yet, and they are ignored.
+/// </remarks>
+public sealed class TapSession
+{
+    /// <summary>The <c>Sec-WebSocket-Protocol</c> of the batched framing.</summary>
+    public const string BatchProtocol = "ifapi.batch";
+
+    /// <summary>How large a batched message the writer builds before sending it.</summary>
+    public const int BatchBytes = 64 * 1024;
+
+    private const int BatchReceiveBytes = 2 * (2 + Frame.MaxLength); // a whole record always fits after what was left
+    private static readonly TimeSpan CloseTimeout = TimeSpan.FromSeconds(2);
+
+    private readonly WebSocket _socket;
+    private readonly Port _port;
+    private readonly TransmitQueue _queue;
+    private readonly bool _batched;
+
+    public TapSession(WebSocket socket, Port port, TransmitQueue queue, bool batched) =>
+        (_socket, _port, _queue, _batched) = (socket, port, queue, batched);
+
+    /// <summary>
+    /// Runs until the client closes, the interface is destroyed (1001) or the service stops (1001);
+    /// then the device is closed, its queued frames discarded. <paramref name="greeting"/>, if any,
+    /// is the first message, a text one.
+    /// </summary>
+    public async Task RunAsync(ReadOnlyMemory<byte> greeting, CancellationToken stopping)
+    {
+        var closing = new TaskCompletionSource<(WebSocketCloseStatus, string)>(TaskCreationOptions.RunContinuationsAsynchronously);
+        if (!greeting.IsEmpty)
+            await _socket.SendAsync(greeting, WebSocketMessageType.Text, endOfMessage: true, stopping);
+        using var gone = _port.Gone.Register(() => closing.TrySetResult((WebSocketCloseStatus.EndpointUnavailable, "interface destroyed")));
+        using var stop = stopping.Register(() => closing.TrySetResult((WebSocketCloseStatus.EndpointUnavailable, "service stopping")));
+        var reader = _batched ? ReadBatchesAsync() : ReadFramesAsync();
+        var writer = _batched ? WriteBatchesAsync() : WriteFramesAsync();
+        await Task.WhenAny(closing.Task, reader, writer);
+
+        // The device closes first: the writer's queue completes, so it stops after the send it is in.
+        _port.Close(_queue);
+        if (!await Ends(writer))
+            _socket.Abort(); // a client that does not read holds the send: there is no waiting for it
+        if (_socket.State is WebSocketState.Open or WebSocketState.CloseReceived)
+        {
+            var (status, reason) = closing.Task.IsCompleted ? closing.Task.Result
+                : (_socket.CloseStatus ?? WebSocketCloseStatus.NormalClosure, "");
+            using var timeout = new CancellationTokenSource(CloseTimeout);
+            try
+            {
+                await _socket.CloseOutputAsync(status, reason, timeout.Token);
+            }
+            catch (Exception e) when (e is WebSocketException or OperationCanceledException or IOException)
+            {
+                _socket.Abort();
+            }
+        }
+        if (!await Ends(reader))
+            _socket.Abort(); // the client's close never came
+    }
+
+    /// <summary>Whether the loop ended (well or not) within the close timeout.</summary>
+    private static async Task<bool> Ends(Task loop)
+    {
+        try
+        {
+            await loop.WaitAsync(CloseTimeout);
+        }
+        catch (TimeoutException)
+        {
+            return false;
+        }
+        catch (Exception e) when (e is WebSocketException or OperationCanceledException or IOException)
+        {
+        }
+        return true;
+    }
+
+    // ---- client → interface ---------------------------------------------------------------------
+
+    /// <summary>One binary message, one frame; one longer than any the port accepts is read to its end and counted.</summary>
+    private async Task ReadFramesAsync()
+    {
+        var buffer = ArrayPool<byte>.Shared.Rent(FrameRoom(_port.Mtu));
+        try
+        {
+            while (true)
+            {
+                var result = await _socket.ReceiveAsync(buffer.AsMemory(), CancellationToken.None);
+                var length = result.Count;
+                var tooLong = false;
+                while (!result.EndOfMessage && result.MessageType != WebSocketMessageType.Close)
+                {
+                    if (length == buffer.Length && buffer.Length < FrameRoom(_port.Mtu))
+                        buffer = Grow(buffer, FrameRoom(_port.Mtu)); // the MTU was raised during this receive
+                    else if (length == buffer.Length)
+                        (tooLong, length) = (true, 0); // keep reading, keep nothing
+                    result = await _socket.ReceiveAsync(buffer.AsMemory(length), CancellationToken.None);
+                    length += result.Count;
+                }
+                switch (result.MessageType)
+                {
+                    case WebSocketMessageType.Close:
+                        return;
+                    case WebSocketMessageType.Binary when tooLong:
+                        _port.Counters.InputError();
+                        break;
+                    case WebSocketMessageType.Binary:
+                        _port.Write(buffer.AsSpan(0, length));
+                        break;
+                }
+            }
+        }
+        finally
+        {
+            ArrayPool<byte>.Shared.Return(buffer);
+        }
+    }
+
+    private static byte[] Grow(byte[] buffer, int size)
+    {
+        var larger = ArrayPool<byte>.Shared.Rent(size);
+        buffer.CopyTo(larger, 0);
+        ArrayPool<byte>.Shared.Return(buffer);
+        return larger;
+    }
+
+    /// <summary>Room for the longest frame the port accepts, and a byte to tell a longer one.</summary>
+    private static int FrameRoom(int mtu) => Math.Min(mtu + 14 + 4, Frame.MaxLength) + 1;
+
+    /// <summary>
+    /// Length-prefixed frames in binary messages. A record may arrive split across reads of one
+    /// message; what is left when the message ends (half a length, a frame cut short) is an input error.
+    /// </summary>
+    private async Task ReadBatchesAsync()
+    {
+        var buffer = ArrayPool<byte>.Shared.Rent(BatchReceiveBytes);
+        try
+        {
+            var held = 0;
+            while (true)
+            {
+                var result = await _socket.ReceiveAsync(buffer.AsMemory(held), CancellationToken.None);
+                if (result.MessageType == WebSocketMessageType.Close)
+                    return;
+                if (result.MessageType != WebSocketMessageType.Binary)
+                {
+                    held = 0; // a control message: not frames
+                    continue;
+                }
+                held += result.Count;
+                var used = WriteRecords(buffer.AsSpan(0, held));
+                if (result.EndOfMessage)
+                {
+                    if (used < held)
+                        _port.Counters.InputError();
+                    held = 0;
+                }
+                else
+                {
+                    buffer.AsSpan(used, held - used).CopyTo(buffer);
+                    held -= used;
+                }
+            }
+        }
+        finally
+        {
+            ArrayPool<byte>.Shared.Return(buffer);
+        }
+    }
+
+    /// <summary>Writes every whole record in <paramref name="records"/> into the port; returns the bytes they took.</summary>
+    private int WriteRecords(ReadOnlySpan<byte> records)
+    {
+        var at = 0;
+        while (records.Length - at >= 2)
+        {
+            var length = BinaryPrimitives.ReadUInt16BigEndian(records[at..]);
+            if (records.Length - at - 2 < length)
+                break;
+            _port.Write(records.Slice(at + 2, length));
+            at += 2 + length;
+        }
+        return at;
+    }
+
+    // ---- interface → client ---------------------------------------------------------------------
+
+    /// <summary>Each transmitted frame as one binary message.</summary>
+    private async Task WriteFramesAsync()
+    {
+        var queue = _queue.Reader;
+        while (await queue.WaitToReadAsync())
+        {
+            while (queue.TryRead(out var frame))
+            {
+                try
+                {
+                    await _socket.SendAsync(frame.Memory, WebSocketMessageType.Binary, endOfMessage: true, CancellationToken.None);
+                    _port.Counters.Output(frame.Length);
+                }
+                finally
+                {
+                    frame.Release();
+                }
+            }
+        }
+    }
+
+    /// <summary>
+    /// What is queued, as few messages as fit: frames are copied into one message of up to
+    /// <see cref="BatchBytes"/> and released at once; a message goes as soon as the queue is empty,
+    /// so batching adds no wait.
+    /// </summary>
+    private async Task WriteBatchesAsync()
+    {
+        var queue = _queue.Reader;
+        var buffer = ArrayPool<byte>.Shared.Rent(BatchBytes + 2 + ushort.MaxValue);
+        try
+        {
+            while (await queue.WaitToReadAsync())
+            {
+                var used = 0;
+                while (used < BatchBytes && queue.TryRead(out var frame))
+                    used += Append(buffer.AsSpan(used), frame);
+                if (used > 0)
+                    await _socket.SendAsync(buffer.AsMemory(0, used), WebSocketMessageType.Binary, endOfMessage: true, CancellationToken.None);
+            }
+        }
+        finally
+        {
+            ArrayPool<byte>.Shared.Return(buffer);
+        }
+    }
+
+    /// <summary>
+    /// Copies one frame into a batch as a record and lets it go. A frame too long for a two-byte
+    /// length (a jumbo MTU above 65521) cannot be framed: an output error.
+    /// </summary>
+    private int Append(Span<byte> to, Frame frame)
+    {
+        var length = frame.Length;
+        if (length > ushort.MaxValue)
+        {
+            frame.Release();
+            _port.Counters.OutputError();
+            return 0;
+        }
+        BinaryPrimitives.WriteUInt16BigEndian(to, (ushort)length);
+        frame.Span.CopyTo(to[2..]);
+        frame.Release();
+        _port.Counters.Output(length);
+        return 2 + length;
+    }
+}

@@ -1,0 +1,185 @@
+using System.Buffers.Binary;
+using System.Net.WebSockets;
+using System.Text;
+
+namespace IfApi.Tests;
+
+/// <summary>A tap's device as a client holds it: a WebSocket to read and write frames.</summary>
+public sealed class TapClient : IAsyncDisposable
+{
+    public const string BatchProtocol = "ifapi.batch";
+
+    private readonly ClientWebSocket _socket = new();
+    private readonly byte[] _buffer = new byte[256 * 1024];
+    private readonly Queue<byte[]> _batched = new(); // frames of a batch already read, not yet taken
+
+    private TapClient()
+    {
+    }
+
+    public WebSocket Socket => _socket;
+
+    public static async Task<TapClient> ConnectAsync(Uri server, string path, string? protocol = null)
+    {
+        var client = new TapClient();
+        if (protocol is not null)
+            client._socket.Options.AddSubProtocol(protocol);
+        var uri = new UriBuilder(server) { Scheme = server.Scheme == "https" ? "wss" : "ws", Path = path }.Uri;
+        using var timeout = new CancellationTokenSource(TimeSpan.FromSeconds(10));
+        await client._socket.ConnectAsync(uri, timeout.Token);
+        return client;
+    }
+
+    public bool Batched => _socket.SubProtocol == BatchProtocol;
+
+    /// <summary>Writes one frame (one message; in the batched framing, one record).</summary>
+    public Task SendAsync(byte[] frame) => Batched ? SendBatchAsync([frame]) : SendRawAsync(frame);
+
+    /// <summary>One binary message as given, whatever the framing.</summary>
+    public Task SendRawAsync(byte[] message) =>
+        _socket.SendAsync(message, WebSocketMessageType.Binary, endOfMessage: true, CancellationToken.None);
+
+    /// <summary>Several frames in one batched message.</summary>
+    public Task SendBatchAsync(IEnumerable<byte[]> frames)
+    {
+        var message = new List<byte>();
+        foreach (var f in frames)
+        {
+            var length = new byte[2];
+            BinaryPrimitives.WriteUInt16BigEndian(length, (ushort)f.Length);
+            message.AddRange(length);
+            message.AddRange(f);
+        }
+        return SendRawAsync([.. message]);
+    }
+
+    /// <summary>The next frame the interface transmitted, or null when none comes within <paramref name="wait"/>.</summary>
+    public async Task<byte[]?> ReceiveAsync(TimeSpan? wait = null)
+    {
+        if (_batched.TryDequeue(out var pending))
+            return pending;
+        var message = await ReceiveMessageAsync(wait ?? TimeSpan.FromSeconds(5));
+        if (message is not { Type: WebSocketMessageType.Binary })
+            return null;
+        if (!Batched)
+            return message.Value.Bytes;
+        var bytes = message.Value.Bytes;
+        for (var at = 0; at < bytes.Length;)
+        {
+            var length = BinaryPrimitives.ReadUInt16BigEndian(bytes.AsSpan(at));
+            _batched.Enqueue(bytes.AsSpan(at + 2, length).ToArray());
+            at += 2 + length;
+        }
+        return _batched.Dequeue();
+    }
+
+    /// <summary>The frames that arrive until none comes for <paramref name="quiet"/>.</summary>
+    public async Task<List<byte[]>> ReceiveAllAsync(TimeSpan? quiet = null)
+    {
+        var frames = new List<byte[]>();
+        while (await ReceiveAsync(quiet ?? TimeSpan.FromMilliseconds(300)) is { } f)
+            frames.Add(f);
+        return frames;
+    }
+
+    public async Task<string?> ReceiveTextAsync()
+    {
+        var message = await ReceiveMessageAsync(TimeSpan.FromSeconds(5));
+        return message is { Type: WebSocketMessageType.Text } m ? Encoding.UTF8.GetString(m.Bytes) : null;
+    }
+
+    /// <summary>The close the server sent (status and reason), waiting up to <paramref name="wait"/>.</summary>
+    public async Task<WebSocketCloseStatus?> ReceiveCloseAsync(TimeSpan wait)
+    {
+        var deadline = DateTime.UtcNow + wait;
+        while (DateTime.UtcNow < deadline)
+        {
+            var message = await ReceiveMessageAsync(deadline - DateTime.UtcNow);
+            if (message is { Type: WebSocketMessageType.Close })
+                return _socket.CloseStatus;
+            if (message is null && _socket.State != WebSocketState.Open)
+                return _socket.CloseStatus;
+        }
+        return null;
+    }
+
+    private Task<(WebSocketMessageType Type, byte[] Bytes)?>? _pendingReceive;
+
+    /// <summary>
+    /// One whole message. A receive that times out stays pending and is picked up by the next call
+    /// (cancelling a WebSocket receive would abort the socket).
+    /// </summary>
+    private async Task<(WebSocketMessageType Type, byte[] Bytes)?> ReceiveMessageAsync(TimeSpan wait)
+    {
+        if (_socket.State is not (WebSocketState.Open or WebSocketState.CloseSent))
+            return null;
+        _pendingReceive ??= ReadMessageAsync();
+        var done = await Task.WhenAny(_pendingReceive, Task.Delay(wait));
+        if (done != _pendingReceive)
+            return null;
+        var message = await _pendingReceive;
+        _pendingReceive = null;
+        return message;
+    }
+
+    private async Task<(WebSocketMessageType Type, byte[] Bytes)?> ReadMessageAsync()
+    {
+        var length = 0;
+        while (true)
+        {
+            var r = await _socket.ReceiveAsync(_buffer.AsMemory(length), CancellationToken.None);
+            length += r.Count;
+            if (r.MessageType == WebSocketMessageType.Close)
+                return (r.MessageType, []);
+            if (r.EndOfMessage)
+                return (r.MessageType, _buffer.AsSpan(0, length).ToArray());
+        }
+    }
+
+    public async Task CloseAsync()
+    {
+        if (_socket.State == WebSocketState.Open)
+        {
+            using var timeout = new CancellationTokenSource(TimeSpan.FromSeconds(5));
+            try
+            {
+                await _socket.CloseAsync(WebSocketCloseStatus.NormalClosure, "bye", timeout.Token);
+            }
+            catch (Exception e) when (e is WebSocketException or OperationCanceledException)
+            {
+            }
+        }
+    }
+
+    public async ValueTask DisposeAsync()
+    {
+        await CloseAsync();
+        _socket.Dispose();
+    }
+}
+
+/// <summary>Ethernet frames to send in tests.</summary>
+public static class Ether
+{
+    public static readonly byte[] Broadcast = [0xff, 0xff, 0xff, 0xff, 0xff, 0xff];
+
+    /// <summary>A locally administered unicast address ending in <paramref name="n"/>.</summary>
+    public static byte[] Station(int n) => [0x02, 0x00, 0x00, 0x00, (byte)(n >> 8), (byte)n];
+
+    /// <summary>
+    /// A frame from <paramref name="source"/> to <paramref name="destination"/>, <paramref name="length"/> bytes in all;
+    /// <paramref name="mark"/> goes in the first four payload bytes, to tell frames apart.</summary>
+    public static byte[] Frame(byte[] destination, byte[] source, int length = 60, int mark = 0)
+    {
+        var f = new byte[length];
+        destination.CopyTo(f, 0);
+        source.CopyTo(f, 6);
+        f[12] = 0x88;
+        f[13] = 0xb5; // the IEEE's EtherType for local experiments
+        if (length >= 18)
+            BinaryPrimitives.WriteInt32BigEndian(f.AsSpan(14), mark);
+        return f;
+    }
+
+    public static int Mark(byte[] frame) => BinaryPrimitives.ReadInt32BigEndian(frame.AsSpan(14));
+}
