@@ -13,11 +13,18 @@ public static class StoreSetup
     /// <summary>Each provider's migrations live in their own assembly under <c>migrations/</c>.</summary>
     public static string MigrationsAssembly(StoreProvider provider) => $"IfApi.Migrations.{provider}";
 
+    /// <remarks>
+    /// An interface is read with two small collections (its groups, a bridge's members) in one
+    /// query: one round trip, and the rows it multiplies are few. Saying so keeps EF from warning
+    /// about it on every new query.
+    /// </remarks>
     public static DbContextOptionsBuilder<IfDbContext> Configure(DbContextOptionsBuilder<IfDbContext> b, StoreOptions o) =>
         o.Provider switch
         {
-            StoreProvider.Postgres => b.UseNpgsql(PostgresConnectionString(o.ConnectionString), n => n.MigrationsAssembly(MigrationsAssembly(o.Provider))),
-            _ => b.UseSqlite(o.ConnectionString, s => s.MigrationsAssembly(MigrationsAssembly(o.Provider))),
+            StoreProvider.Postgres => b.UseNpgsql(PostgresConnectionString(o.ConnectionString), n => n
+                .MigrationsAssembly(MigrationsAssembly(o.Provider)).UseQuerySplittingBehavior(QuerySplittingBehavior.SingleQuery)),
+            _ => b.UseSqlite(o.ConnectionString, s => s
+                .MigrationsAssembly(MigrationsAssembly(o.Provider)).UseQuerySplittingBehavior(QuerySplittingBehavior.SingleQuery)),
         };
 
     /// <summary>

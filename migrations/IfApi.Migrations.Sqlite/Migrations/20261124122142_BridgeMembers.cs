@@ -11,24 +11,17 @@ namespace IfApi.Migrations.Sqlite.Migrations
         /// <inheritdoc />
         protected override void Up(MigrationBuilder migrationBuilder)
         {
-            migrationBuilder.AddColumn<Guid>(
-                name: "bridge_id",
-                table: "interfaces",
-                type: "TEXT",
-                nullable: true);
+            // SQLite adds a column with its foreign key in place (the column starts out null, which
+            // ALTER TABLE allows); AddForeignKey would rebuild the table with foreign keys off,
+            // which cannot run inside the migration's transaction.
+            migrationBuilder.Sql(
+                "ALTER TABLE \"interfaces\" ADD COLUMN \"bridge_id\" TEXT NULL " +
+                "CONSTRAINT \"FK_interfaces_interfaces_bridge_id\" REFERENCES \"interfaces\" (\"id\") ON DELETE SET NULL;");
 
             migrationBuilder.CreateIndex(
                 name: "IX_interfaces_bridge_id",
                 table: "interfaces",
                 column: "bridge_id");
-
-            migrationBuilder.AddForeignKey(
-                name: "FK_interfaces_interfaces_bridge_id",
-                table: "interfaces",
-                column: "bridge_id",
-                principalTable: "interfaces",
-                principalColumn: "id",
-                onDelete: ReferentialAction.SetNull);
         }
 
         /// <inheritdoc />
