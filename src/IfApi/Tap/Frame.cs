@@ -1,4 +1,5 @@
 using System.Buffers;
+using System.Numerics;
 using Microsoft.Extensions.ObjectPool;
 
 namespace IfApi.Tap;
@@ -6,39 +7,50 @@ namespace IfApi.Tap;
 /// <summary>
 /// One Ethernet frame in a pooled buffer, shared by every port it is sent to (the mbuf a flood would
 /// copy, referenced instead). Whoever holds a reference calls <see cref="Release"/> once; the last
-/// release returns the buffer and the frame to their pools, so a steady flow of frames allocates
-/// nothing.
+/// release returns the frame, its buffer still attached, to the pool of its size class, so a steady
+/// flow of frames allocates nothing.
 /// </summary>
+/// <remarks>
+/// Not <see cref="ArrayPool{T}.Shared"/>: it keeps a few arrays per core and size, while a port's
+/// queue alone may hold a thousand frames; past that it allocates afresh for every frame. Here each
+/// size class (powers of two from 128 bytes) keeps up to a retention limit of frames: many of the
+/// sizes Ethernet uses most, few of the jumbo ones.
+/// </remarks>
 public sealed class Frame
 {
     /// <summary>The largest frame a port can carry: a jumbo MTU, its header and a VLAN tag.</summary>
     public const int MaxLength = 65535 + 14 + 4;
 
-    private static readonly ObjectPool<Frame> Pool = new DefaultObjectPool<Frame>(new Policy(), maximumRetained: 8192);
+    private const int SmallestClass = 7; // 128 bytes
+    private static readonly ObjectPool<Frame>[] Pools = Enumerable.Range(SmallestClass, ClassOf(MaxLength) + 1)
+        .Select(shift => (ObjectPool<Frame>)new DefaultObjectPool<Frame>(new Policy(1 << shift), maximumRetained: shift <= 11 ? 16384 : shift <= 14 ? 1024 : 64))
+        .ToArray();
 
-    private byte[] _buffer = [];
+    private readonly byte[] _buffer;
+    private readonly int _class;
     private int _length;
     private int _references;
 
-    private Frame()
-    {
-    }
+    private Frame(int size, int sizeClass) => (_buffer, _class) = (new byte[size], sizeClass);
 
-    /// <summary>Frames are made only here, for the pool: callers rent them.</summary>
-    private sealed class Policy : PooledObjectPolicy<Frame>
+    /// <summary>Frames are made only here, for the pools: callers rent them.</summary>
+    private sealed class Policy(int size) : PooledObjectPolicy<Frame>
     {
-        public override Frame Create() => new();
+        public override Frame Create() => new(size, ClassOf(size));
 
         public override bool Return(Frame frame) => true;
     }
+
+    /// <summary>The pool a frame of <paramref name="length"/> bytes comes from: 0 for up to 128 bytes, then one per doubling.</summary>
+    private static int ClassOf(int length) =>
+        length <= 1 << SmallestClass ? 0 : BitOperations.Log2((uint)(length - 1)) + 1 - SmallestClass;
 
     /// <summary>A frame of <paramref name="length"/> bytes (contents unset) with one reference, the caller's.</summary>
     public static Frame Rent(int length)
     {
         ArgumentOutOfRangeException.ThrowIfNegative(length);
         ArgumentOutOfRangeException.ThrowIfGreaterThan(length, MaxLength);
-        var frame = Pool.Get();
-        frame._buffer = ArrayPool<byte>.Shared.Rent(Math.Max(length, 1));
+        var frame = Pools[ClassOf(length)].Get();
         frame._length = length;
         frame._references = 1;
         return frame;
@@ -77,9 +89,7 @@ public sealed class Frame
             return;
         if (left < 0)
             throw new InvalidOperationException("a frame was released more often than it was referenced");
-        var buffer = _buffer;
-        (_buffer, _length) = ([], 0);
-        ArrayPool<byte>.Shared.Return(buffer);
-        Pool.Return(this);
+        _length = 0;
+        Pools[_class].Return(this);
     }
 }

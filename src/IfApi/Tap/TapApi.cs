@@ -125,7 +125,7 @@ public static class TapApi
         using var socket = await http.WebSockets.AcceptWebSocketAsync(new WebSocketAcceptContext { SubProtocol = batched ? TapSession.BatchProtocol : null });
         try
         {
-            await new TapSession(socket, port, queue, batched).RunAsync(greeting, stopping);
+            await new TapSession(socket, DeviceStream.Of(http), port, queue, batched).RunAsync(greeting, stopping);
         }
         catch (Exception e) when (e is WebSocketException or IOException or OperationCanceledException)
         {

@@ -20,6 +20,7 @@ public static class TapHosting
 
     public static WebApplication UseIfTap(this WebApplication app)
     {
+        app.Use(DeviceStream.Intercept); // before the WebSocket middleware takes the upgrade
         app.UseWebSockets();
         app.MapTapApi();
         return app;

@@ -32,9 +32,15 @@ public sealed class TapSession
     private readonly Port _port;
     private readonly TransmitQueue _queue;
     private readonly bool _batched;
+    private readonly DeviceStream? _connection;
 
-    public TapSession(WebSocket socket, Port port, TransmitQueue queue, bool batched) =>
-        (_socket, _port, _queue, _batched) = (socket, port, queue, batched);
+    /// <param name="socket">The device's WebSocket.</param>
+    /// <param name="connection">The connection under <paramref name="socket"/>, when the writer may write frames to it itself.</param>
+    /// <param name="port">The tap.</param>
+    /// <param name="queue">The open device's transmit queue.</param>
+    /// <param name="batched">Whether the client chose <see cref="BatchProtocol"/>.</param>
+    internal TapSession(WebSocket socket, DeviceStream? connection, Port port, TransmitQueue queue, bool batched) =>
+        (_socket, _connection, _port, _queue, _batched) = (socket, connection, port, queue, batched);
 
     /// <summary>
     /// Runs until the client closes, the interface is destroyed (1001) or the service stops (1001);
@@ -49,7 +55,8 @@ public sealed class TapSession
         using var gone = _port.Gone.Register(() => closing.TrySetResult((WebSocketCloseStatus.EndpointUnavailable, "interface destroyed")));
         using var stop = stopping.Register(() => closing.TrySetResult((WebSocketCloseStatus.EndpointUnavailable, "service stopping")));
         var reader = _batched ? ReadBatchesAsync() : ReadFramesAsync();
-        var writer = _batched ? WriteBatchesAsync() : WriteFramesAsync();
+        var writer = _connection is not null ? WriteFramedAsync(_connection)
+            : _batched ? WriteBatchesAsync() : WriteFramesAsync();
         await Task.WhenAny(closing.Task, reader, writer);
 
         // The device closes first: the writer's queue completes, so it stops after the send it is in.
@@ -200,6 +207,54 @@ public sealed class TapSession
     }
 
     // ---- interface → client ---------------------------------------------------------------------
+
+    /// <summary>
+    /// What is queued, framed here and written to the connection at once: in the plain framing one
+    /// WebSocket message per frame, in the batched one a message of records; a write goes as soon as
+    /// the queue is empty or <see cref="BatchBytes"/> are gathered, so gathering adds no wait.
+    /// </summary>
+    private async Task WriteFramedAsync(DeviceStream connection)
+    {
+        var queue = _queue.Reader;
+        var buffer = ArrayPool<byte>.Shared.Rent(WebSocketFrames.MaxHeader + BatchBytes + WebSocketFrames.MaxHeader + Frame.MaxLength);
+        try
+        {
+            while (await queue.WaitToReadAsync())
+            {
+                // Batched: one message, its header written last, in front of its records.
+                var used = WebSocketFrames.MaxHeader;
+                while (used < BatchBytes && queue.TryRead(out var frame))
+                {
+                    if (_batched)
+                        used += Append(buffer.AsSpan(used), frame);
+                    else
+                    {
+                        var length = frame.Length;
+                        used += WebSocketFrames.WriteBinaryHeader(buffer.AsSpan(used), length);
+                        frame.Span.CopyTo(buffer.AsSpan(used));
+                        used += length;
+                        frame.Release();
+                        _port.Counters.Output(length);
+                    }
+                }
+                var start = WebSocketFrames.MaxHeader;
+                if (_batched)
+                {
+                    var records = used - WebSocketFrames.MaxHeader;
+                    if (records == 0)
+                        continue;
+                    start -= WebSocketFrames.HeaderLength(records);
+                    WebSocketFrames.WriteBinaryHeader(buffer.AsSpan(start), records);
+                }
+                if (used > start)
+                    await connection.WriteAsync(buffer.AsMemory(start, used - start));
+            }
+        }
+        finally
+        {
+            ArrayPool<byte>.Shared.Return(buffer);
+        }
+    }
 
     /// <summary>Each transmitted frame as one binary message.</summary>
     private async Task WriteFramesAsync()
