@@ -4,7 +4,9 @@
 #   - fails when the committed openapi/v1.json or the migrations are stale;
 #   - PostgreSQL: IFAPI_TEST_POSTGRES if given, else Testcontainers when a Docker engine answers,
 #     else a throw-away server from Debian's postgresql package (installed if missing) on a private
-#     port and socket directory, stopped at the end.
+#     port and socket directory, stopped at the end;
+#   - the end-to-end scripts under tests/e2e (real network namespaces, as root; skipped with a
+#     printed reason elsewhere), one check per "e2e: PASS|FAIL" line.
 set -uo pipefail
 cd "$(dirname "$0")/.."
 export DOTNET_CLI_TELEMETRY_OPTOUT=1 DOTNET_NOLOGO=1 DOTNET_SKIP_FIRST_TIME_EXPERIENCE=1
@@ -74,6 +76,13 @@ for p in "${projects[@]}"; do
   f=$(sed -E 's/.*Failed: +([0-9]+),.*/\1/' <<<"$summary")
   s=$(sed -E 's/.*Passed: +([0-9]+),.*/\1/' <<<"$summary")
   passed=$((passed + s)); failed=$((failed + f))
+done
+
+step "end to end: real network stacks on a bridge (tests/e2e)"
+for script in tests/e2e/*.sh; do
+  "$script" 2>&1 | tee "$work/e2e.log"
+  passed=$((passed + $(grep -c "^e2e: PASS" "$work/e2e.log")))
+  failed=$((failed + $(grep -c "^e2e: FAIL" "$work/e2e.log")))
 done
 
 failed=$((failed + failed_steps))

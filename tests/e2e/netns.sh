@@ -1,0 +1,34 @@
+#!/usr/bin/env bash
+# End-to-end with real peers: two network namespaces, each a Linux tap relayed into one IfApi
+# bridge (198.18.0.1 and 198.18.0.2); ping must cross it and iperf3 must run over it.
+# Prints one line per check ("e2e: PASS …" / "e2e: FAIL …"), or "e2e: skipped: REASON".
+set -uo pipefail
+source "$(dirname "$0")/../../scripts/netpeers.sh"
+
+if reason=$(np_unable) && [ -n "$reason" ]; then
+  echo "e2e: skipped: $reason"
+  exit 0
+fi
+np_need iperf3:iperf3 ping:iputils-ping curl:curl || { echo "e2e: FAIL could not install iperf3, ping and curl"; exit 1; }
+
+work=$(mktemp -d /tmp/ifapi-e2e.XXXXXX)
+trap 'np_cleanup; rm -rf "$work"' EXIT
+failed=0
+check() { # NAME COMMAND...
+  local name=$1; shift
+  if "$@" >"$work/check.log" 2>&1; then echo "e2e: PASS $name"; else echo "e2e: FAIL $name"; sed 's/^/    /' "$work/check.log"; failed=1; fi
+}
+
+np_service "$work" || { echo "e2e: FAIL the service starts"; exit 1; }
+bridge=$(np_bridge)
+np_relay "${np_id}a" "$bridge" "${np_id}a" 198.18.0.1 "$work/relay-a.log" || { echo "e2e: FAIL relay a"; exit 1; }
+np_relay "${np_id}b" "$bridge" "${np_id}b" 198.18.0.2 "$work/relay-b.log" --plain || { echo "e2e: FAIL relay b"; exit 1; }
+
+check "ping crosses the bridge (batched relay to plain relay)" ip netns exec "${np_id}a" ping -c 3 -W 2 198.18.0.2
+ip netns exec "${np_id}b" iperf3 -s -1 -B 198.18.0.2 >"$work/iperf-server.log" 2>&1 &
+np_pids+=($!)
+sleep 0.5
+check "iperf3 TCP runs across the bridge" ip netns exec "${np_id}a" iperf3 -c 198.18.0.2 -t 2 --connect-timeout 3000
+grep -E "receiver" "$work/check.log" | sed 's/^/    /'
+check "the bridge's members are the two relayed taps" sh -c "curl -fs $np_url/v1/interfaces/$bridge/members | grep -q '\"members\":\[\"tap[0-9]*\",\"tap[0-9]*\"\]'"
+exit $failed
