@@ -12,21 +12,29 @@ namespace IfApi.Relay;
 public sealed partial class LinuxTap : IDisposable
 {
     private const int ORdWr = 0x2, ONonBlock = 0x800, OCloExec = 0x80000;
-    private const nuint TunSetIff = 0x400454ca;   // _IOW('T', 202, int)
-    private const short IffTap = 0x0002, IffNoPi = 0x1000;
+    private const nuint TunSetIff = 0x400454ca;      // _IOW('T', 202, int)
+    private const nuint TunSetOffload = 0x400454d0;  // _IOW('T', 208, unsigned int)
+    private const short IffTap = 0x0002, IffNoPi = 0x1000, IffVnetHdr = 0x4000;
+    private const uint TunFCsum = 0x01, TunFTso4 = 0x02, TunFTso6 = 0x04;
     private const int IfNameSize = 16, IfReqSize = 40;
     private const short PollIn = 0x1;
     private const int EAgain = 11, EIntr = 4;
 
     private readonly int _fd;
 
-    private LinuxTap(int fd, string name) => (_fd, Name) = (fd, name);
+    private LinuxTap(int fd, string name, bool offload) => (_fd, Name, Offload) = (fd, name, offload);
+
+    /// <summary>
+    /// Whether every read and write starts with a virtio-net header (<see cref="VirtioNet"/>), and
+    /// the host may hand over TCP segments of up to 64 KB and leave checksums to this side.
+    /// </summary>
+    public bool Offload { get; }
 
     /// <summary>The device's name as the kernel gave it (a <c>%d</c> in the name asked for is filled in).</summary>
     public string Name { get; }
 
     /// <summary>Creates (or attaches to) the tap <paramref name="name"/>; it lasts while this descriptor is open.</summary>
-    public static LinuxTap Open(string name)
+    public static LinuxTap Open(string name, bool offload)
     {
         if (Encoding.UTF8.GetByteCount(name) >= IfNameSize)
             throw new ArgumentException($"a Linux interface name is at most {IfNameSize - 1} bytes: '{name}'", nameof(name));
@@ -35,14 +43,20 @@ public sealed partial class LinuxTap : IDisposable
             throw new Win32Exception(Marshal.GetLastPInvokeError(), "cannot open /dev/net/tun (root or CAP_NET_ADMIN is needed)");
         var ifr = new byte[IfReqSize];
         Encoding.UTF8.GetBytes(name, ifr);
-        BitConverter.TryWriteBytes(ifr.AsSpan(IfNameSize), (short)(IffTap | IffNoPi));
+        BitConverter.TryWriteBytes(ifr.AsSpan(IfNameSize), (short)(IffTap | IffNoPi | (offload ? IffVnetHdr : 0)));
         if (ioctl(fd, TunSetIff, ref ifr[0]) < 0)
         {
             var errno = Marshal.GetLastPInvokeError();
             close(fd);
             throw new Win32Exception(errno, $"TUNSETIFF {name}");
         }
-        return new LinuxTap(fd, Encoding.UTF8.GetString(ifr, 0, IfNameSize).TrimEnd('\0'));
+        if (offload && ioctl(fd, TunSetOffload, TunFCsum | TunFTso4 | TunFTso6) < 0)
+        {
+            var errno = Marshal.GetLastPInvokeError();
+            close(fd);
+            throw new Win32Exception(errno, $"TUNSETOFFLOAD {name}");
+        }
+        return new LinuxTap(fd, Encoding.UTF8.GetString(ifr, 0, IfNameSize).TrimEnd('\0'), offload);
     }
 
     /// <summary>One frame into <paramref name="buffer"/>: its length, or -1 when none is waiting.</summary>
@@ -102,6 +116,9 @@ public sealed partial class LinuxTap : IDisposable
 
     [LibraryImport("libc", SetLastError = true)]
     private static partial int ioctl(int fd, nuint request, ref byte ifr);
+
+    [LibraryImport("libc", EntryPoint = "ioctl", SetLastError = true)]
+    private static partial int ioctl(int fd, nuint request, nuint value);
 
     [LibraryImport("libc", SetLastError = true)]
     private static partial nint read(int fd, ref byte buffer, nuint count);

@@ -1,147 +1,130 @@
 using System.Buffers.Binary;
-using System.Net.WebSockets;
 using System.Text;
+using System.Text.Json;
 
 namespace IfApi.Relay;
 
 /// <summary>
-/// Carries frames both ways between a Linux tap and an IfApi tap's WebSocket. From the Linux tap, a
-/// thread of its own takes every frame waiting and, in the batched framing, sends them as one
-/// message; from the socket, each frame is one write into the tap.
+/// Carries frames both ways between a Linux tap and an IfApi tap's WebSocket, on two threads of
+/// its own. Up: every frame the tap has waiting is read (a TCP burst of up to 64 KB in one read,
+/// with offloads, cut into MTU-sized frames here) and all of it sent in one write. Down: the frames
+/// of what arrived are written into the tap, consecutive TCP segments glued back into one write.
 /// </summary>
-public sealed class Relay(LinuxTap tap, ClientWebSocket socket, TextWriter log)
+public sealed class Relay(LinuxTap tap, WsClient socket, TextWriter log)
 {
     public const string BatchProtocol = "ifapi.batch";
     private const int BatchBytes = 64 * 1024;
-    private const int MaxRecord = 2 + ushort.MaxValue;
 
     private volatile bool _stopping;
+    private long _unsendable;
 
     private bool Batched => socket.SubProtocol == BatchProtocol;
 
     /// <summary>The IfApi interface's name, once a cloning open has said it.</summary>
     public string? RemoteName { get; private set; }
 
-    /// <summary>Relays until the socket closes or <paramref name="stop"/> fires (then it closes the socket).</summary>
-    public async Task RunAsync(CancellationToken stop)
+    /// <summary>Relays until the service closes the socket or <paramref name="stop"/> fires (then it closes it).</summary>
+    public void Run(CancellationToken stop)
     {
-        var up = new Thread(TapToSocket) { IsBackground = true, Name = "tap→socket" };
+        var up = new Thread(TapToSocket) { IsBackground = true, Name = "tap to socket" };
         up.Start();
-        using var closing = stop.Register(() => _ = CloseAsync());
+        using var closing = stop.Register(() =>
+        {
+            _stopping = true;
+            socket.Close();
+        });
         try
         {
-            await SocketToTapAsync();
+            SocketToTap();
+        }
+        catch (Exception e) when (e is IOException or ObjectDisposedException)
+        {
+            log.WriteLine($"ifapi-relay: {e.Message}");
         }
         finally
         {
             _stopping = true;
             up.Join(TimeSpan.FromSeconds(2));
         }
-    }
-
-    private async Task CloseAsync()
-    {
-        _stopping = true;
-        try
-        {
-            using var timeout = new CancellationTokenSource(TimeSpan.FromSeconds(5));
-            await socket.CloseOutputAsync(WebSocketCloseStatus.NormalClosure, "relay stopped", timeout.Token);
-        }
-        catch (Exception e) when (e is WebSocketException or OperationCanceledException or ObjectDisposedException)
-        {
-            socket.Abort();
-        }
+        if (Interlocked.Read(ref _unsendable) > 0)
+            log.WriteLine($"ifapi-relay: {_unsendable} packets from {tap.Name} could not be cut into frames and were dropped");
     }
 
     private void TapToSocket()
     {
-        var batch = new byte[BatchBytes + MaxRecord];
+        var batch = new WsClient.Batch(socket, Batched, BatchBytes);
+        var read = new byte[VirtioNet.HeaderLength + 65535 + 14];
         try
         {
             while (!_stopping)
             {
                 if (!tap.WaitReadable(200))
                     continue;
-                var used = 0;
-                while (used < BatchBytes)
+                int n;
+                while ((n = tap.Read(read)) >= 0)
                 {
-                    var n = tap.Read(batch.AsSpan(used + 2, ushort.MaxValue));
-                    if (n < 0)
-                        break; // none waiting: send what there is
-                    if (!Batched)
+                    if (!tap.Offload)
                     {
-                        Send(batch.AsMemory(2, n));
-                        continue;
+                        read.AsSpan(0, n).CopyTo(batch.Reserve(n));
+                        batch.Commit(n);
                     }
-                    BinaryPrimitives.WriteUInt16BigEndian(batch.AsSpan(used), (ushort)n);
-                    used += 2 + n;
+                    else if (n < VirtioNet.HeaderLength
+                        || VirtioNet.Segment(read.AsSpan(0, VirtioNet.HeaderLength), read.AsSpan(VirtioNet.HeaderLength, n - VirtioNet.HeaderLength), batch) == 0)
+                        Interlocked.Increment(ref _unsendable);
+                    if (batch.Full)
+                        batch.Send();
                 }
-                if (used > 0)
-                    Send(batch.AsMemory(0, used));
+                batch.Send();
             }
         }
-        catch (Exception e) when (e is WebSocketException or ObjectDisposedException or InvalidOperationException)
+        catch (Exception e) when (e is IOException or ObjectDisposedException)
         {
-            // the socket closed: the other loop ends too
+            // the connection is gone: the receiving side ends too
         }
     }
 
-    // One thread sends, and waits for each send: the Linux tap's own queue holds what comes meanwhile.
-    private void Send(ReadOnlyMemory<byte> message) =>
-        socket.SendAsync(message, WebSocketMessageType.Binary, endOfMessage: true, CancellationToken.None).AsTask().GetAwaiter().GetResult();
-
-    private async Task SocketToTapAsync()
+    private void SocketToTap()
     {
-        var buffer = new byte[2 * MaxRecord];
-        var held = 0;
-        while (socket.State is WebSocketState.Open or WebSocketState.CloseSent)
+        var coalescer = tap.Offload ? new Coalescer(tap.Write) : null;
+        while (true)
         {
-            var r = await socket.ReceiveAsync(buffer.AsMemory(held), CancellationToken.None);
-            if (r.MessageType == WebSocketMessageType.Close)
+            var message = socket.Receive();
+            switch (message.Type)
             {
-                if (socket.State == WebSocketState.CloseReceived)
-                    await socket.CloseOutputAsync(WebSocketCloseStatus.NormalClosure, "", CancellationToken.None);
-                log.WriteLine($"ifapi-relay: the service closed the device ({socket.CloseStatus} {socket.CloseStatusDescription})");
-                return;
+                case WsClient.WebSocketOpcode.Close:
+                    var status = message.Bytes.Length >= 2 ? BinaryPrimitives.ReadUInt16BigEndian(message.Bytes.Span) : 1005;
+                    log.WriteLine($"ifapi-relay: the service closed the device ({status} {Encoding.UTF8.GetString(message.Bytes.Span[Math.Min(2, message.Bytes.Length)..])})");
+                    return;
+                case WsClient.WebSocketOpcode.Text:
+                    Control(message.Bytes.Span);
+                    continue;
             }
-            held += r.Count;
-            if (r.MessageType == WebSocketMessageType.Text)
-            {
-                if (r.EndOfMessage)
-                {
-                    Control(buffer.AsSpan(0, held));
-                    held = 0;
-                }
-                continue;
-            }
+            var bytes = message.Bytes.Span;
             if (!Batched)
-            {
-                if (r.EndOfMessage)
-                {
-                    tap.Write(buffer.AsSpan(0, held));
-                    held = 0;
-                }
-                else if (held == buffer.Length)
-                    held = 0; // longer than any frame: not one
-                continue;
-            }
-            var used = 0;
-            while (held - used >= 2)
-            {
-                var length = BinaryPrimitives.ReadUInt16BigEndian(buffer.AsSpan(used));
-                if (held - used - 2 < length)
-                    break;
-                tap.Write(buffer.AsSpan(used + 2, length));
-                used += 2 + length;
-            }
-            if (r.EndOfMessage)
-                held = 0;
+                Write(coalescer, bytes);
             else
             {
-                buffer.AsSpan(used, held - used).CopyTo(buffer);
-                held -= used;
+                for (var at = 0; at + 2 <= bytes.Length;)
+                {
+                    var length = BinaryPrimitives.ReadUInt16BigEndian(bytes[at..]);
+                    if (at + 2 + length > bytes.Length)
+                        break;
+                    Write(coalescer, bytes.Slice(at + 2, length));
+                    at += 2 + length;
+                }
             }
+            // Glue only what has arrived: nothing waits for frames that may not come.
+            if (!socket.HasBuffered)
+                coalescer?.Flush();
         }
+    }
+
+    private void Write(Coalescer? coalescer, ReadOnlySpan<byte> frame)
+    {
+        if (coalescer is not null)
+            coalescer.Add(frame);
+        else
+            tap.Write(frame);
     }
 
     /// <summary>A control message: the cloning device's <c>{"name":"tapN"}</c>.</summary>
@@ -149,14 +132,14 @@ public sealed class Relay(LinuxTap tap, ClientWebSocket socket, TextWriter log)
     {
         try
         {
-            using var doc = System.Text.Json.JsonDocument.Parse(json.ToArray());
+            using var doc = JsonDocument.Parse(json.ToArray());
             if (doc.RootElement.TryGetProperty("name", out var name))
             {
                 RemoteName = name.GetString();
                 log.WriteLine($"ifapi-relay: {tap.Name} <-> {RemoteName}");
             }
         }
-        catch (System.Text.Json.JsonException)
+        catch (JsonException)
         {
             log.WriteLine($"ifapi-relay: ignoring a control message: {Encoding.UTF8.GetString(json)}");
         }

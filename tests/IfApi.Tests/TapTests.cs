@@ -511,6 +511,48 @@ public abstract class TapTests<TStore> : IClassFixture<TStore>, IAsyncLifetime w
         Assert.Equal(WebSocketState.Open, ta.Socket.State);
     }
 
+    // ---- the relay's client ---------------------------------------------------------------------
+
+    [Fact]
+    public async Task The_relays_client_speaks_both_framings_and_reads_a_refusal()
+    {
+        var cloner = await Client.AttachCloner();
+        var (a, b, c) = (await NewTap(cloner), await NewTap(cloner), await NewTap(cloner));
+        await NewBridge(a, b, c);
+        var uri = (string tap) => new Uri($"ws://{Server.Authority}/v1/interfaces/{tap}/tap");
+        using var batched = await Task.Run(() => IfApi.Relay.WsClient.Connect(uri(a), [TapClient.BatchProtocol], null));
+        using var plain = await Task.Run(() => IfApi.Relay.WsClient.Connect(uri(b), [], null));
+        var tc = await Open(c);
+        Assert.Equal(TapClient.BatchProtocol, batched.SubProtocol);
+        Assert.Null(plain.SubProtocol);
+
+        static void Send(IfApi.Relay.WsClient client, bool batchedFraming, params byte[][] frames)
+        {
+            var batch = new IfApi.Relay.WsClient.Batch(client, batchedFraming, 64 * 1024);
+            foreach (var f in frames)
+            {
+                f.CopyTo(batch.Reserve(f.Length));
+                batch.Commit(f.Length);
+            }
+            batch.Send(); // all of them in one write
+        }
+        var fromA = Enumerable.Range(0, 3).Select(i => Ether.Frame(Ether.Broadcast, A, length: 200 * (i + 1), mark: i)).ToArray();
+        Send(batched, true, fromA);
+        foreach (var f in fromA)
+            Assert.Equal(f, await tc.ReceiveAsync());
+        var toB = await Task.Run(() => plain.Receive()).WaitAsync(TimeSpan.FromSeconds(5));
+        Assert.Equal(fromA[0], toB.Bytes.ToArray()); // one message per frame in the plain framing
+
+        var fromB = new[] { Ether.Frame(Ether.Broadcast, B, length: 64, mark: 7), Ether.Frame(Ether.Broadcast, B, length: 1514, mark: 8) };
+        Send(plain, false, fromB);
+        Assert.Equal(fromB[0], await tc.ReceiveAsync());
+        Assert.Equal(fromB[1], await tc.ReceiveAsync());
+
+        var refused = Assert.Throws<IOException>(() => IfApi.Relay.WsClient.Connect(uri(c), [], null));
+        Assert.Contains("409", refused.Message);
+        Assert.Contains("EBUSY", refused.Message);
+    }
+
     [Fact]
     public async Task Counters_are_live_in_the_interface()
     {

@@ -1,0 +1,357 @@
+using System.Buffers.Binary;
+using System.Net.Security;
+using System.Net.Sockets;
+using System.Runtime.InteropServices;
+using System.Security.Cryptography;
+using System.Text;
+
+namespace IfApi.Relay;
+
+/// <summary>
+/// The client side of a WebSocket (RFC 6455), small and blocking, for a relay's two threads: one
+/// receives, one sends. Messages to send are framed in place, several per write (<see cref="Batch"/>):
+/// where a general-purpose client makes a system call per message, a relay that has read twenty
+/// frames from its tap sends them in one.
+/// </summary>
+public sealed class WsClient : IDisposable
+{
+    private const string Guid = "258EAFA5-E914-47DA-95CA-C5AB0DC85B11";
+    private const byte OpContinuation = 0, OpText = 1, OpBinary = 2, OpClose = 8, OpPing = 9, OpPong = 10;
+
+    private readonly Socket _socket;
+    private readonly Stream _stream;
+    private readonly Lock _sending = new();
+    private readonly byte[] _in = new byte[512 * 1024];
+    private int _inStart, _inEnd;
+    private readonly byte[] _message = new byte[512 * 1024]; // a fragmented message, put together
+    private ulong _maskState;
+
+    private WsClient(Socket socket, Stream stream, string? subProtocol, ReadOnlySpan<byte> early)
+    {
+        (_socket, _stream, SubProtocol) = (socket, stream, subProtocol);
+        early.CopyTo(_in);
+        _inEnd = early.Length;
+        _maskState = BinaryPrimitives.ReadUInt64LittleEndian(RandomNumberGenerator.GetBytes(8)) | 1;
+    }
+
+    /// <summary>The subprotocol the server chose, if any.</summary>
+    public string? SubProtocol { get; }
+
+    /// <summary>Connects and upgrades; the server's refusal (its status line and body) becomes the exception's message.</summary>
+    public static WsClient Connect(Uri uri, IReadOnlyList<string> protocols, string? bearer)
+    {
+        var secure = uri.Scheme == "wss";
+        var socket = new Socket(SocketType.Stream, ProtocolType.Tcp) { NoDelay = true };
+        try
+        {
+            socket.Connect(uri.DnsSafeHost, uri.Port);
+            Stream stream = new NetworkStream(socket, ownsSocket: false);
+            if (secure)
+            {
+                var tls = new SslStream(stream);
+                tls.AuthenticateAsClient(uri.DnsSafeHost);
+                stream = tls;
+            }
+            var key = Convert.ToBase64String(RandomNumberGenerator.GetBytes(16));
+            var request = new StringBuilder()
+                .Append($"GET {uri.PathAndQuery} HTTP/1.1\r\nHost: {uri.Authority}\r\n")
+                .Append($"Upgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Version: 13\r\nSec-WebSocket-Key: {key}\r\n");
+            if (protocols.Count > 0)
+                request.Append($"Sec-WebSocket-Protocol: {string.Join(", ", protocols)}\r\n");
+            if (bearer is not null)
+                request.Append($"Authorization: Bearer {bearer}\r\n");
+            stream.Write(Encoding.ASCII.GetBytes(request.Append("\r\n").ToString()));
+
+            var buffer = new byte[16 * 1024];
+            var length = 0;
+            int end;
+            while ((end = buffer.AsSpan(0, length).IndexOf("\r\n\r\n"u8)) < 0)
+            {
+                var n = stream.Read(buffer, length, buffer.Length - length);
+                if (n == 0 || length + n == buffer.Length)
+                    throw new IOException("the server closed the connection during the upgrade");
+                length += n;
+            }
+            var head = Encoding.ASCII.GetString(buffer, 0, end).Split("\r\n");
+            if (!head[0].StartsWith("HTTP/1.1 101", StringComparison.Ordinal))
+            {
+                // A refusal: say what the service said (a problem+json body, as far as it came).
+                Thread.Sleep(50);
+                var more = socket.Available > 0 ? stream.Read(buffer, length, Math.Min(socket.Available, buffer.Length - length)) : 0;
+                throw new IOException($"{head[0]}: {Encoding.UTF8.GetString(buffer, end + 4, length + more - end - 4)}");
+            }
+            string? Header(string name) => head.Skip(1).Select(h => h.Split(':', 2)).Where(h => h.Length == 2 && h[0].Trim().Equals(name, StringComparison.OrdinalIgnoreCase))
+                .Select(h => h[1].Trim()).FirstOrDefault();
+            var expected = Convert.ToBase64String(SHA1.HashData(Encoding.ASCII.GetBytes(key + Guid)));
+            if (Header("Sec-WebSocket-Accept") != expected)
+                throw new IOException("the server's Sec-WebSocket-Accept is wrong");
+            return new WsClient(socket, stream, Header("Sec-WebSocket-Protocol"), buffer.AsSpan(end + 4, length - end - 4));
+        }
+        catch
+        {
+            socket.Dispose();
+            throw;
+        }
+    }
+
+    // ---- receiving --------------------------------------------------------------------------------
+
+    /// <summary>A message received: its type and bytes (valid until the next receive).</summary>
+    public readonly record struct Message(WebSocketOpcode Type, ReadOnlyMemory<byte> Bytes);
+
+    public enum WebSocketOpcode
+    {
+        Text = OpText,
+        Binary = OpBinary,
+        Close = OpClose,
+    }
+
+    /// <summary>Whether a whole further frame is already here, so that a receive would not wait.</summary>
+    public bool HasBuffered
+    {
+        get
+        {
+            var held = _in.AsSpan(_inStart, _inEnd - _inStart);
+            return TryHeader(held, out var headerLength, out var payload) && held.Length >= headerLength + payload;
+        }
+    }
+
+    /// <summary>The next message; pings are answered on the way, a close is answered and returned.</summary>
+    public Message Receive()
+    {
+        var assembled = 0;
+        var type = (byte)0;
+        while (true)
+        {
+            var (fin, opcode, payload) = ReceiveFrame();
+            switch (opcode)
+            {
+                case OpPing:
+                    SendControl(OpPong, payload.Span);
+                    continue;
+                case OpPong:
+                    continue;
+                case OpClose:
+                    var status = payload.Length >= 2 ? payload[..2].ToArray() : [];
+                    try
+                    {
+                        SendControl(OpClose, status);
+                    }
+                    catch (IOException)
+                    {
+                    }
+                    return new Message(WebSocketOpcode.Close, payload);
+            }
+            if (fin && assembled == 0 && opcode != OpContinuation)
+                return new Message((WebSocketOpcode)opcode, payload);
+            if (opcode != OpContinuation)
+                type = opcode;
+            if (assembled + payload.Length > _message.Length)
+                throw new IOException("a fragmented message longer than 512 KB");
+            payload.Span.CopyTo(_message.AsSpan(assembled));
+            assembled += payload.Length;
+            if (fin)
+                return new Message((WebSocketOpcode)type, _message.AsMemory(0, assembled));
+        }
+    }
+
+    private (bool Fin, byte Opcode, ReadOnlyMemory<byte> Payload) ReceiveFrame()
+    {
+        int headerLength;
+        long payload;
+        while (!TryHeader(_in.AsSpan(_inStart, _inEnd - _inStart), out headerLength, out payload))
+            Fill();
+        if (headerLength + payload > _in.Length)
+            throw new IOException($"a frame of {payload} bytes is longer than this client takes");
+        while (_inEnd - _inStart < headerLength + payload)
+            Fill();
+        var at = _inStart;
+        _inStart += headerLength + (int)payload;
+        var data = _in.AsMemory(at + headerLength, (int)payload);
+        if ((_in[at + 1] & 0x80) != 0) // a server must not mask, but if it does, undo it
+            ApplyMask(data.Span, _in.AsSpan(at + headerLength - 4, 4));
+        return ((_in[at] & 0x80) != 0, (byte)(_in[at] & 0x0f), data);
+    }
+
+    private static bool TryHeader(ReadOnlySpan<byte> held, out int headerLength, out long payload)
+    {
+        (headerLength, payload) = (0, 0);
+        if (held.Length < 2)
+            return false;
+        var masked = (held[1] & 0x80) != 0;
+        payload = held[1] & 0x7f;
+        headerLength = 2 + (payload == 126 ? 2 : payload == 127 ? 8 : 0) + (masked ? 4 : 0);
+        if (held.Length < headerLength)
+            return false;
+        if (payload == 126)
+            payload = BinaryPrimitives.ReadUInt16BigEndian(held[2..]);
+        else if (payload == 127)
+            payload = (long)BinaryPrimitives.ReadUInt64BigEndian(held[2..]);
+        return true;
+    }
+
+    /// <summary>Reads more from the connection, first moving what is held to the front.</summary>
+    private void Fill()
+    {
+        if (_inStart > 0)
+        {
+            _in.AsSpan(_inStart, _inEnd - _inStart).CopyTo(_in);
+            (_inEnd, _inStart) = (_inEnd - _inStart, 0);
+        }
+        var n = _stream.Read(_in, _inEnd, _in.Length - _inEnd);
+        if (n == 0)
+            throw new EndOfStreamException("the server closed the connection");
+        _inEnd += n;
+    }
+
+    // ---- sending ----------------------------------------------------------------------------------
+
+    /// <summary>
+    /// Messages framed in place in one buffer and sent in one write. Each message is either one
+    /// frame (<see cref="Batched"/> false: one binary message per <see cref="Reserve"/>) or records
+    /// of the batched framing (2-byte length and frame, all in one binary message).
+    /// </summary>
+    public sealed class Batch(WsClient client, bool batched, int capacity) : IFrameSink
+    {
+        private const int MaxHeader = 14;
+        private readonly byte[] _buffer = new byte[MaxHeader + capacity + MaxHeader + 65535 + 2];
+        private int _used;           // bytes of finished messages (and, batched, the header room)
+        private int _reserved;       // where the frame being filled starts
+        private int _reservedLength;
+
+        public bool Batched => batched;
+
+        /// <summary>Frames held, in bytes; send when it passes the capacity.</summary>
+        public int Length => _used;
+
+        public bool Full => _used >= capacity;
+
+        public Span<byte> Reserve(int length)
+        {
+            if (_used + MaxHeader + 2 + length > _buffer.Length)
+                Send(); // the frames of one long read may not fit behind what is held
+            _reservedLength = length;
+            if (batched)
+            {
+                if (_used == 0)
+                    _used = MaxHeader; // the message's header goes in front when it is sent
+                _reserved = _used + 2;
+            }
+            else
+                _reserved = _used + HeaderLength(length);
+            return _buffer.AsSpan(_reserved, length);
+        }
+
+        public void Commit(int length)
+        {
+            if (length != _reservedLength)
+                throw new ArgumentException("a frame commits the length it reserved", nameof(length));
+            if (batched)
+            {
+                BinaryPrimitives.WriteUInt16BigEndian(_buffer.AsSpan(_reserved - 2), (ushort)length);
+                _used = _reserved + length;
+                return;
+            }
+            var header = _buffer.AsSpan(_used, _reserved - _used);
+            WriteHeader(header, OpBinary, length, client.NextMask());
+            ApplyMask(_buffer.AsSpan(_reserved, length), header[^4..]);
+            _used = _reserved + length;
+        }
+
+        /// <summary>Sends what is held in one write.</summary>
+        public void Send()
+        {
+            if (_used == 0)
+                return;
+            var start = 0;
+            if (batched)
+            {
+                var payload = _used - MaxHeader;
+                var h = HeaderLength(payload);
+                start = MaxHeader - h;
+                WriteHeader(_buffer.AsSpan(start, h), OpBinary, payload, client.NextMask());
+                ApplyMask(_buffer.AsSpan(MaxHeader, payload), _buffer.AsSpan(MaxHeader - 4, 4));
+            }
+            lock (client._sending)
+                client._stream.Write(_buffer, start, _used - start);
+            _used = 0;
+        }
+    }
+
+    /// <summary>A client frame's header length: 2, 4 or 10 bytes, and the mask's 4.</summary>
+    private static int HeaderLength(int payload) => (payload <= 125 ? 2 : payload <= ushort.MaxValue ? 4 : 10) + 4;
+
+    private static void WriteHeader(Span<byte> header, byte opcode, int payload, uint mask)
+    {
+        header[0] = (byte)(0x80 | opcode);
+        int at;
+        if (payload <= 125)
+            (header[1], at) = ((byte)(0x80 | payload), 2);
+        else if (payload <= ushort.MaxValue)
+        {
+            header[1] = 0x80 | 126;
+            BinaryPrimitives.WriteUInt16BigEndian(header[2..], (ushort)payload);
+            at = 4;
+        }
+        else
+        {
+            header[1] = 0x80 | 127;
+            BinaryPrimitives.WriteUInt64BigEndian(header[2..], (ulong)payload);
+            at = 10;
+        }
+        MemoryMarshal.Write(header[at..], in mask);
+    }
+
+    /// <summary>A fresh masking key for each frame (xorshift64*, seeded from the system's random source).</summary>
+    private uint NextMask()
+    {
+        var x = _maskState;
+        x ^= x >> 12;
+        x ^= x << 25;
+        x ^= x >> 27;
+        _maskState = x;
+        return (uint)((x * 0x2545F4914F6CDD1DUL) >> 32);
+    }
+
+    private static void ApplyMask(Span<byte> data, ReadOnlySpan<byte> mask)
+    {
+        Span<byte> eight = stackalloc byte[8];
+        mask.CopyTo(eight);
+        mask.CopyTo(eight[4..]);
+        var pattern = MemoryMarshal.Read<ulong>(eight);
+        var words = MemoryMarshal.Cast<byte, ulong>(data);
+        for (var i = 0; i < words.Length; i++)
+            words[i] ^= pattern;
+        for (var i = words.Length * 8; i < data.Length; i++)
+            data[i] ^= mask[i & 3];
+    }
+
+    private void SendControl(byte opcode, ReadOnlySpan<byte> payload)
+    {
+        Span<byte> frame = stackalloc byte[6 + 125];
+        var length = Math.Min(payload.Length, 125);
+        WriteHeader(frame, opcode, length, NextMask());
+        payload[..length].CopyTo(frame[6..]);
+        ApplyMask(frame.Slice(6, length), frame.Slice(2, 4));
+        lock (_sending)
+            _stream.Write(frame[..(6 + length)]);
+    }
+
+    /// <summary>Starts the closing handshake (1000); the receiver sees the server's answer.</summary>
+    public void Close()
+    {
+        try
+        {
+            SendControl(OpClose, [0x03, 0xe8]);
+        }
+        catch (Exception e) when (e is IOException or ObjectDisposedException)
+        {
+        }
+    }
+
+    public void Dispose()
+    {
+        _stream.Dispose();
+        _socket.Dispose();
+    }
+}
