@@ -86,6 +86,18 @@ public sealed class BridgeTests
     }
 
     [Fact]
+    public void A_frame_longer_than_a_members_MTU_is_its_output_error()
+    {
+        var (_, a, b, c, _, db, dc) = ThreePorts();
+        a.Mtu = 9000;
+        c.Mtu = 9000;
+        a.Receive(Ethernet(Everyone, MacA, length: 9014));
+        Assert.Single(Drain(dc));
+        Assert.Empty(Drain(db));
+        Assert.Equal((1, 0), (b.Counters.Snapshot().Oerrors, b.Counters.Snapshot().Opackets));
+    }
+
+    [Fact]
     public void Runts_and_giants_are_input_errors_not_traffic()
     {
         var (_, a, _, _, _, db, _) = ThreePorts();

@@ -102,7 +102,8 @@ public sealed class Port
     /// The interface transmits <paramref name="frame"/>, taking over one reference: down an epair's
     /// cable to its peer, or to the device's queue; with nobody reading, it is counted as sent and
     /// dropped, as <c>tap_start</c> does (so is a frame sent out of an interface that has no device
-    /// here, a static one); while the interface is down, dropped and counted.
+    /// here, a static one); while the interface is down, dropped and counted; longer than its MTU
+    /// allows (a bridge member with a larger MTU sent it), an output error.
     /// </summary>
     public void Transmit(Frame frame)
     {
@@ -113,6 +114,12 @@ public sealed class Port
             return;
         }
         var length = frame.Length; // the frame may be back in its pool once handed on
+        if (!EthernetHeader.HasValidLength(frame.Span, Mtu))
+        {
+            Counters.OutputError(); // longer than this interface's MTU allows: it cannot carry it
+            frame.Release();
+            return;
+        }
         if (Peer is { } peer)
         {
             // Bridges joined by epairs in a ring would pass a flood round for ever, on this

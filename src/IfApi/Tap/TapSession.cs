@@ -156,7 +156,8 @@ public sealed class TapSession
     /// </summary>
     private async Task ReadBatchesAsync()
     {
-        var buffer = ArrayPool<byte>.Shared.Rent(BatchReceiveBytes);
+        // Small at first: most batches are a few frames; a record that does not fit makes it grow.
+        var buffer = ArrayPool<byte>.Shared.Rent(16 * 1024);
         try
         {
             var held = 0;
@@ -182,6 +183,8 @@ public sealed class TapSession
                 {
                     buffer.AsSpan(used, held - used).CopyTo(buffer);
                     held -= used;
+                    if (held == buffer.Length)
+                        buffer = Grow(buffer, BatchReceiveBytes);
                 }
             }
         }
@@ -216,44 +219,62 @@ public sealed class TapSession
     private async Task WriteFramedAsync(DeviceStream connection)
     {
         var queue = _queue.Reader;
-        var buffer = ArrayPool<byte>.Shared.Rent(WebSocketFrames.MaxHeader + BatchBytes + WebSocketFrames.MaxHeader + Frame.MaxLength);
-        try
+        while (await queue.WaitToReadAsync())
         {
-            while (await queue.WaitToReadAsync())
+            // Rented while there is something to send: an idle device holds no buffer.
+            var buffer = ArrayPool<byte>.Shared.Rent(WebSocketFrames.MaxHeader + BatchBytes + WebSocketFrames.MaxHeader + FrameRoom(_port.Mtu));
+            try
             {
-                // Batched: one message, its header written last, in front of its records.
-                var used = WebSocketFrames.MaxHeader;
+                var used = WebSocketFrames.MaxHeader; // batched: the message's header goes in front, last
                 while (used < BatchBytes && queue.TryRead(out var frame))
                 {
-                    if (_batched)
-                        used += Append(buffer.AsSpan(used), frame);
-                    else
+                    var needs = (_batched ? 2 : WebSocketFrames.MaxHeader) + frame.Length;
+                    if (used + needs > buffer.Length)
                     {
-                        var length = frame.Length;
-                        used += WebSocketFrames.WriteBinaryHeader(buffer.AsSpan(used), length);
-                        frame.Span.CopyTo(buffer.AsSpan(used));
-                        used += length;
-                        frame.Release();
-                        _port.Counters.Output(length);
+                        // Queued before the MTU went down, or larger than the buffer was sized for.
+                        await WriteAsync(connection, buffer, used);
+                        used = WebSocketFrames.MaxHeader;
+                        if (used + needs > buffer.Length)
+                        {
+                            ArrayPool<byte>.Shared.Return(buffer);
+                            buffer = ArrayPool<byte>.Shared.Rent(used + needs);
+                        }
                     }
+                    used += _batched ? Append(buffer.AsSpan(used), frame) : AppendMessage(buffer.AsSpan(used), frame);
                 }
-                var start = WebSocketFrames.MaxHeader;
-                if (_batched)
-                {
-                    var records = used - WebSocketFrames.MaxHeader;
-                    if (records == 0)
-                        continue;
-                    start -= WebSocketFrames.HeaderLength(records);
-                    WebSocketFrames.WriteBinaryHeader(buffer.AsSpan(start), records);
-                }
-                if (used > start)
-                    await connection.WriteAsync(buffer.AsMemory(start, used - start));
+                await WriteAsync(connection, buffer, used);
+            }
+            finally
+            {
+                ArrayPool<byte>.Shared.Return(buffer);
             }
         }
-        finally
+    }
+
+    /// <summary>Copies one frame into the buffer as a message of its own and lets it go.</summary>
+    private int AppendMessage(Span<byte> to, Frame frame)
+    {
+        var length = frame.Length;
+        var header = WebSocketFrames.WriteBinaryHeader(to, length);
+        frame.Span.CopyTo(to[header..]);
+        frame.Release();
+        _port.Counters.Output(length);
+        return header + length;
+    }
+
+    /// <summary>Writes the messages gathered after the header room; batched, one message, its header put in front now.</summary>
+    private ValueTask WriteAsync(DeviceStream connection, byte[] buffer, int used)
+    {
+        var start = WebSocketFrames.MaxHeader;
+        if (used == start)
+            return ValueTask.CompletedTask;
+        if (_batched)
         {
-            ArrayPool<byte>.Shared.Return(buffer);
+            var records = used - start;
+            start -= WebSocketFrames.HeaderLength(records);
+            WebSocketFrames.WriteBinaryHeader(buffer.AsSpan(start), records);
         }
+        return connection.WriteAsync(buffer.AsMemory(start, used - start));
     }
 
     /// <summary>Each transmitted frame as one binary message.</summary>
