@@ -7,16 +7,16 @@ using System.Buffers.Binary;
 using System.Diagnostics;
 using System.Globalization;
 using System.Net.Http.Json;
-using System.Net.WebSockets;
 using System.Text.Json;
-using System.Threading.Tasks.Sources;
 using Microsoft.AspNetCore.Hosting;
+using IfApi.Relay;
 using Microsoft.AspNetCore.Mvc.Testing;
 
 string? Get(string name) => args.SkipWhile(a => a != name).Skip(1).FirstOrDefault();
 var seconds = int.Parse(Get("--seconds") ?? "5", CultureInfo.InvariantCulture);
 var rounds = int.Parse(Get("--rounds") ?? "3", CultureInfo.InvariantCulture);
 var window = int.Parse(Get("--window") ?? "512", CultureInfo.InvariantCulture);
+var perWrite = int.Parse(Get("--per-write") ?? "64", CultureInfo.InvariantCulture);
 using var allocations = args.Contains("--alloc-types") ? new AllocationSampler() : null; // what allocates, by type, sampled
 
 var dir = Directory.CreateTempSubdirectory("ifapi-frames");
@@ -52,32 +52,39 @@ foreach (var m in new[] { a, b })
 async Task<long> Oqdrops(string name) =>
     (await http.GetFromJsonAsync<JsonElement>($"/v1/interfaces/{name}")).GetProperty("stats").GetProperty("oqdrops").GetInt64();
 
-Console.WriteLine($"# frames A -> B through {bridge}: {Environment.ProcessorCount} cores, service and clients in one process, window {window} frames, medians of {rounds} rounds of {seconds}s");
+Console.WriteLine($"# frames A -> B through {bridge}: {Environment.ProcessorCount} cores, service and clients in one process, window {window} frames in flight, up to {perWrite} frames per client write, medians of {rounds} rounds of {seconds}s");
 Console.WriteLine("# bytes/frame: everything this process allocated (service, Kestrel and both clients) over the frames delivered");
 // --cases plain:64,batched:1514 runs some of the four.
 var cases = (Get("--cases") ?? "plain:64,plain:1514,batched:64,batched:1514").Split(',')
     .Select(c => c.Split(':')).Select(c => (Batched: c[0] == "batched", Size: int.Parse(c[1], CultureInfo.InvariantCulture)));
 foreach (var (batched, size) in cases)
+    await MeasureAsync(batched, size, window, perWrite, batched ? "target >= 500,000" : "target >= 100,000");
+// The same path unloaded: one frame in flight, so the latency is the path's own, not a queue's.
+if (Get("--cases") is null)
 {
-    {
-        var results = new List<Figures>();
-        var server = http.BaseAddress!;
-        await using var tx = await Device.OpenAsync(server, a, batched);
-        await using var rx = await Device.OpenAsync(server, b, batched);
-        await new FrameRun(tx, rx, size, window).RunAsync(TimeSpan.FromSeconds(1)); // warm-up: JIT, pools, the learning table
-        for (var r = 0; r < rounds; r++)
-        {
-            var drops = await Oqdrops(b);
-            var f = await new FrameRun(tx, rx, size, window).RunAsync(TimeSpan.FromSeconds(seconds));
-            results.Add(f with { Drops = f.Drops + await Oqdrops(b) - drops });
-        }
-        var m = results.OrderBy(x => x.FramesPerSecond).ElementAt(results.Count / 2);
-        var name = batched ? "batched" : "plain  ";
-        var target = batched ? 500_000 : 100_000;
-        Console.WriteLine(string.Create(CultureInfo.InvariantCulture,
-            $"frames {name} {size,4} B: {m.FramesPerSecond,9:N0} frames/s {m.Mbps,8:N0} Mbit/s  p50 {m.P50Us,7:N1} us  p99 {m.P99Us,7:N1} us  drops {m.Drops}  {m.BytesPerFrame,6:N2} B/frame  (rounds: {string.Join(" ", results.Select(x => x.FramesPerSecond.ToString("N0", CultureInfo.InvariantCulture)))}; target >= {target:N0})"));
-    }
+    foreach (var batched in new[] { false, true })
+        await MeasureAsync(batched, 64, 1, 1, "one frame in flight");
 }
+
+async Task MeasureAsync(bool batched, int size, int window, int perWrite, string note)
+{
+    var results = new List<Figures>();
+    var server = http.BaseAddress!;
+    using var tx = await Device.OpenAsync(server, a, batched);
+    using var rx = await Device.OpenAsync(server, b, batched);
+    await new FrameRun(tx, rx, size, window, perWrite).RunAsync(TimeSpan.FromSeconds(1)); // warm-up: JIT, pools, the learning table
+    for (var r = 0; r < rounds; r++)
+    {
+        var drops = await Oqdrops(b);
+        var f = await new FrameRun(tx, rx, size, window, perWrite).RunAsync(TimeSpan.FromSeconds(seconds));
+        results.Add(f with { Drops = f.Drops + await Oqdrops(b) - drops });
+    }
+    var m = results.OrderBy(x => x.FramesPerSecond).ElementAt(results.Count / 2);
+    var name = batched ? "batched" : "plain  ";
+    Console.WriteLine(string.Create(CultureInfo.InvariantCulture,
+        $"frames {name} {size,4} B: {m.FramesPerSecond,9:N0} frames/s {m.Mbps,8:N0} Mbit/s  p50 {m.P50Us,7:N1} us  p99 {m.P99Us,7:N1} us  drops {m.Drops}  {m.BytesPerFrame,6:N2} B/frame  (rounds: {string.Join(" ", results.Select(x => x.FramesPerSecond.ToString("N0", CultureInfo.InvariantCulture)))}; {note})"));
+}
+
 allocations?.Print();
 dir.Delete(recursive: true);
 
@@ -107,60 +114,55 @@ internal sealed class AllocationSampler : System.Diagnostics.Tracing.EventListen
 
 internal sealed record Figures(double FramesPerSecond, double Mbps, double P50Us, double P99Us, long Drops, double BytesPerFrame);
 
-/// <summary>A tap's device from the client side, with the framing chosen.</summary>
-internal sealed class Device : IAsyncDisposable
+/// <summary>A tap's device from the client side: the relay's client, with the framing chosen.</summary>
+internal sealed class Device : IDisposable
 {
     public const string BatchProtocol = "ifapi.batch";
-    public ClientWebSocket Socket { get; } = new();
+
+    private Device(WsClient socket) => Socket = socket;
+
+    public WsClient Socket { get; }
+
     public bool Batched => Socket.SubProtocol == BatchProtocol;
 
-    public static async Task<Device> OpenAsync(Uri server, string tap, bool batched)
-    {
-        var d = new Device();
-        d.Socket.Options.SetBuffer(64 * 1024, 64 * 1024); // read many small messages per receive call
-        if (batched)
-            d.Socket.Options.AddSubProtocol(BatchProtocol);
-        await d.Socket.ConnectAsync(new UriBuilder(server) { Scheme = "ws", Path = $"/v1/interfaces/{tap}/tap" }.Uri, CancellationToken.None);
-        return d;
-    }
+    public static Task<Device> OpenAsync(Uri server, string tap, bool batched) =>
+        Task.Run(() => new Device(WsClient.Connect(new UriBuilder(server) { Scheme = "ws", Path = $"/v1/interfaces/{tap}/tap" }.Uri, batched ? [BatchProtocol] : [], null)));
 
-    public async ValueTask DisposeAsync()
+    public void Dispose()
     {
-        try
-        {
-            await Socket.CloseAsync(WebSocketCloseStatus.NormalClosure, null, CancellationToken.None);
-        }
-        catch (WebSocketException)
-        {
-        }
+        Socket.Close();
         Socket.Dispose();
     }
 }
 
 /// <summary>
-/// One measurement. Each frame carries its send time; the receiver records one latency per frame
-/// into an array allocated up front, and wakes the sender through a reusable signal, so that the
-/// clients themselves allocate nothing per frame.
+/// One measurement, on two threads of its own: a sender and a receiver. Each frame carries its send
+/// time; the receiver records one latency per frame into an array allocated up front and lets the
+/// sender go on when half the window has arrived, so the clients allocate nothing per frame. The
+/// sender writes what the window allows, up to <paramref name="perWrite"/> frames, in one socket
+/// write: one message per frame in the plain framing, one message of records in the batched.
 /// </summary>
-internal sealed class FrameRun(Device tx, Device rx, int size, int window)
+internal sealed class FrameRun(Device tx, Device rx, int size, int window, int perWrite)
 {
     private const int MaxSamples = 1 << 22;
-    private const int MaxBatch = 64 * 1024;
     private readonly long[] _latency = new long[MaxSamples];
     private long _sent, _received;
-    private volatile bool _stop;
-    private readonly Signal _room = new();
+    private volatile bool _stop, _counting = true;
+    private readonly SemaphoreSlim _room = new(0, int.MaxValue);
 
     public async Task<Figures> RunAsync(TimeSpan duration)
     {
         GC.Collect();
         var allocated = GC.GetTotalAllocatedBytes(precise: true);
         var clock = Stopwatch.StartNew();
-        var receiver = Task.Run(ReceiveAsync);
-        var sender = Task.Run(SendAsync);
+        var receiver = new Thread(Receive) { IsBackground = true };
+        var sender = new Thread(Send) { IsBackground = true };
+        receiver.Start();
+        sender.Start();
         await Task.Delay(duration);
         _stop = true;
-        await sender;
+        _room.Release();
+        sender.Join();
         // What was sent is let through before the count is read: whatever does not come is a drop.
         var deadline = Stopwatch.StartNew();
         while (Volatile.Read(ref _received) < Volatile.Read(ref _sent) && deadline.ElapsedMilliseconds < 2000)
@@ -168,9 +170,9 @@ internal sealed class FrameRun(Device tx, Device rx, int size, int window)
         var elapsed = clock.Elapsed.TotalSeconds;
         var received = Volatile.Read(ref _received);
         var bytes = GC.GetTotalAllocatedBytes(precise: true) - allocated;
-        _receiving = false;
-        await tx.Socket.SendAsync(Mark(Stop()), WebSocketMessageType.Binary, true, CancellationToken.None); // ends the receiver
-        await receiver;
+        _counting = false;
+        SendStop();
+        receiver.Join();
         var samples = _latency.AsSpan(0, (int)Math.Min(received, MaxSamples)).ToArray();
         Array.Sort(samples);
         double Us(double q) => samples.Length == 0 ? 0 : samples[(int)(q * (samples.Length - 1))] * 1e6 / Stopwatch.Frequency;
@@ -178,88 +180,67 @@ internal sealed class FrameRun(Device tx, Device rx, int size, int window)
             Volatile.Read(ref _sent) - received, received == 0 ? 0 : (double)bytes / received);
     }
 
-    private volatile bool _receiving = true;
+    private static ReadOnlySpan<byte> Header => [0x02, 0, 0, 0, 0, 0xbb, 0x02, 0, 0, 0, 0, 0xaa, 0x88, 0xb5];
 
-    private byte[] Stop()
+    private static void Template(Span<byte> f)
     {
-        var f = NewFrame();
-        BinaryPrimitives.WriteInt64BigEndian(f.AsSpan(14), -1);
-        return f;
+        f.Clear();
+        Header.CopyTo(f);
     }
 
-    private ReadOnlyMemory<byte> Mark(byte[] frame) => tx.Batched ? Record(frame) : frame;
-
-    private static byte[] Record(byte[] frame)
+    private void SendStop()
     {
-        var r = new byte[2 + frame.Length];
-        BinaryPrimitives.WriteUInt16BigEndian(r, (ushort)frame.Length);
-        frame.CopyTo(r, 2);
-        return r;
+        var batch = new WsClient.Batch(tx.Socket, tx.Batched, 64 * 1024);
+        var f = batch.Reserve(size);
+        Template(f);
+        BinaryPrimitives.WriteInt64BigEndian(f[14..], -1);
+        batch.Commit(size);
+        batch.Send();
     }
 
-    private byte[] NewFrame()
+    private void Send()
     {
-        var f = new byte[size];
-        byte[] to = [0x02, 0, 0, 0, 0, 0xbb], from = [0x02, 0, 0, 0, 0, 0xaa];
-        to.CopyTo(f, 0);
-        from.CopyTo(f, 6);
-        (f[12], f[13]) = (0x88, 0xb5);
-        return f;
-    }
-
-    private async Task SendAsync()
-    {
-        var perMessage = tx.Batched ? Math.Max(1, Math.Min(window / 4, MaxBatch / (size + 2))) : 1;
-        var message = new byte[perMessage * (size + (tx.Batched ? 2 : 0))];
-        var template = NewFrame();
-        var recordLength = size + (tx.Batched ? 2 : 0);
-        for (var i = 0; i < perMessage; i++)
-        {
-            var at = i * recordLength;
-            if (tx.Batched)
-                BinaryPrimitives.WriteUInt16BigEndian(message.AsSpan(at), (ushort)size);
-            template.CopyTo(message, at + (tx.Batched ? 2 : 0));
-        }
+        var batch = new WsClient.Batch(tx.Socket, tx.Batched, 64 * 1024);
         while (!_stop)
         {
-            while (Volatile.Read(ref _sent) + perMessage - Volatile.Read(ref _received) > window)
+            var room = (int)Math.Min(perWrite, window - (Volatile.Read(ref _sent) - Volatile.Read(ref _received)));
+            if (room <= 0)
             {
-                await _room.WaitAsync();
-                if (_stop)
-                    return;
+                _room.Wait();
+                continue;
             }
             var now = Stopwatch.GetTimestamp();
-            for (var i = 0; i < perMessage; i++)
-                BinaryPrimitives.WriteInt64BigEndian(message.AsSpan(i * recordLength + (tx.Batched ? 2 : 0) + 14), now);
-            Interlocked.Add(ref _sent, perMessage);
-            await tx.Socket.SendAsync(message, WebSocketMessageType.Binary, true, CancellationToken.None);
+            for (var i = 0; i < room; i++)
+            {
+                var f = batch.Reserve(size);
+                Template(f);
+                BinaryPrimitives.WriteInt64BigEndian(f[14..], now);
+                batch.Commit(size);
+            }
+            Interlocked.Add(ref _sent, room);
+            batch.Send();
         }
     }
 
-    private async Task ReceiveAsync()
+    private void Receive()
     {
-        var buffer = new byte[2 * MaxBatch + 4];
         while (true)
         {
-            var length = 0;
-            ValueWebSocketReceiveResult r;
-            do
-            {
-                r = await rx.Socket.ReceiveAsync(buffer.AsMemory(length), CancellationToken.None);
-                length += r.Count;
-            }
-            while (!r.EndOfMessage);
+            var message = rx.Socket.Receive();
+            if (message.Type == WsClient.WebSocketOpcode.Close)
+                return;
             var now = Stopwatch.GetTimestamp();
+            var bytes = message.Bytes.Span;
             if (!rx.Batched)
             {
-                if (!Take(buffer.AsSpan(0, length), now))
+                if (!Take(bytes, now))
                     return;
                 continue;
             }
-            for (var at = 0; at + 2 <= length;)
+            for (var at = 0; at + 2 <= bytes.Length;)
             {
-                var n = BinaryPrimitives.ReadUInt16BigEndian(buffer.AsSpan(at));
-                if (!Take(buffer.AsSpan(at + 2, n), now))
+                var n = BinaryPrimitives.ReadUInt16BigEndian(bytes[at..]);
+                if (!Take(bytes.Slice(at + 2, n), now))
                     return;
                 at += 2 + n;
             }
@@ -272,47 +253,14 @@ internal sealed class FrameRun(Device tx, Device rx, int size, int window)
         var sent = BinaryPrimitives.ReadInt64BigEndian(frame[14..]);
         if (sent < 0)
             return false;
-        if (!_receiving)
+        if (!_counting)
             return true; // a straggler of the last round
         var n = Interlocked.Increment(ref _received);
         if (n <= MaxSamples)
             _latency[n - 1] = now - sent;
-        if (Volatile.Read(ref _sent) - n <= window / 2)
-            _room.Set();
+        if (Volatile.Read(ref _sent) - n == window / 2)
+            _room.Release();
         return true;
     }
 }
 
-/// <summary>An auto-reset signal awaited without allocating: one waiter, the sender.</summary>
-internal sealed class Signal : IValueTaskSource
-{
-    private ManualResetValueTaskSourceCore<bool> _core = new() { RunContinuationsAsynchronously = true };
-    private int _state; // 0 idle, 1 waiting, 2 set
-
-    public ValueTask WaitAsync()
-    {
-        if (Interlocked.CompareExchange(ref _state, 0, 2) == 2)
-            return ValueTask.CompletedTask;
-        _core.Reset();
-        if (Interlocked.CompareExchange(ref _state, 1, 0) == 2)
-        {
-            _state = 0;
-            return ValueTask.CompletedTask;
-        }
-        return new ValueTask(this, _core.Version);
-    }
-
-    public void Set()
-    {
-        if (Interlocked.Exchange(ref _state, 2) == 1)
-        {
-            _state = 0;
-            _core.SetResult(true);
-        }
-    }
-
-    public void GetResult(short token) => _core.GetResult(token);
-    public ValueTaskSourceStatus GetStatus(short token) => _core.GetStatus(token);
-    public void OnCompleted(Action<object?> continuation, object? state, short token, ValueTaskSourceOnCompletedFlags flags) =>
-        _core.OnCompleted(continuation, state, token, flags);
-}
