@@ -199,6 +199,8 @@ public sealed partial class IfStore(TransactionRunner tx, PgFastPath fast, Event
             // A destroy that raced us here has deleted it already; a change that raced an If-Match
             // has moved its version, and the next attempt tells which.
             var version = ifMatch is null ? (long?)null : target.Version;
+            // A member leaves its bridge (bridge_ifdetach): the bridge's members, and so its version, change.
+            var bridges = await db.Interfaces.Where(i => ids.Contains(i.Id) && i.BridgeId != null).Select(i => i.BridgeId!.Value).Distinct().ToListAsync(ct);
             if (db.Interfaces.Where(i => ids.Contains(i.Id) && (version == null || i.Id != target.Id || i.Version == version)).ExecuteDelete() != ids.Length)
             {
                 if (version is not null)
@@ -213,6 +215,14 @@ public sealed partial class IfStore(TransactionRunner tx, PgFastPath fast, Event
             if (target.PeerId is Guid peerId && target.PeerIndex is int peerIndex)
                 AnnounceDeparture(db, peerId, target.PeerName!, peerIndex, target.Cloner, target.Unit, groups[peerId]);
             announceGroups(db);
+            foreach (var b in bridges)
+            {
+                if (await Project(db, db.Interfaces.Where(i => i.Id == b)).FirstOrDefaultAsync(ct) is { } bridge)
+                {
+                    bridge.Row.Version++;
+                    AnnounceMembers(db, bridge);
+                }
+            }
             return ids;
         }, ct);
         await watcher.ChangedAsync(gone, ct);

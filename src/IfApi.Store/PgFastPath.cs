@@ -114,12 +114,13 @@ public sealed class PgFastPath(StoreOptions options, ILogger<PgFastPath> log)
     /// by the foreign key's cascade), frees its unit and its index, and announces its departure with
     /// the groups it left. It declines an interface in a group other than the ones creation put it in
     /// (<c>all</c>, its cloner's): leaving such a group is announced, under the group's lock, by the locked path.
+    /// So is a bridge member's destroy: its bridge's member list changes, and with it the bridge's version.
     /// </summary>
     internal const string DestroySql = """
         WITH d AS (
             DELETE FROM interfaces AS i USING cloners AS c
             WHERE i.id = nullif(current_setting('ifapi.destroy', true), '')::uuid
-              AND c.name = i.cloner AND i.unit >= c.min_ifs AND i.peer_id IS NULL
+              AND c.name = i.cloner AND i.unit >= c.min_ifs AND i.peer_id IS NULL AND i.bridge_id IS NULL
               AND NOT EXISTS (SELECT FROM group_members AS g
                               WHERE g.interface_id = i.id AND g.group_name <> 'all' AND (g.group_name <> c.name OR c.no_group))
             RETURNING i.id, i.name, i.cloner AS pool, i.unit AS n, i.if_index AS x

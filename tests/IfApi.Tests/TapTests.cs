@@ -357,9 +357,11 @@ public abstract class TapTests<TStore> : IClassFixture<TStore>, IAsyncLifetime w
         await (await Client.PutAsync($"/v1/interfaces/{a}/members/{b}", null)).Problem(HttpStatusCode.UnprocessableEntity, "EOPNOTSUPP");
         await (await Client.DeleteAsync($"/v1/interfaces/{other}/members/{a}")).Problem(HttpStatusCode.NotFound, "ENOENT");
 
-        // A member destroyed leaves the bridge; a bridge destroyed releases its members.
+        // A member destroyed leaves the bridge, whose version moves; a bridge destroyed releases its members.
+        var version = (await Client.GetOk($"/v1/interfaces/{bridge}")).GetProperty("version").GetInt64();
         Assert.Equal(HttpStatusCode.NoContent, (await Client.DeleteAsync($"/v1/interfaces/{b}")).StatusCode);
         Assert.Equal([a], (await Client.GetOk($"/v1/interfaces/{bridge}/members")).Strings("members"));
+        Assert.Equal(version + 1, (await Client.GetOk($"/v1/interfaces/{bridge}")).GetProperty("version").GetInt64());
         Assert.Equal(HttpStatusCode.NoContent, (await Client.DeleteAsync($"/v1/interfaces/{bridge}")).StatusCode);
         await AddMember(other, a);
     }
