@@ -20,21 +20,23 @@ a=198.18.0.1 b=198.18.0.2
 measure() {
   local label=$1 nsa="${np_id}a" nsb="${np_id}b"
   ip netns exec "$nsa" ping -c 3 -W 2 $b >/dev/null || { echo "$label: no ping across"; return 1; }
-  local rtt
-  rtt=$(ip netns exec "$nsa" ping -c 50 -i 0.02 -q $b | sed -nE 's|.*= [0-9.]+/([0-9.]+)/.*|\1|p')
   ip netns exec "$nsb" iperf3 -s -D -B $b -I "$work/iperf.pid" >/dev/null 2>&1; sleep 0.3
   ip netns exec "$nsa" iperf3 -c $b -t "$seconds" -J >"$work/tcp.json" 2>&1
   ip netns exec "$nsa" iperf3 -c $b -t "$seconds" -u -l 64 -b 0 -J >"$work/udp.json" 2>&1
   kill "$(cat "$work/iperf.pid")" 2>/dev/null; sleep 0.2
-  python3 - "$label" "$rtt" "$work/tcp.json" "$work/udp.json" >>"$work/results" <<'PY'
-import json, sys
-label, rtt, tcp, udp = sys.argv[1], float(sys.argv[2]), json.load(open(sys.argv[3])), json.load(open(sys.argv[4]))
+  # Last, on a warm path (a service and relays just started are still compiling): 200 pings 20 ms apart.
+  ip netns exec "$nsa" ping -c 200 -i 0.02 $b >"$work/ping.txt"
+  python3 - "$label" "$work/ping.txt" "$work/tcp.json" "$work/udp.json" >>"$work/results" <<'PY'
+import json, re, statistics, sys
+label, ping, tcp, udp = sys.argv[1], open(sys.argv[2]).read(), json.load(open(sys.argv[3])), json.load(open(sys.argv[4]))
 t = tcp["end"]["sum_received"]["bits_per_second"] / 1e6
 u = udp["end"]["sum"]
+rtts = sorted(float(x) for x in re.findall(r"time=([0-9.]+)", ping))
 print(label, "tcp_mbit", t)
 print(label, "udp_rx_pps", (u["packets"] - u["lost_packets"]) / u["seconds"])
 print(label, "udp_loss_pct", u["lost_percent"])
-print(label, "rtt_ms", rtt)
+print(label, "rtt_p50_ms", statistics.median(rtts))
+print(label, "rtt_p99_ms", rtts[int(0.99 * (len(rtts) - 1))])
 PY
 }
 
@@ -57,11 +59,11 @@ for line in open(sys.argv[1]):
     r[(label, metric)].append(float(value))
 med = {k: statistics.median(v) for k, v in r.items()}
 n = len(r[("ifapi", "tcp_mbit")])
-print(f"\nreal peers, 2 namespaces, medians of {n} rounds (iperf3 TCP and 64-byte UDP unlimited, ping -i 0.02 x50):")
-print(f"{'':12} {'TCP Mbit/s':>11} {'UDP64 rx pps':>13} {'UDP loss %':>11} {'ping avg ms':>12}")
+print(f"\nreal peers, 2 namespaces, medians of {n} rounds (iperf3 TCP and 64-byte UDP unlimited; then 200 pings 20 ms apart):")
+print(f"{'':12} {'TCP Mbit/s':>11} {'UDP64 rx pps':>13} {'UDP loss %':>11} {'ping p50 ms':>12} {'ping p99 ms':>12}")
 for label in ("ifapi", "vde_switch"):
-    print(f"{label:12} {med[(label,'tcp_mbit')]:11.0f} {med[(label,'udp_rx_pps')]:13.0f} {med[(label,'udp_loss_pct')]:11.1f} {med[(label,'rtt_ms')]:12.3f}")
-print(f"ratio ifapi/vde_switch: TCP {med[('ifapi','tcp_mbit')]/med[('vde_switch','tcp_mbit')]:.2f}x, "
+    print(f"{label:12} {med[(label,'tcp_mbit')]:11.0f} {med[(label,'udp_rx_pps')]:13.0f} {med[(label,'udp_loss_pct')]:11.1f} {med[(label,'rtt_p50_ms')]:12.3f} {med[(label,'rtt_p99_ms')]:12.3f}")
+print(f"ratio ifapi/vde_switch: TCP {med[('ifapi','tcp_mbit')]/med[('vde_switch','tcp_mbit')]:.2f}x (target >= 1.5), "
       f"UDP64 rx {med[('ifapi','udp_rx_pps')]/med[('vde_switch','udp_rx_pps')]:.2f}x, "
-      f"ping RTT {med[('ifapi','rtt_ms')]/med[('vde_switch','rtt_ms')]:.2f}x (lower is better)")
+      f"ping p50 {med[('ifapi','rtt_p50_ms')]/med[('vde_switch','rtt_p50_ms')]:.2f}x (target <= 1; lower is better)")
 PY
