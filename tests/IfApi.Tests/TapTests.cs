@@ -152,6 +152,35 @@ public abstract class TapTests<TStore> : IClassFixture<TStore>, IAsyncLifetime w
     }
 
     [Fact]
+    public async Task A_close_followed_at_once_by_an_open_leaves_the_tap_running()
+    {
+        // The close's clearing of running must not land after the next open set it.
+        var tap = await NewTap(await Client.AttachCloner());
+        for (var i = 0; i < 10; i++)
+        {
+            var device = await TapClient.ConnectAsync(Server, $"/v1/interfaces/{tap}/tap");
+            await device.CloseAsync();
+            device.Socket.Dispose();
+            TapClient? again = null;
+            await Eventually(async () =>
+            {
+                try
+                {
+                    again = await TapClient.ConnectAsync(Server, $"/v1/interfaces/{tap}/tap");
+                    return true;
+                }
+                catch (WebSocketException)
+                {
+                    return false; // the close is still being settled: EBUSY
+                }
+            }, "the device free again");
+            await Task.Delay(100);
+            Assert.True(await Running(tap), $"running after reopen {i}");
+            await again!.DisposeAsync();
+        }
+    }
+
+    [Fact]
     public async Task Destroying_the_interface_closes_its_socket_with_1001()
     {
         var tap = await NewTap(await Client.AttachCloner());

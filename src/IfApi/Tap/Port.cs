@@ -70,6 +70,9 @@ public sealed class Port
     /// <summary>The bridge this port is a member of, if any.</summary>
     public Bridge? Bridge { get; internal set; }
 
+    /// <summary>Whose turn it is to write IFF_RUNNING to the store (see <c>TapApi</c>).</summary>
+    internal SemaphoreSlim RunningTurn { get; } = new(1, 1);
+
     /// <summary>Whether the device is open (IFF_RUNNING on a tap).</summary>
     public bool IsOpen => Volatile.Read(ref _device) is not null;
 

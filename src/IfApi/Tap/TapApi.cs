@@ -65,15 +65,47 @@ public static class TapApi
         var queue = port.TryOpen() ?? throw new IfError(Errno.EBUSY, $"'{ifp.Name}' is open already", Ioctl.TapOpen);
         try
         {
-            await store.SetRunningAsync(ifp.Id, running: true, bringUp: false, ct);
+            await SetRunningAsync(store, port, bringUp: false, ct);
             await RunAsync(http, port, queue, greeting: default, life.ApplicationStopping);
         }
         finally
         {
             port.Close(queue);
-            await Settle(() => store.SetRunningAsync(ifp.Id, running: false, bringUp: false, CancellationToken.None), http);
+            await Settle(() => ClearRunningAsync(store, port), http);
         }
         return TypedResults.Empty;
+    }
+
+    /// <summary>
+    /// IFF_RUNNING follows the device. Setting and clearing take turns per port, and clearing
+    /// happens only while the device is closed: a close whose clearing is slow must not clear the
+    /// flag of the next open, which may have set it meanwhile.
+    /// </summary>
+    private static async Task SetRunningAsync(IfStore store, Port port, bool bringUp, CancellationToken ct)
+    {
+        await port.RunningTurn.WaitAsync(ct);
+        try
+        {
+            await store.SetRunningAsync(port.Id, running: true, bringUp, ct);
+        }
+        finally
+        {
+            port.RunningTurn.Release();
+        }
+    }
+
+    private static async Task ClearRunningAsync(IfStore store, Port port)
+    {
+        await port.RunningTurn.WaitAsync();
+        try
+        {
+            if (!port.IsOpen)
+                await store.SetRunningAsync(port.Id, running: false, bringUp: false, CancellationToken.None);
+        }
+        finally
+        {
+            port.RunningTurn.Release();
+        }
     }
 
     /// <summary>The cloning device <c>/dev/tap</c>: a new tap, up and open, destroyed with the socket.</summary>
