@@ -62,6 +62,7 @@ public sealed partial class IfStore(TransactionRunner tx, PgFastPath fast, Event
             var clones = db.Interfaces.Where(i => i.Cloner == name).Select(i => new { i.Id, i.Index, i.Name, i.Unit }).ToList();
             var ids = clones.ConvertAll(c => c.Id);
             var (groups, announceGroups) = await LeaveGroupsAsync(db, clones.ConvertAll(c => (c.Id, c.Name, cloner.NoGroup ? null : (string?)name)), ct);
+            var announceBridges = await LeaveBridgesAsync(db, ids, ct);
             db.Interfaces.Where(i => ids.Contains(i.Id)).ExecuteDelete();
             db.FreeRanges.Where(r => r.Pool == name).ExecuteDelete();
             await tx.LockAsync(db, Pools.Ifindex, ct);
@@ -70,6 +71,7 @@ public sealed partial class IfStore(TransactionRunner tx, PgFastPath fast, Event
             foreach (var c in clones)
                 AnnounceDeparture(db, c.Id, c.Name, c.Index, name, c.Unit, groups[c.Id]);
             announceGroups(db);
+            await announceBridges(ct);
             Outbox.Add(db, EventTypes.ClonerDetach, null, name, new { cloner = name });
             log.LogInformation("cloner {Cloner} detached with {Count} interfaces", name, clones.Count);
             return ids;
@@ -199,8 +201,7 @@ public sealed partial class IfStore(TransactionRunner tx, PgFastPath fast, Event
             // A destroy that raced us here has deleted it already; a change that raced an If-Match
             // has moved its version, and the next attempt tells which.
             var version = ifMatch is null ? (long?)null : target.Version;
-            // A member leaves its bridge (bridge_ifdetach): the bridge's members, and so its version, change.
-            var bridges = await db.Interfaces.Where(i => ids.Contains(i.Id) && i.BridgeId != null).Select(i => i.BridgeId!.Value).Distinct().ToListAsync(ct);
+            var announceBridges = await LeaveBridgesAsync(db, ids, ct);
             if (db.Interfaces.Where(i => ids.Contains(i.Id) && (version == null || i.Id != target.Id || i.Version == version)).ExecuteDelete() != ids.Length)
             {
                 if (version is not null)
@@ -215,14 +216,7 @@ public sealed partial class IfStore(TransactionRunner tx, PgFastPath fast, Event
             if (target.PeerId is Guid peerId && target.PeerIndex is int peerIndex)
                 AnnounceDeparture(db, peerId, target.PeerName!, peerIndex, target.Cloner, target.Unit, groups[peerId]);
             announceGroups(db);
-            foreach (var b in bridges)
-            {
-                if (await Project(db, db.Interfaces.Where(i => i.Id == b)).FirstOrDefaultAsync(ct) is { } bridge)
-                {
-                    bridge.Row.Version++;
-                    AnnounceMembers(db, bridge);
-                }
-            }
+            await announceBridges(ct);
             return ids;
         }, ct);
         await watcher.ChangedAsync(gone, ct);

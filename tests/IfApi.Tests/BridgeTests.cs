@@ -86,6 +86,29 @@ public sealed class BridgeTests
     }
 
     [Fact]
+    public void A_flood_between_bridges_joined_by_many_epairs_is_cut_by_a_budget_not_multiplied()
+    {
+        // Two bridges joined by four epairs: every crossing floods back over the other three.
+        var (left, right) = (new Bridge("bridge0"), new Bridge("bridge1"));
+        var host = OpenPort("tap0", out var device);
+        left.Add(host);
+        var ends = new List<Port>();
+        for (var i = 0; i < 4; i++)
+        {
+            var (a, b) = (new Port(Guid.NewGuid(), $"epair{i}a", 1500, true, 16, Domain.InterfaceKind.Epair), new Port(Guid.NewGuid(), $"epair{i}b", 1500, true, 16, Domain.InterfaceKind.Epair));
+            (a.Peer, b.Peer) = (b, a);
+            left.Add(a);
+            right.Add(b);
+            ends.AddRange([a, b]);
+        }
+        host.Receive(Ethernet(Everyone, MacA));
+        var crossings = ends.Sum(e => e.Counters.Snapshot().Opackets);
+        Assert.InRange(crossings, 4, Port.MaxCableCrossings);
+        Assert.True(ends.Sum(e => e.Counters.Snapshot().Oqdrops) > 0, "the rest counted as drops");
+        Drain(device);
+    }
+
+    [Fact]
     public void A_frame_longer_than_a_members_MTU_is_its_output_error()
     {
         var (_, a, b, c, _, db, dc) = ThreePorts();

@@ -396,6 +396,19 @@ public abstract class TapTests<TStore> : IClassFixture<TStore>, IAsyncLifetime w
     }
 
     [Fact]
+    public async Task Detaching_a_cloner_takes_its_clones_out_of_their_bridges()
+    {
+        var cloner = await Client.AttachCloner();
+        var (a, other) = (await NewTap(cloner), await NewTap(await Client.AttachCloner()));
+        var bridge = await NewBridge(a, other);
+        var version = (await Client.GetOk($"/v1/interfaces/{bridge}")).GetProperty("version").GetInt64();
+        Assert.Equal(HttpStatusCode.NoContent, (await Client.DeleteAsync($"/v1/cloners/{cloner}")).StatusCode);
+        var after = await Client.GetOk($"/v1/interfaces/{bridge}");
+        Assert.Equal([other], after.Strings("members"));
+        Assert.Equal(version + 1, after.GetProperty("version").GetInt64());
+    }
+
+    [Fact]
     public async Task A_member_change_moves_the_bridge_version_and_honours_If_Match()
     {
         var tap = await NewTap(await Client.AttachCloner());

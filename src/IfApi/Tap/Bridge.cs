@@ -109,6 +109,19 @@ public sealed class Bridge(string name, long ageLimitMs = LearningBridge.Default
             return;
         }
         Counters.Output(frame.Length);
+        Port.Arriving();
+        try
+        {
+            TransmitToMembers(frame);
+        }
+        finally
+        {
+            Port.Settled();
+        }
+    }
+
+    private void TransmitToMembers(Frame frame)
+    {
         var members = Volatile.Read(ref _members);
         var destination = EthernetHeader.Destination(frame.Span);
         if (!EthernetHeader.IsGroup(destination) && _table.Lookup(destination, Environment.TickCount64) is var port and >= 0)

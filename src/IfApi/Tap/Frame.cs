@@ -66,6 +66,14 @@ public sealed class Frame
 
     public int Length => _length;
 
+    /// <summary>Keeps only the first <paramref name="length"/> bytes (a frame rented for the most it could be).</summary>
+    public void Shorten(int length)
+    {
+        ArgumentOutOfRangeException.ThrowIfNegative(length);
+        ArgumentOutOfRangeException.ThrowIfGreaterThan(length, _length);
+        _length = length;
+    }
+
     /// <summary>How many holders the frame has now (0 once it went back to the pool).</summary>
     public int References => Volatile.Read(ref _references);
 

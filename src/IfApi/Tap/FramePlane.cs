@@ -29,6 +29,7 @@ public sealed class FramePlane(IServiceProvider services, TapOptions options, IL
     private readonly ConcurrentDictionary<Guid, Bridge> _bridges = new();
     private readonly ConcurrentDictionary<Guid, byte> _stale = new(); // refreshes that failed, retried by the sweep
     private readonly SemaphoreSlim _refresh = new(1, 1);
+    private long _changes; // changes reported so far: a refresh that saw some land meanwhile reads again
 
     // The store is told about this plane and this plane reads the store: resolved on first use.
     private IfStore Store => services.GetRequiredService<IfStore>();
@@ -67,6 +68,9 @@ public sealed class FramePlane(IServiceProvider services, TapOptions options, IL
     /// <summary>A change committed: what is loaded here of those interfaces is read again.</summary>
     public async ValueTask ChangedAsync(IReadOnlyList<Guid> ids, CancellationToken ct)
     {
+        // Counted before the look: a load that read the store before this change committed and
+        // installs its ports after this look sees the count move and reads again.
+        Interlocked.Increment(ref _changes);
         if (!ids.Any(id => _ports.ContainsKey(id) || _bridges.ContainsKey(id)))
             return;
         try
@@ -107,41 +111,59 @@ public sealed class FramePlane(IServiceProvider services, TapOptions options, IL
         await _refresh.WaitAsync(ct);
         try
         {
-            var links = await Store.GetLinksAsync(ids, ct);
-            var found = links.ToDictionary(l => l.Id);
-            foreach (var id in ids)
+            for (var pass = 0; ; pass++)
             {
-                if (!found.ContainsKey(id))
-                    Remove(id);
-            }
-            foreach (var link in links)
-            {
-                if (link.Kind == InterfaceKind.Bridge)
+                var seen = Interlocked.Read(ref _changes);
+                await ApplyAsync(ids, ct);
+                if (Interlocked.Read(ref _changes) == seen)
+                    return;
+                if (pass == 2)
                 {
-                    var bridge = _bridges.GetOrAdd(link.Id, _ => new Bridge(link.Name));
-                    (bridge.Name, bridge.Up) = (link.Name, link.Up);
+                    // Changes keep landing: the sweep reads these again shortly.
+                    foreach (var id in ids)
+                        _stale.TryAdd(id, 0);
+                    return;
                 }
-                else
-                {
-                    var port = _ports.GetOrAdd(link.Id, _ => new Port(link.Id, link.Name, link.Mtu, link.Up, options.QueueLength, link.Kind));
-                    (port.Name, port.Mtu, port.Up) = (link.Name, link.Mtu, link.Up);
-                }
-            }
-            foreach (var link in links)
-            {
-                if (link.Kind == InterfaceKind.Bridge || !_ports.TryGetValue(link.Id, out var port))
-                    continue;
-                port.Peer = link.Peer is Guid peer ? FindPort(peer) : null;
-                var bridge = link.Bridge is Guid b ? FindBridge(b) : null;
-                if (ReferenceEquals(port.Bridge, bridge))
-                    continue;
-                port.Bridge?.Remove(port);
-                bridge?.Add(port);
             }
         }
         finally
         {
             _refresh.Release();
+        }
+    }
+
+    private async Task ApplyAsync(IReadOnlyList<Guid> ids, CancellationToken ct)
+    {
+        var links = await Store.GetLinksAsync(ids, ct);
+        var found = links.ToDictionary(l => l.Id);
+        foreach (var id in ids)
+        {
+            if (!found.ContainsKey(id))
+                Remove(id);
+        }
+        foreach (var link in links)
+        {
+            if (link.Kind == InterfaceKind.Bridge)
+            {
+                var bridge = _bridges.GetOrAdd(link.Id, _ => new Bridge(link.Name));
+                (bridge.Name, bridge.Up) = (link.Name, link.Up);
+            }
+            else
+            {
+                var port = _ports.GetOrAdd(link.Id, _ => new Port(link.Id, link.Name, link.Mtu, link.Up, options.QueueLength, link.Kind));
+                (port.Name, port.Mtu, port.Up) = (link.Name, link.Mtu, link.Up);
+            }
+        }
+        foreach (var link in links)
+        {
+            if (link.Kind == InterfaceKind.Bridge || !_ports.TryGetValue(link.Id, out var port))
+                continue;
+            port.Peer = link.Peer is Guid peer ? FindPort(peer) : null;
+            var bridge = link.Bridge is Guid b ? FindBridge(b) : null;
+            if (ReferenceEquals(port.Bridge, bridge))
+                continue;
+            port.Bridge?.Remove(port);
+            bridge?.Add(port);
         }
     }
 

@@ -12,11 +12,32 @@ public sealed class Port
 {
     private static int _lastIndex;
 
-    /// <summary>How many cables (epairs) one frame may cross on one thread before it is dropped.</summary>
+    /// <summary>How many cables (epairs) one frame may cross in a row before it is dropped.</summary>
     public const int MaxCableHops = 8;
+
+    /// <summary>How many crossings, all told, the copies of one received frame may make (a flood fans out at each bridge).</summary>
+    public const int MaxCableCrossings = 64;
 
     [ThreadStatic]
     private static int _cableHops;
+
+    [ThreadStatic]
+    private static int _cableCrossings;
+
+    [ThreadStatic]
+    private static int _arrivals; // frames being received on this thread, nested through cables
+
+    /// <summary>
+    /// A frame arrives from outside (a device, the transmit endpoint, a bridge's own output): what it
+    /// causes on this thread until <see cref="Settled"/> shares one budget of cable crossings.
+    /// </summary>
+    internal static void Arriving()
+    {
+        if (_arrivals++ == 0)
+            _cableCrossings = 0;
+    }
+
+    internal static void Settled() => _arrivals--;
 
     private TransmitQueue? _device;
     private readonly Lock _deviceLock = new();
@@ -126,14 +147,19 @@ public sealed class Port
         if (Peer is { } peer)
         {
             // Bridges joined by epairs in a ring would pass a flood round for ever, on this
-            // thread's stack: past a few cables the frame is dropped instead (there is no STP).
-            if (_cableHops >= MaxCableHops)
+            // thread's stack, and a mesh of them would multiply it at every bridge: past a few
+            // cables in a row, or a budget of crossings for everything one frame caused, it is
+            // dropped instead (there is no STP).
+            if (_arrivals == 0)
+                _cableCrossings = 0; // sent from outside (the transmit endpoint): a budget of its own
+            if (_cableHops >= MaxCableHops || _cableCrossings >= MaxCableCrossings)
             {
                 Counters.OutputDrop();
                 frame.Release();
                 return;
             }
             Counters.Output(length);
+            _cableCrossings++;
             _cableHops++;
             try
             {
@@ -169,10 +195,20 @@ public sealed class Port
             frame.Release();
             return;
         }
-        if (Bridge is { } bridge)
-            bridge.Forward(this, frame);
-        else
+        if (Bridge is not { } bridge)
+        {
             frame.Release();
+            return;
+        }
+        Arriving();
+        try
+        {
+            bridge.Forward(this, frame);
+        }
+        finally
+        {
+            Settled();
+        }
     }
 
     /// <summary>
@@ -181,8 +217,17 @@ public sealed class Port
     /// </summary>
     public void Write(ReadOnlySpan<byte> bytes)
     {
-        if (Accept(bytes) && Bridge is { } bridge)
+        if (!Accept(bytes) || Bridge is not { } bridge)
+            return;
+        Arriving();
+        try
+        {
             bridge.Forward(this, Frame.Copy(bytes));
+        }
+        finally
+        {
+            Settled();
+        }
     }
 
     /// <summary>Counts a frame coming in: an input error, a drop while down, or a packet received.</summary>

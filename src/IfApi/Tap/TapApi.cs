@@ -188,6 +188,9 @@ public static class TapApi
         var ifp = await store.GetAsync(@ref, ct);
         if (!ifp.Kind.IsEthernet())
             throw new IfError(Errno.EOPNOTSUPP, $"'{ifp.Name}' is a {ifp.Kind.WireName()}: it carries no Ethernet frames", Ioctl.Transmit);
+        // Where it goes is found before the body is read: nothing can fail while a frame is held.
+        var bridge = ifp.Kind == InterfaceKind.Bridge ? await plane.LoadBridgeAsync(ifp.Id, ct) : null;
+        var port = ifp.Kind == InterfaceKind.Bridge ? null : await plane.LoadPortAsync(ifp.Id, ct);
         var limit = Math.Min(ifp.Mtu + EthernetHeader.Length + EthernetHeader.VlanTagLength, Frame.MaxLength);
         var (frame, length) = await ReadBodyAsync(http.Request.Body, limit, ct);
         if (frame is null || !EthernetHeader.HasValidLength(frame.Span, ifp.Mtu))
@@ -195,22 +198,12 @@ public static class TapApi
             frame?.Release();
             throw new IfError(Errno.EINVAL, $"a frame is {EthernetHeader.Length} to {ifp.Mtu + EthernetHeader.Length} bytes (+{EthernetHeader.VlanTagLength} with a VLAN tag) on '{ifp.Name}', not {length}", Ioctl.Transmit);
         }
-        if (ifp.Kind == InterfaceKind.Bridge)
-        {
-            var bridge = await plane.LoadBridgeAsync(ifp.Id, ct);
-            if (bridge is null)
-                frame.Release();
-            else
-                bridge.Transmit(frame);
-        }
+        if (bridge is not null)
+            bridge.Transmit(frame);
+        else if (port is not null)
+            port.Transmit(frame);
         else
-        {
-            var port = await plane.LoadPortAsync(ifp.Id, ct);
-            if (port is null)
-                frame.Release();
-            else
-                port.Transmit(frame);
-        }
+            frame.Release(); // destroyed meanwhile
         return TypedResults.Accepted((string?)null);
     }
 
@@ -218,39 +211,33 @@ public static class TapApi
     private static async Task<(Frame? Frame, long Length)> ReadBodyAsync(Stream body, int limit, CancellationToken ct)
     {
         var frame = Frame.Rent(limit);
-        var length = 0;
         try
         {
-            while (true)
-            {
-                var room = frame.Memory[length..];
-                if (room.IsEmpty)
-                {
-                    // Full: one more byte means too long; count the rest to say how long.
-                    var buffer = new byte[4096];
-                    long more = 0;
-                    int n;
-                    while ((n = await body.ReadAsync(buffer, ct)) > 0)
-                        more += n;
-                    if (more == 0)
-                        return (frame, length);
-                    frame.Release();
-                    return (null, length + more);
-                }
-                var read = await body.ReadAsync(room, ct);
-                if (read == 0)
-                    break;
+            var length = 0;
+            int read;
+            while (length < limit && (read = await body.ReadAsync(frame.Memory[length..], ct)) > 0)
                 length += read;
+            long more = 0;
+            if (length == limit)
+            {
+                // Full: anything after it makes it too long; read on only to say how long.
+                var rest = new byte[4096];
+                while ((read = await body.ReadAsync(rest, ct)) > 0)
+                    more += read;
             }
+            if (more == 0)
+            {
+                frame.Shorten(length);
+                return (frame, length);
+            }
+            frame.Release();
+            return (null, length + more);
         }
         catch
         {
             frame.Release();
             throw;
         }
-        var exact = Frame.Copy(frame.Span[..length]);
-        frame.Release();
-        return (exact, length);
     }
 
     public static async Task<Ok<BridgeMembers>> Members(string bridge, IfStore store, CancellationToken ct) =>

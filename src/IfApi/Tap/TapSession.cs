@@ -221,8 +221,10 @@ public sealed class TapSession
         var queue = _queue.Reader;
         while (await queue.WaitToReadAsync())
         {
-            // Rented while there is something to send: an idle device holds no buffer.
-            var buffer = ArrayPool<byte>.Shared.Rent(WebSocketFrames.MaxHeader + BatchBytes + WebSocketFrames.MaxHeader + FrameRoom(_port.Mtu));
+            // Rented while there is something to send, sized for what waits: an idle device holds
+            // no buffer, and a frame or two take a small one the pool keeps plenty of.
+            var room = FrameRoom(_port.Mtu) + WebSocketFrames.MaxHeader;
+            var buffer = ArrayPool<byte>.Shared.Rent(WebSocketFrames.MaxHeader + Math.Min(BatchBytes, _queue.Count * room) + room);
             try
             {
                 var used = WebSocketFrames.MaxHeader; // batched: the message's header goes in front, last
@@ -231,8 +233,16 @@ public sealed class TapSession
                     var needs = (_batched ? 2 : WebSocketFrames.MaxHeader) + frame.Length;
                     if (used + needs > buffer.Length)
                     {
-                        // Queued before the MTU went down, or larger than the buffer was sized for.
-                        await WriteAsync(connection, buffer, used);
+                        // More came than the buffer was sized for: what it holds goes first.
+                        try
+                        {
+                            await WriteAsync(connection, buffer, used);
+                        }
+                        catch
+                        {
+                            frame.Release();
+                            throw;
+                        }
                         used = WebSocketFrames.MaxHeader;
                         if (used + needs > buffer.Length)
                         {
