@@ -18,7 +18,7 @@ public sealed partial class LinuxTap : IDisposable
     private const uint TunFCsum = 0x01, TunFTso4 = 0x02, TunFTso6 = 0x04;
     private const int IfNameSize = 16, IfReqSize = 40;
     private const short PollIn = 0x1;
-    private const int EAgain = 11, EIntr = 4;
+    private const int EAgain = 11, EIntr = 4, EIo = 5, EInval = 22;
 
     private readonly int _fd;
 
@@ -75,18 +75,22 @@ public sealed partial class LinuxTap : IDisposable
         }
     }
 
-    /// <summary>One frame to the host's stack, as if the tap had received it.</summary>
-    public void Write(ReadOnlySpan<byte> frame)
+    /// <summary>
+    /// One frame to the host's stack, as if the tap had received it; false when the host refused it
+    /// and it was dropped, as a wire would drop it: the tap is down (EIO), its backlog is full
+    /// (EAGAIN), or the frame is not one it takes (EINVAL).
+    /// </summary>
+    public bool Write(ReadOnlySpan<byte> frame)
     {
         while (true)
         {
             if (write(_fd, ref MemoryMarshal.GetReference(frame), (nuint)frame.Length) >= 0)
-                return;
+                return true;
             var errno = Marshal.GetLastPInvokeError();
             if (errno == EIntr)
                 continue;
-            if (errno == EAgain)
-                return; // the stack's backlog is full: dropped, as a wire would
+            if (errno is EAgain or EIo or EInval)
+                return false;
             throw new Win32Exception(errno, $"write to {Name}");
         }
     }

@@ -79,10 +79,10 @@ public static class VirtioNet
     public const byte NeedsChecksum = 1, DataValid = 2;
     public const byte GsoNone = 0, GsoTcpV4 = 1, GsoTcpV6 = 4, GsoEcn = 0x80;
 
-    private const int EthernetLength = 14;
-    private const ushort EtherIPv4 = 0x0800, EtherIPv6 = 0x86dd;
-    private const byte Tcp = 6;
-    private const byte Fin = 0x01, Psh = 0x08, Cwr = 0x80;
+    internal const int EthernetLength = 14;
+    internal const ushort EtherIPv4 = 0x0800, EtherIPv6 = 0x86dd;
+    internal const byte Tcp = 6;
+    internal const byte Fin = 0x01, Psh = 0x08, Ack = 0x10, Cwr = 0x80;
 
     /// <summary>
     /// One read from the tap, <paramref name="packet"/> after its header <paramref name="vnet"/>:
@@ -203,7 +203,7 @@ public static class VirtioNet
 /// </summary>
 public sealed class Coalescer(Action<ReadOnlySpan<byte>> write)
 {
-    private const int EthernetLength = 14;
+    private const int EthernetLength = VirtioNet.EthernetLength;
     private const int MaxPacket = 65535 - 60; // an IPv4 total length, with room for the longest headers
     private readonly byte[] _packet = new byte[VirtioNet.HeaderLength + 65535 + EthernetLength];
     private int _length;         // bytes in _packet after the virtio-net header; 0 when nothing is held
@@ -224,7 +224,7 @@ public sealed class Coalescer(Action<ReadOnlySpan<byte>> write)
         var payload = frame.Length - headers;
         var tcp = frame.Slice(EthernetLength + ipLength, tcpLength);
         var flags = tcp[13];
-        var glueable = payload > 0 && (flags & ~0x08) == 0x10 && LengthsAgree(frame, ipLength, v6) && ChecksumValid(frame, ipLength, v6);
+        var glueable = payload > 0 && (flags & ~VirtioNet.Psh) == VirtioNet.Ack && LengthsAgree(frame, ipLength, v6) && ChecksumValid(frame, ipLength, v6);
         if (!glueable)
         {
             Flush();
@@ -237,7 +237,7 @@ public sealed class Coalescer(Action<ReadOnlySpan<byte>> write)
             _length += payload;
             _segments++;
             _nextSeq += (uint)payload;
-            _push |= (flags & 0x08) != 0;
+            _push |= (flags & VirtioNet.Psh) != 0;
             if (payload < _mss || _push)
                 Flush(); // a short segment or a push ends a burst
             return;
@@ -246,7 +246,7 @@ public sealed class Coalescer(Action<ReadOnlySpan<byte>> write)
         frame.CopyTo(_packet.AsSpan(VirtioNet.HeaderLength));
         (_length, _headers, _ipLength, _v6, _mss, _segments) = (frame.Length, headers, ipLength, v6, payload, 1);
         _nextSeq = BinaryPrimitives.ReadUInt32BigEndian(tcp[4..]) + (uint)payload;
-        _push = (flags & 0x08) != 0;
+        _push = (flags & VirtioNet.Psh) != 0;
         if (_push)
             Flush();
     }
@@ -254,7 +254,7 @@ public sealed class Coalescer(Action<ReadOnlySpan<byte>> write)
     /// <summary>Whether a segment continues what is held: same headers but for the IP length, id and checksums and the sequence number.</summary>
     private bool Follows(ReadOnlySpan<byte> frame, int headers, int ipLength, bool v6, int payload)
     {
-        if (headers != _headers || v6 != _v6 || payload > _mss || _length + payload > MaxPacket)
+        if (headers != _headers || ipLength != _ipLength || v6 != _v6 || payload > _mss || _length + payload > MaxPacket)
             return false;
         var held = _packet.AsSpan(VirtioNet.HeaderLength, _headers);
         var tcpAt = EthernetLength + ipLength;
@@ -291,7 +291,7 @@ public sealed class Coalescer(Action<ReadOnlySpan<byte>> write)
     {
         var ip = frame.Slice(EthernetLength, ipLength);
         var tcp = frame[(EthernetLength + ipLength)..];
-        var sum = InternetChecksum.AddPseudoHeader(0, ip, v6, 6, tcp.Length);
+        var sum = InternetChecksum.AddPseudoHeader(0, ip, v6, VirtioNet.Tcp, tcp.Length);
         return InternetChecksum.Fold(InternetChecksum.Add(sum, tcp)) == 0xffff;
     }
 
@@ -315,9 +315,9 @@ public sealed class Coalescer(Action<ReadOnlySpan<byte>> write)
                 InternetChecksum.SetIPv4Header(ip, _ipLength);
             }
             if (_push)
-                tcp[13] |= 0x08;
+                tcp[13] |= VirtioNet.Psh;
             // The stack finishes the checksum: the field holds the pseudo-header's sum (CHECKSUM_PARTIAL).
-            BinaryPrimitives.WriteUInt16BigEndian(tcp[16..], InternetChecksum.Fold(InternetChecksum.AddPseudoHeader(0, ip, _v6, 6, tcp.Length)));
+            BinaryPrimitives.WriteUInt16BigEndian(tcp[16..], InternetChecksum.Fold(InternetChecksum.AddPseudoHeader(0, ip, _v6, VirtioNet.Tcp, tcp.Length)));
             vnet[0] = VirtioNet.NeedsChecksum;
             vnet[1] = _v6 ? VirtioNet.GsoTcpV6 : VirtioNet.GsoTcpV4;
             BinaryPrimitives.WriteUInt16LittleEndian(vnet[2..], (ushort)_headers);

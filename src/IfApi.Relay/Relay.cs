@@ -15,13 +15,9 @@ public sealed class Relay(LinuxTap tap, WsClient socket, TextWriter log)
     public const string BatchProtocol = "ifapi.batch";
     private const int BatchBytes = 64 * 1024;
 
+    private readonly bool _batched = socket.SubProtocol == BatchProtocol;
     private volatile bool _stopping;
-    private long _unsendable;
-
-    private bool Batched => socket.SubProtocol == BatchProtocol;
-
-    /// <summary>The IfApi interface's name, once a cloning open has said it.</summary>
-    public string? RemoteName { get; private set; }
+    private long _unsendable, _refused;
 
     /// <summary>Relays until the service closes the socket or <paramref name="stop"/> fires (then it closes it).</summary>
     public void Run(CancellationToken stop)
@@ -37,7 +33,7 @@ public sealed class Relay(LinuxTap tap, WsClient socket, TextWriter log)
         {
             SocketToTap();
         }
-        catch (Exception e) when (e is IOException or ObjectDisposedException)
+        catch (Exception e) when (e is IOException or ObjectDisposedException or System.ComponentModel.Win32Exception)
         {
             log.WriteLine($"ifapi-relay: {e.Message}");
         }
@@ -47,12 +43,14 @@ public sealed class Relay(LinuxTap tap, WsClient socket, TextWriter log)
             up.Join(TimeSpan.FromSeconds(2));
         }
         if (Interlocked.Read(ref _unsendable) > 0)
-            log.WriteLine($"ifapi-relay: {_unsendable} packets from {tap.Name} could not be cut into frames and were dropped");
+            log.WriteLine($"ifapi-relay: {_unsendable} packets from {tap.Name} could not be sent as frames and were dropped");
+        if (Interlocked.Read(ref _refused) > 0)
+            log.WriteLine($"ifapi-relay: {tap.Name} refused {_refused} frames (down, or its backlog full)");
     }
 
     private void TapToSocket()
     {
-        var batch = new WsClient.Batch(socket, Batched, BatchBytes);
+        var batch = new WsClient.Batch(socket, _batched, BatchBytes);
         var read = new byte[VirtioNet.HeaderLength + 65535 + 14];
         try
         {
@@ -65,6 +63,11 @@ public sealed class Relay(LinuxTap tap, WsClient socket, TextWriter log)
                 {
                     if (!tap.Offload)
                     {
+                        if (_batched && n > ushort.MaxValue)
+                        {
+                            Interlocked.Increment(ref _unsendable); // a jumbo frame a 2-byte length cannot frame
+                            continue;
+                        }
                         read.AsSpan(0, n).CopyTo(batch.Reserve(n));
                         batch.Commit(n);
                     }
@@ -77,15 +80,19 @@ public sealed class Relay(LinuxTap tap, WsClient socket, TextWriter log)
                 batch.Send();
             }
         }
-        catch (Exception e) when (e is IOException or ObjectDisposedException)
+        catch (Exception e) when (e is IOException or ObjectDisposedException or System.ComponentModel.Win32Exception)
         {
-            // the connection is gone: the receiving side ends too
+            // The connection is gone (the receiving side ends too), or the tap failed: say so and
+            // close, so that the service closes the device.
+            if (!_stopping)
+                log.WriteLine($"ifapi-relay: {e.Message}");
+            socket.Close();
         }
     }
 
     private void SocketToTap()
     {
-        var coalescer = tap.Offload ? new Coalescer(tap.Write) : null;
+        var coalescer = tap.Offload ? new Coalescer(packet => Write(packet)) : null;
         while (true)
         {
             var message = socket.Receive();
@@ -100,7 +107,7 @@ public sealed class Relay(LinuxTap tap, WsClient socket, TextWriter log)
                     continue;
             }
             var bytes = message.Bytes.Span;
-            if (!Batched)
+            if (!_batched)
                 Write(coalescer, bytes);
             else
             {
@@ -124,7 +131,13 @@ public sealed class Relay(LinuxTap tap, WsClient socket, TextWriter log)
         if (coalescer is not null)
             coalescer.Add(frame);
         else
-            tap.Write(frame);
+            Write(frame);
+    }
+
+    private void Write(ReadOnlySpan<byte> packet)
+    {
+        if (!tap.Write(packet))
+            Interlocked.Increment(ref _refused);
     }
 
     /// <summary>A control message: the cloning device's <c>{"name":"tapN"}</c>.</summary>
@@ -134,10 +147,7 @@ public sealed class Relay(LinuxTap tap, WsClient socket, TextWriter log)
         {
             using var doc = JsonDocument.Parse(json.ToArray());
             if (doc.RootElement.TryGetProperty("name", out var name))
-            {
-                RemoteName = name.GetString();
-                log.WriteLine($"ifapi-relay: {tap.Name} <-> {RemoteName}");
-            }
+                log.WriteLine($"ifapi-relay: {tap.Name} <-> {name.GetString()}");
         }
         catch (JsonException)
         {

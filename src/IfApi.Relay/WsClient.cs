@@ -24,14 +24,15 @@ public sealed class WsClient : IDisposable
     private readonly byte[] _in = new byte[512 * 1024];
     private int _inStart, _inEnd;
     private readonly byte[] _message = new byte[512 * 1024]; // a fragmented message, put together
-    private ulong _maskState;
+    private ulong _maskState; // for control frames, under _sending; each Batch has its own
+    private bool _closeSent;  // under _sending: nothing is sent after a close
 
     private WsClient(Socket socket, Stream stream, string? subProtocol, ReadOnlySpan<byte> early)
     {
         (_socket, _stream, SubProtocol) = (socket, stream, subProtocol);
         early.CopyTo(_in);
         _inEnd = early.Length;
-        _maskState = BinaryPrimitives.ReadUInt64LittleEndian(RandomNumberGenerator.GetBytes(8)) | 1;
+        _maskState = NewMaskSeed();
     }
 
     /// <summary>The subprotocol the server chose, if any.</summary>
@@ -132,12 +133,13 @@ public sealed class WsClient : IDisposable
                 case OpPong:
                     continue;
                 case OpClose:
+                    // The server's close, or its answer to ours: answered once, echoing its status.
                     var status = payload.Length >= 2 ? payload[..2].ToArray() : [];
                     try
                     {
                         SendControl(OpClose, status);
                     }
-                    catch (IOException)
+                    catch (Exception e) when (e is IOException or ObjectDisposedException)
                     {
                     }
                     return new Message(WebSocketOpcode.Close, payload);
@@ -161,8 +163,8 @@ public sealed class WsClient : IDisposable
         long payload;
         while (!TryHeader(_in.AsSpan(_inStart, _inEnd - _inStart), out headerLength, out payload))
             Fill();
-        if (headerLength + payload > _in.Length)
-            throw new IOException($"a frame of {payload} bytes is longer than this client takes");
+        if (payload < 0 || headerLength + payload > _in.Length)
+            throw new IOException($"a frame of {(ulong)payload} bytes is longer than this client takes");
         while (_inEnd - _inStart < headerLength + payload)
             Fill();
         var at = _inStart;
@@ -218,16 +220,15 @@ public sealed class WsClient : IDisposable
         private int _used;           // bytes of finished messages (and, batched, the header room)
         private int _reserved;       // where the frame being filled starts
         private int _reservedLength;
+        private ulong _maskState = NewMaskSeed();
 
-        public bool Batched => batched;
-
-        /// <summary>Frames held, in bytes; send when it passes the capacity.</summary>
-        public int Length => _used;
-
+        /// <summary>Whether what is held should be sent before more is added.</summary>
         public bool Full => _used >= capacity;
 
         public Span<byte> Reserve(int length)
         {
+            if (batched && length > ushort.MaxValue)
+                throw new ArgumentOutOfRangeException(nameof(length), length, "a record's length has two bytes");
             if (_used + MaxHeader + 2 + length > _buffer.Length)
                 Send(); // the frames of one long read may not fit behind what is held
             _reservedLength = length;
@@ -253,7 +254,7 @@ public sealed class WsClient : IDisposable
                 return;
             }
             var header = _buffer.AsSpan(_used, _reserved - _used);
-            WriteHeader(header, OpBinary, length, client.NextMask());
+            WriteHeader(header, OpBinary, length, NextMask(ref _maskState));
             ApplyMask(_buffer.AsSpan(_reserved, length), header[^4..]);
             _used = _reserved + length;
         }
@@ -269,11 +270,15 @@ public sealed class WsClient : IDisposable
                 var payload = _used - MaxHeader;
                 var h = HeaderLength(payload);
                 start = MaxHeader - h;
-                WriteHeader(_buffer.AsSpan(start, h), OpBinary, payload, client.NextMask());
+                WriteHeader(_buffer.AsSpan(start, h), OpBinary, payload, NextMask(ref _maskState));
                 ApplyMask(_buffer.AsSpan(MaxHeader, payload), _buffer.AsSpan(MaxHeader - 4, 4));
             }
             lock (client._sending)
+            {
+                if (client._closeSent)
+                    throw new IOException("the connection is closing");
                 client._stream.Write(_buffer, start, _used - start);
+            }
             _used = 0;
         }
     }
@@ -302,14 +307,16 @@ public sealed class WsClient : IDisposable
         MemoryMarshal.Write(header[at..], in mask);
     }
 
+    private static ulong NewMaskSeed() => BinaryPrimitives.ReadUInt64LittleEndian(RandomNumberGenerator.GetBytes(8)) | 1;
+
     /// <summary>A fresh masking key for each frame (xorshift64*, seeded from the system's random source).</summary>
-    private uint NextMask()
+    private static uint NextMask(ref ulong state)
     {
-        var x = _maskState;
+        var x = state;
         x ^= x >> 12;
         x ^= x << 25;
         x ^= x >> 27;
-        _maskState = x;
+        state = x;
         return (uint)((x * 0x2545F4914F6CDD1DUL) >> 32);
     }
 
@@ -330,11 +337,16 @@ public sealed class WsClient : IDisposable
     {
         Span<byte> frame = stackalloc byte[6 + 125];
         var length = Math.Min(payload.Length, 125);
-        WriteHeader(frame, opcode, length, NextMask());
-        payload[..length].CopyTo(frame[6..]);
-        ApplyMask(frame.Slice(6, length), frame.Slice(2, 4));
         lock (_sending)
+        {
+            if (_closeSent)
+                return; // a close goes once, and nothing after it
+            WriteHeader(frame, opcode, length, NextMask(ref _maskState));
+            payload[..length].CopyTo(frame[6..]);
+            ApplyMask(frame.Slice(6, length), frame.Slice(2, 4));
             _stream.Write(frame[..(6 + length)]);
+            _closeSent = opcode == OpClose;
+        }
     }
 
     /// <summary>Starts the closing handshake (1000); the receiver sees the server's answer.</summary>

@@ -30,5 +30,11 @@ np_pids+=($!)
 sleep 0.5
 check "iperf3 TCP runs across the bridge" ip netns exec "${np_id}a" iperf3 -c 198.18.0.2 -t 2 --connect-timeout 3000
 grep -E "receiver" "$work/check.log" | sed 's/^/    /'
+# A relay whose tap is down drops what it cannot deliver and carries on once it is up again.
+ip -n "${np_id}a" link set "${np_id}a" down
+ip netns exec "${np_id}b" ping -c 2 -W 1 198.18.0.1 >/dev/null 2>&1
+ip -n "${np_id}a" link set "${np_id}a" up
+ip -n "${np_id}a" addr replace 198.18.0.1/24 dev "${np_id}a"
+check "a relay survives its tap going down and up" ip netns exec "${np_id}b" ping -c 3 -W 2 198.18.0.1
 check "the bridge's members are the two relayed taps" sh -c "curl -fs $np_url/v1/interfaces/$bridge/members | grep -q '\"members\":\[\"tap[0-9]*\",\"tap[0-9]*\"\]'"
 exit $failed
