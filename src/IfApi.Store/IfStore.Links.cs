@@ -23,7 +23,7 @@ public sealed class NoInterfaceWatcher : IInterfaceWatcher
 /// <summary>What the frame path needs to know of one interface.</summary>
 /// <param name="Peer">The other end of an epair.</param>
 /// <param name="Bridge">The bridge it is a member of.</param>
-public sealed record LinkState(Guid Id, string Name, InterfaceKind Kind, IfFlags Flags, int Mtu, Guid? Peer, Guid? Bridge)
+public sealed record LinkState(Guid Id, InterfaceKind Kind, IfFlags Flags, int Mtu, Guid? Peer, Guid? Bridge)
 {
     public bool Up => (Flags & IfFlags.Up) != 0;
 }
@@ -44,14 +44,14 @@ public sealed partial class IfStore
                 // The frontier's interfaces and, for those that are bridges, their members.
                 var rows = await db.Interfaces.AsNoTracking()
                     .Where(i => frontier.Contains(i.Id) || (i.BridgeId != null && frontier.Contains(i.BridgeId.Value)))
-                    .Select(i => new { i.Id, i.Name, i.Kind, i.Flags, i.Mtu, i.PeerId, i.BridgeId })
+                    .Select(i => new { i.Id, i.Kind, i.Flags, i.Mtu, i.PeerId, i.BridgeId })
                     .ToListAsync(ct);
                 var next = new HashSet<Guid>();
                 foreach (var r in rows)
                 {
                     if (found.ContainsKey(r.Id))
                         continue;
-                    var link = new LinkState(r.Id, r.Name, Kinds.Parse(r.Kind), (IfFlags)r.Flags, r.Mtu, r.PeerId, r.BridgeId);
+                    var link = new LinkState(r.Id, Kinds.Parse(r.Kind), (IfFlags)r.Flags, r.Mtu, r.PeerId, r.BridgeId);
                     found.Add(r.Id, link);
                     if (link.Kind == InterfaceKind.Bridge && !frontier.Contains(r.Id))
                         next.Add(r.Id); // its members come with it next time

@@ -17,9 +17,9 @@ public sealed class BridgeTests
         return Frame.Copy(bytes);
     }
 
-    private static Port OpenPort(string name, out TransmitQueue device, bool up = true)
+    private static Port OpenPort(out TransmitQueue device, bool up = true)
     {
-        var port = new Port(Guid.NewGuid(), name, mtu: 1500, up, queueLength: 16);
+        var port = new Port(Guid.NewGuid(), mtu: 1500, up, queueLength: 16);
         device = port.TryOpen()!;
         return port;
     }
@@ -37,8 +37,8 @@ public sealed class BridgeTests
 
     private static (Bridge Bridge, Port A, Port B, Port C, TransmitQueue Da, TransmitQueue Db, TransmitQueue Dc) ThreePorts()
     {
-        var bridge = new Bridge("bridge0");
-        var (a, b, c) = (OpenPort("tap0", out var da), OpenPort("tap1", out var db), OpenPort("tap2", out var dc));
+        var bridge = new Bridge();
+        var (a, b, c) = (OpenPort(out var da), OpenPort(out var db), OpenPort(out var dc));
         Assert.True(bridge.Add(a) && bridge.Add(b) && bridge.Add(c));
         return (bridge, a, b, c, da, db, dc);
     }
@@ -89,13 +89,13 @@ public sealed class BridgeTests
     public void A_flood_between_bridges_joined_by_many_epairs_is_cut_by_a_budget_not_multiplied()
     {
         // Two bridges joined by four epairs: every crossing floods back over the other three.
-        var (left, right) = (new Bridge("bridge0"), new Bridge("bridge1"));
-        var host = OpenPort("tap0", out var device);
+        var (left, right) = (new Bridge(), new Bridge());
+        var host = OpenPort(out var device);
         left.Add(host);
         var ends = new List<Port>();
         for (var i = 0; i < 4; i++)
         {
-            var (a, b) = (new Port(Guid.NewGuid(), $"epair{i}a", 1500, true, 16, Domain.InterfaceKind.Epair), new Port(Guid.NewGuid(), $"epair{i}b", 1500, true, 16, Domain.InterfaceKind.Epair));
+            var (a, b) = (new Port(Guid.NewGuid(), 1500, true, 16, Domain.InterfaceKind.Epair), new Port(Guid.NewGuid(), 1500, true, 16, Domain.InterfaceKind.Epair));
             (a.Peer, b.Peer) = (b, a);
             left.Add(a);
             right.Add(b);
@@ -133,9 +133,9 @@ public sealed class BridgeTests
     [Fact]
     public void With_nobody_reading_a_transmitted_frame_is_counted_and_dropped_as_tap_start_does()
     {
-        var bridge = new Bridge("bridge0");
-        var a = OpenPort("tap0", out _);
-        var closed = new Port(Guid.NewGuid(), "tap1", 1500, up: true, queueLength: 16);
+        var bridge = new Bridge();
+        var a = OpenPort(out _);
+        var closed = new Port(Guid.NewGuid(), 1500, up: true, queueLength: 16);
         bridge.Add(a);
         bridge.Add(closed);
         var frame = Ethernet(Everyone, MacA);
@@ -147,11 +147,11 @@ public sealed class BridgeTests
     [Fact]
     public void A_slow_reader_loses_the_newest_frames_and_the_others_lose_nothing()
     {
-        var bridge = new Bridge("bridge0");
-        var a = OpenPort("tap0", out _);
-        var slow = new Port(Guid.NewGuid(), "tap1", 1500, up: true, queueLength: 4);
+        var bridge = new Bridge();
+        var a = OpenPort(out _);
+        var slow = new Port(Guid.NewGuid(), 1500, up: true, queueLength: 4);
         var slowDevice = slow.TryOpen()!;
-        var fast = OpenPort("tap2", out var fastDevice);
+        var fast = OpenPort(out var fastDevice);
         bridge.Add(a);
         bridge.Add(slow);
         bridge.Add(fast);
@@ -169,7 +169,7 @@ public sealed class BridgeTests
     [Fact]
     public void One_device_opener_at_a_time_and_closing_discards_its_queue()
     {
-        var port = new Port(Guid.NewGuid(), "tap0", 1500, up: true, queueLength: 8);
+        var port = new Port(Guid.NewGuid(), 1500, up: true, queueLength: 8);
         var device = port.TryOpen()!;
         Assert.Null(port.TryOpen());
         var queued = Ethernet(Everyone, MacB);
@@ -184,12 +184,12 @@ public sealed class BridgeTests
     public void A_member_of_one_bridge_cannot_join_another_and_leaving_forgets_its_stations()
     {
         var (bridge, a, _, _, _, _, _) = ThreePorts();
-        Assert.False(new Bridge("bridge1").Add(a));
+        Assert.False(new Bridge().Add(a));
         a.Receive(Ethernet(Everyone, MacA));
         Assert.Equal(1, bridge.Stations);
         Assert.True(bridge.Remove(a));
         Assert.Equal(0, bridge.Stations);
         Assert.Null(a.Bridge);
-        Assert.True(new Bridge("bridge1").Add(a));
+        Assert.True(new Bridge().Add(a));
     }
 }

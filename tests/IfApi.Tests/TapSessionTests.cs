@@ -51,7 +51,7 @@ public sealed class TapSessionTests
     {
         var (server, client, sockets) = await PairAsync(batched ? TapSession.BatchProtocol : null);
         using var _ = sockets;
-        var port = new Port(Guid.NewGuid(), "tap0", mtu: 1500, up: true, queueLength: 64);
+        var port = new Port(Guid.NewGuid(), mtu: 1500, up: true, queueLength: 64);
         var queue = port.TryOpen()!;
         using var stop = new CancellationTokenSource();
         var session = new TapSession(server, connection: null, port, queue, batched).RunAsync(default, stop.Token);

@@ -7,7 +7,7 @@ namespace IfApi.Tap;
 /// received frame is forwarded by <see cref="LearningBridge.Decide"/>: to one port, or flooded to
 /// every other up member as one shared buffer, never back out of the port it came in on.
 /// </summary>
-public sealed class Bridge(string name, long ageLimitMs = LearningBridge.DefaultAgeLimitMs, int maxAddresses = LearningBridge.DefaultMaxAddresses)
+public sealed class Bridge(long ageLimitMs = LearningBridge.DefaultAgeLimitMs, int maxAddresses = LearningBridge.DefaultMaxAddresses)
 {
     private readonly LearningBridge _table = new(ageLimitMs, maxAddresses);
     private readonly Lock _membersLock = new();
@@ -15,8 +15,6 @@ public sealed class Bridge(string name, long ageLimitMs = LearningBridge.Default
     // Read on every frame, changed when a member joins or leaves: a new array each change, so a
     // forwarding pass sees one consistent set without a lock.
     private Port[] _members = [];
-
-    public string Name { get; set; } = name;
 
     /// <summary>Whether the bridge interface is up: while down it forwards nothing (<c>IFF_DRV_RUNNING</c>).</summary>
     public bool Up { get; set; } = true;

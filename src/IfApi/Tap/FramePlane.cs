@@ -103,7 +103,7 @@ public sealed class FramePlane(IServiceProvider services, TapOptions options, IL
 
     /// <summary>
     /// Reads <paramref name="ids"/> and all they connect to from the store and makes the ports and
-    /// bridges here match: new ones made, names, MTUs and up/down followed, epair ends joined,
+    /// bridges here match: new ones made, MTUs and up/down followed, epair ends joined,
     /// memberships as stored, and those no longer in the store taken apart.
     /// </summary>
     private async Task RefreshAsync(IReadOnlyList<Guid> ids, CancellationToken ct)
@@ -145,13 +145,12 @@ public sealed class FramePlane(IServiceProvider services, TapOptions options, IL
         {
             if (link.Kind == InterfaceKind.Bridge)
             {
-                var bridge = _bridges.GetOrAdd(link.Id, _ => new Bridge(link.Name));
-                (bridge.Name, bridge.Up) = (link.Name, link.Up);
+                _bridges.GetOrAdd(link.Id, _ => new Bridge()).Up = link.Up;
             }
             else
             {
-                var port = _ports.GetOrAdd(link.Id, _ => new Port(link.Id, link.Name, link.Mtu, link.Up, options.QueueLength, link.Kind));
-                (port.Name, port.Mtu, port.Up) = (link.Name, link.Mtu, link.Up);
+                var port = _ports.GetOrAdd(link.Id, _ => new Port(link.Id, link.Mtu, link.Up, options.QueueLength, link.Kind));
+                (port.Mtu, port.Up) = (link.Mtu, link.Up);
             }
         }
         foreach (var link in links)

@@ -43,10 +43,10 @@ public sealed class Port
     private readonly Lock _deviceLock = new();
     private readonly CancellationTokenSource _gone = new();
 
-    public Port(Guid id, string name, int mtu, bool up, int queueLength, InterfaceKind kind = InterfaceKind.Tap)
+    public Port(Guid id, int mtu, bool up, int queueLength, InterfaceKind kind = InterfaceKind.Tap)
     {
         ArgumentOutOfRangeException.ThrowIfLessThan(queueLength, 1);
-        (Id, Name, Mtu, Up, QueueLength, Kind) = (id, name, mtu, up, queueLength, kind);
+        (Id, Mtu, Up, QueueLength, Kind) = (id, mtu, up, queueLength, kind);
         Index = Interlocked.Increment(ref _lastIndex);
     }
 
@@ -74,8 +74,6 @@ public sealed class Port
 
     /// <summary>A number of this process's own for the port, which a bridge's table learns stations by.</summary>
     public int Index { get; }
-
-    public string Name { get; set; }
 
     /// <summary>The MTU; frames longer than it allows are input errors.</summary>
     public int Mtu { get; set; }

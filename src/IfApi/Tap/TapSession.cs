@@ -55,8 +55,7 @@ public sealed class TapSession
         using var gone = _port.Gone.Register(() => closing.TrySetResult((WebSocketCloseStatus.EndpointUnavailable, "interface destroyed")));
         using var stop = stopping.Register(() => closing.TrySetResult((WebSocketCloseStatus.EndpointUnavailable, "service stopping")));
         var reader = _batched ? ReadBatchesAsync() : ReadFramesAsync();
-        var writer = _connection is not null ? WriteFramedAsync(_connection)
-            : _batched ? WriteBatchesAsync() : WriteFramesAsync();
+        var writer = _connection is null && !_batched ? WriteFramesAsync() : WriteFramedAsync(_connection);
         await Task.WhenAny(closing.Task, reader, writer);
 
         // The device closes first: the writer's queue completes, so it stops after the send it is in.
@@ -212,11 +211,13 @@ public sealed class TapSession
     // ---- interface → client ---------------------------------------------------------------------
 
     /// <summary>
-    /// What is queued, framed here and written to the connection at once: in the plain framing one
-    /// WebSocket message per frame, in the batched one a message of records; a write goes as soon as
-    /// the queue is empty or <see cref="BatchBytes"/> are gathered, so gathering adds no wait.
+    /// What is queued, gathered into one buffer and sent at once: in the plain framing one WebSocket
+    /// message per frame, framed here and written to the connection; in the batched one a message of
+    /// records (through the WebSocket when the connection is not this session's to write, as over
+    /// HTTP/2). A send goes as soon as the queue is empty or <see cref="BatchBytes"/> are gathered,
+    /// so gathering adds no wait.
     /// </summary>
-    private async Task WriteFramedAsync(DeviceStream connection)
+    private async Task WriteFramedAsync(DeviceStream? connection)
     {
         var queue = _queue.Reader;
         while (await queue.WaitToReadAsync())
@@ -273,11 +274,13 @@ public sealed class TapSession
     }
 
     /// <summary>Writes the messages gathered after the header room; batched, one message, its header put in front now.</summary>
-    private ValueTask WriteAsync(DeviceStream connection, byte[] buffer, int used)
+    private ValueTask WriteAsync(DeviceStream? connection, byte[] buffer, int used)
     {
         var start = WebSocketFrames.MaxHeader;
         if (used == start)
             return ValueTask.CompletedTask;
+        if (connection is null) // batched, through the WebSocket, which frames the message itself
+            return _socket.SendAsync(buffer.AsMemory(start, used - start), WebSocketMessageType.Binary, endOfMessage: true, CancellationToken.None);
         if (_batched)
         {
             var records = used - start;
@@ -287,7 +290,7 @@ public sealed class TapSession
         return connection.WriteAsync(buffer.AsMemory(start, used - start));
     }
 
-    /// <summary>Each transmitted frame as one binary message.</summary>
+    /// <summary>Each transmitted frame as one binary message, through the WebSocket (plain framing over HTTP/2).</summary>
     private async Task WriteFramesAsync()
     {
         var queue = _queue.Reader;
@@ -305,32 +308,6 @@ public sealed class TapSession
                     frame.Release();
                 }
             }
-        }
-    }
-
-    /// <summary>
-    /// What is queued, as few messages as fit: frames are copied into one message of up to
-    /// <see cref="BatchBytes"/> and released at once; a message goes as soon as the queue is empty,
-    /// so batching adds no wait.
-    /// </summary>
-    private async Task WriteBatchesAsync()
-    {
-        var queue = _queue.Reader;
-        var buffer = ArrayPool<byte>.Shared.Rent(BatchBytes + 2 + ushort.MaxValue);
-        try
-        {
-            while (await queue.WaitToReadAsync())
-            {
-                var used = 0;
-                while (used < BatchBytes && queue.TryRead(out var frame))
-                    used += Append(buffer.AsSpan(used), frame);
-                if (used > 0)
-                    await _socket.SendAsync(buffer.AsMemory(0, used), WebSocketMessageType.Binary, endOfMessage: true, CancellationToken.None);
-            }
-        }
-        finally
-        {
-            ArrayPool<byte>.Shared.Return(buffer);
         }
     }
 
