@@ -565,6 +565,7 @@ internal static class PgBench
             ["mtu"] = InterfaceKind.Tap.DefaultMtu().ToString(CultureInfo.InvariantCulture),
             ["groups"] = "'{all,tap}'::text[]",
             ["ref"] = "'tap' || :unit",
+            ["actor"] = "'bench'",
         };
         string Sql(string s) => System.Text.RegularExpressions.Regex.Replace(s, "@([a-z]+)", m => values[m.Groups[1].Value]);
         return $"""

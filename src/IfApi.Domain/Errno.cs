@@ -15,6 +15,12 @@ public enum Errno
     EHOSTDOWN,
     /// <summary>The routing socket's answer to a reader that fell behind: what it missed is gone.</summary>
     ENOBUFS,
+    /// <summary>A key was presented and is not one of ours (BSD's "Authentication error").</summary>
+    EAUTH,
+    /// <summary>No key was presented where one is needed (BSD's "Need authenticator").</summary>
+    ENEEDAUTH,
+    /// <summary>Too many devices open in this process (the system's file table is full).</summary>
+    ENFILE,
 }
 
 /// <summary>

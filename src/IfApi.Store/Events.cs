@@ -26,6 +26,8 @@ public sealed class EventRow
     public string? Subject { get; set; }
     /// <summary>The event as JSON.</summary>
     public required string Data { get; set; }
+    /// <summary>The API key whose request made the change; null when the service is open (no keys) or the service itself did it.</summary>
+    public string? Actor { get; set; }
 }
 
 /// <summary>Event types, after the kernel's announcements.</summary>
@@ -58,11 +60,28 @@ public static class Outbox
             InterfaceId = interfaceId,
             Subject = subject,
             Data = JsonSerializer.Serialize(data, Json),
+            Actor = ChangeActor.Current,
         });
 }
 
 /// <summary>A stamped event as subscribers get it.</summary>
-public sealed record EventInfo(long Id, DateTimeOffset At, string Type, Guid? InterfaceId, string? Subject, string Data);
+public sealed record EventInfo(long Id, DateTimeOffset At, string Type, Guid? InterfaceId, string? Subject, string Data, string? Actor);
+
+/// <summary>
+/// Who is making the changes of the request at hand: the name of its API key. The host sets it as
+/// the request arrives; it flows with the request's async calls into the transactions, which write
+/// it into every event they add.
+/// </summary>
+public static class ChangeActor
+{
+    private static readonly AsyncLocal<string?> Name = new();
+
+    public static string? Current
+    {
+        get => Name.Value;
+        set => Name.Value = value;
+    }
+}
 
 /// <summary>
 /// Wake-ups between writers, the sequencer and subscribers, in one process. Writers kick after a
@@ -270,7 +289,7 @@ public sealed class EventSequencer(TransactionRunner tx, EventSignals signals, I
                 {
                     new NpgsqlBatchCommand($"SELECT pg_advisory_xact_lock(hashtext('{Pools.Events}'))"),
                     new NpgsqlBatchCommand($"""
-                        WITH s AS ({StampSql} RETURNING events.pos, events.at, events.type, events.interface_id, events.subject, events.data)
+                        WITH s AS ({StampSql} RETURNING events.pos, events.at, events.type, events.interface_id, events.subject, events.data, events.actor)
                         SELECT s.*, (SELECT count(*) FROM (SELECT pg_notify('{Channel}', max(pos)::text) FROM s HAVING count(*) > 0) AS n)
                         FROM s ORDER BY s.pos
                         """),
@@ -290,7 +309,7 @@ public sealed class EventSequencer(TransactionRunner tx, EventSignals signals, I
             var conn = db.Database.GetDbConnection();
             await using var stamp = conn.CreateCommand();
             stamp.Transaction = db.Database.CurrentTransaction!.GetDbTransaction();
-            stamp.CommandText = $"{StampSql} RETURNING pos, at, type, interface_id, subject, data";
+            stamp.CommandText = $"{StampSql} RETURNING pos, at, type, interface_id, subject, data, actor";
             List<EventInfo> stamped;
             await using (var reader = await stamp.ExecuteReaderAsync(ct))
                 stamped = await ReadEventsAsync(reader, ct);
@@ -308,7 +327,8 @@ public sealed class EventSequencer(TransactionRunner tx, EventSignals signals, I
         var events = new List<EventInfo>();
         while (await reader.ReadAsync(ct))
             events.Add(new EventInfo(reader.GetInt64(0), reader.GetFieldValue<DateTimeOffset>(1), reader.GetString(2),
-                reader.IsDBNull(3) ? null : reader.GetFieldValue<Guid>(3), reader.IsDBNull(4) ? null : reader.GetString(4), reader.GetString(5)));
+                reader.IsDBNull(3) ? null : reader.GetFieldValue<Guid>(3), reader.IsDBNull(4) ? null : reader.GetString(4), reader.GetString(5),
+                reader.IsDBNull(6) ? null : reader.GetString(6)));
         return events;
     }
 
@@ -317,7 +337,7 @@ public sealed class EventSequencer(TransactionRunner tx, EventSignals signals, I
     {
         await using var db = await factory.CreateDbContextAsync(ct);
         return await db.Events.AsNoTracking().Where(e => e.Pos > after).OrderBy(e => e.Pos).Take(limit)
-            .Select(e => new EventInfo(e.Pos!.Value, e.At, e.Type, e.InterfaceId, e.Subject, e.Data))
+            .Select(e => new EventInfo(e.Pos!.Value, e.At, e.Type, e.InterfaceId, e.Subject, e.Data, e.Actor))
             .ToListAsync(ct);
     }
 

@@ -108,6 +108,7 @@ public sealed class IfDbContext(DbContextOptions<IfDbContext> options) : DbConte
             e.Property(x => x.InterfaceId).HasColumnName("interface_id");
             e.Property(x => x.Subject).HasColumnName("subject").HasMaxLength(64);
             e.Property(x => x.Data).HasColumnName("data");
+            e.Property(x => x.Actor).HasColumnName("actor").HasMaxLength(64);
         });
 
         b.Entity<IdempotencyRow>(e =>

@@ -85,8 +85,8 @@ public sealed class PgFastPath(StoreOptions options, ILogger<PgFastPath> log)
         ), grp AS (
             INSERT INTO group_members (interface_id, group_name) SELECT ins.id, g FROM ins CROSS JOIN unnest(@groups) AS g
         ), ev AS (
-            INSERT INTO events (at, type, interface_id, subject, data)
-            SELECT clock_timestamp(), 'interface-arrival', ins.id, ins.name, json_build_object(
+            INSERT INTO events (at, type, interface_id, subject, actor, data)
+            SELECT clock_timestamp(), 'interface-arrival', ins.id, ins.name, @actor, json_build_object(
                 'id', ins.id, 'name', ins.name, 'index', ins.if_index, 'kind', @kind, 'cloner', @cloner, 'unit', ins.unit,
                 'groups', to_json(@groups))::text
             FROM ins
@@ -125,8 +125,8 @@ public sealed class PgFastPath(StoreOptions options, ILogger<PgFastPath> log)
                               WHERE g.interface_id = i.id AND g.group_name <> 'all' AND (g.group_name <> c.name OR c.no_group))
             RETURNING i.id, i.name, i.cloner AS pool, i.unit AS n, i.if_index AS x
         ), ev AS (
-            INSERT INTO events (at, type, interface_id, subject, data)
-            SELECT clock_timestamp(), 'interface-departure', d.id, d.name, json_build_object(
+            INSERT INTO events (at, type, interface_id, subject, actor, data)
+            SELECT clock_timestamp(), 'interface-departure', d.id, d.name, @actor, json_build_object(
                 'id', d.id, 'name', d.name, 'index', d.x, 'cloner', d.pool, 'unit', d.n,
                 'groups', (SELECT coalesce(json_agg(g.group_name ORDER BY g.group_name <> 'all', g.group_name COLLATE "C"), '[]')
                            FROM group_members AS g WHERE g.interface_id = d.id))::text
@@ -213,6 +213,7 @@ public sealed class PgFastPath(StoreOptions options, ILogger<PgFastPath> log)
             ["lladdr"] = new NpgsqlParameter { Value = (object?)r.Lladdr ?? DBNull.Value, NpgsqlDbType = NpgsqlDbType.Text },
             ["mtu"] = new NpgsqlParameter<int> { TypedValue = r.Mtu, NpgsqlDbType = NpgsqlDbType.Integer },
             ["groups"] = new NpgsqlParameter<string[]> { TypedValue = r.Groups, NpgsqlDbType = NpgsqlDbType.Array | NpgsqlDbType.Text },
+            ["actor"] = Actor(),
         }));
         var took = await RunAsync<(int, int)?>(batch, async reader =>
         {
@@ -233,7 +234,7 @@ public sealed class PgFastPath(StoreOptions options, ILogger<PgFastPath> log)
         batch.BatchCommands.Add(Guid.TryParse(reference, out var id)
             ? DestroyLockById.Command(new() { ["id"] = new NpgsqlParameter<Guid> { TypedValue = id, NpgsqlDbType = NpgsqlDbType.Uuid } })
             : DestroyLockByName.Command(new() { ["ref"] = new NpgsqlParameter<string> { TypedValue = reference, NpgsqlDbType = NpgsqlDbType.Text } }));
-        batch.BatchCommands.Add(Destroy.Command([]));
+        batch.BatchCommands.Add(Destroy.Command(new() { ["actor"] = Actor() }));
         var done = await RunAsync(batch, async reader =>
         {
             await reader.NextResultAsync(ct);
@@ -242,6 +243,9 @@ public sealed class PgFastPath(StoreOptions options, ILogger<PgFastPath> log)
         Interlocked.Increment(ref done is not null ? ref _destroys : ref _declines);
         return done;
     }
+
+    /// <summary>The key making the change, for the event the statement writes (see <see cref="ChangeActor"/>).</summary>
+    private static NpgsqlParameter Actor() => new() { Value = (object?)ChangeActor.Current ?? DBNull.Value, NpgsqlDbType = NpgsqlDbType.Text };
 
     private async Task<NpgsqlConnection?> OpenAsync(CancellationToken ct)
     {

@@ -1,9 +1,11 @@
 using IfApi;
+using IfApi.Auth;
 using IfApi.Cloners;
 using IfApi.Events;
 using IfApi.Groups;
 using IfApi.Health;
 using IfApi.Interfaces;
+using IfApi.Observability;
 using IfApi.OpenApi;
 using IfApi.Problems;
 using IfApi.Tap;
@@ -12,6 +14,7 @@ if (HealthProbe.Requested(args))
     return await HealthProbe.RunAsync(Environment.GetEnvironmentVariable("ASPNETCORE_URLS"));  // container health checks
 
 var builder = WebApplication.CreateBuilder(args);
+builder.AddIfAuth();                  // Auth:Keys and their scopes; no keys → open, on loopback only
 builder.AddIfStore();                 // Database:Provider, ConnectionStrings:IfApi, Interfaces:Static
 builder.AddIfTap();                   // the frame path: Tap:QueueLength
 builder.Services.AddIfEvents();       // the event outbox's sequencer (after the store is ready)
@@ -19,8 +22,10 @@ builder.Services.AddIfProblems();     // errno → problem+json
 builder.Services.AddIfOpenApi();      // Swagger UI and openapi/v1.json
 
 var app = builder.Build();
+app.UseIfRequestLog();                // X-Request-ID, and one log line per change with its key
 app.UseIfProblems();
 app.UseIfOpenApi();
+app.UseIfAuth();                      // 401 ENEEDAUTH/EAUTH, 403 EPERM
 app.MapHealthApi();
 app.MapClonersApi();
 app.MapInterfacesApi();

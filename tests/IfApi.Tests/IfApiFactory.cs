@@ -1,6 +1,8 @@
 using IfApi.Store;
 using Microsoft.AspNetCore.Hosting;
 using Microsoft.AspNetCore.Mvc.Testing;
+using Microsoft.Extensions.DependencyInjection;
+using Microsoft.Extensions.Logging;
 
 namespace IfApi.Tests;
 
@@ -15,5 +17,41 @@ public sealed class IfApiFactory(StoreProvider provider, string connectionString
         builder.UseSetting("Logging:LogLevel:Default", "Warning");
         foreach (var (key, value) in settings)
             builder.UseSetting(key, value);
+        if (Logs is { } logs)
+            builder.ConfigureServices(s => s.AddSingleton<ILoggerProvider>(logs));
+    }
+
+    /// <summary>When set before the first request, every log line the service writes, with its scopes.</summary>
+    public CapturedLogs? Logs { get; init; }
+}
+
+/// <summary>Log lines kept for assertions: level, category, message and the scopes it was written in.</summary>
+public sealed class CapturedLogs : ILoggerProvider, ISupportExternalScope
+{
+    private readonly System.Collections.Concurrent.ConcurrentQueue<string> _lines = new();
+    private IExternalScopeProvider _scopes = new LoggerExternalScopeProvider();
+
+    public IReadOnlyCollection<string> Lines => _lines;
+
+    public ILogger CreateLogger(string categoryName) => new Logger(this, categoryName);
+
+    public void SetScopeProvider(IExternalScopeProvider scopeProvider) => _scopes = scopeProvider;
+
+    public void Dispose()
+    {
+    }
+
+    private sealed class Logger(CapturedLogs owner, string category) : ILogger
+    {
+        public IDisposable? BeginScope<TState>(TState state) where TState : notnull => owner._scopes.Push(state);
+
+        public bool IsEnabled(LogLevel logLevel) => true;
+
+        public void Log<TState>(LogLevel logLevel, EventId eventId, TState state, Exception? exception, Func<TState, Exception?, string> formatter)
+        {
+            var scopes = new System.Text.StringBuilder();
+            owner._scopes.ForEachScope((scope, sb) => sb.Append(" => ").Append(scope), scopes);
+            owner._lines.Enqueue($"{logLevel} {category}: {formatter(state, exception)}{scopes} {exception}");
+        }
     }
 }

@@ -31,8 +31,15 @@ public sealed class TcpProxy(string targetHost, int targetPort) : IAsyncDisposab
         {
             foreach (var c in _open)
             {
-                if (c.Client is { } socket)
-                    socket.LingerState = new LingerOption(true, 0); // reset, not a polite close
+                try
+                {
+                    if (c.Client is { } socket)
+                        socket.LingerState = new LingerOption(true, 0); // reset, not a polite close
+                }
+                catch (Exception e) when (e is SocketException or ObjectDisposedException)
+                {
+                    // the other side closed it meanwhile
+                }
                 c.Dispose();
             }
             _open.Clear();

@@ -1,3 +1,4 @@
+using IfApi.Auth;
 using IfApi.Domain;
 using IfApi.Store;
 using Microsoft.AspNetCore.Http.HttpResults;
@@ -25,24 +26,24 @@ public static class ClonersApi
 {
     public static RouteGroupBuilder MapClonersApi(this IEndpointRouteBuilder routes)
     {
-        var group = routes.MapGroup("/v1/cloners").WithTags("Cloners");
+        var group = routes.MapGroup("/v1/cloners").WithTags("Cloners").ProducesProblem(401).ProducesProblem(403);
 
-        group.MapGet("/", List).WithName("ListCloners")
+        group.MapGet("/", List).WithName("ListCloners").RequireScope(Scopes.Read)
             .WithSummary("List interface cloners (ifconfig -C)")
             .WithDescription("Newest first. `limit` bounds how many are returned; `total` is always the full count.")
             .ProducesProblem(400).ProducesProblem(503);
 
-        group.MapGet("/{name}", Get).WithName("GetCloner")
+        group.MapGet("/{name}", Get).WithName("GetCloner").RequireScope(Scopes.Read)
             .WithSummary("Get one cloner")
             .ProducesProblem(404).ProducesProblem(503);
 
-        group.MapPost("/", Attach).WithName("AttachCloner")
+        group.MapPost("/", Attach).WithName("AttachCloner").RequireScope(Scopes.Admin)
             .WithSummary("Attach a cloner (if_clone_attach)")
             .WithDescription("Creates its minIfs units in the same transaction.")
             .Accepts<AttachClonerRequest>("application/json")
             .ProducesProblem(400).ProducesProblem(409).ProducesProblem(503);
 
-        group.MapDelete("/{name}", Detach).WithName("DetachCloner")
+        group.MapDelete("/{name}", Detach).WithName("DetachCloner").RequireScope(Scopes.Admin)
             .WithSummary("Detach a cloner (if_clone_detach)")
             .WithDescription("Destroys every interface it made, minIfs ones too, then the cloner.")
             .ProducesProblem(404).ProducesProblem(503);

@@ -1,3 +1,4 @@
+using IfApi.Auth;
 using System.Globalization;
 using System.Text;
 using System.Text.Json;
@@ -23,10 +24,10 @@ public static class EventsApi
 
     public static IEndpointRouteBuilder MapEventsApi(this IEndpointRouteBuilder routes)
     {
-        routes.MapGet("/v1/events", Stream).WithTags("Events").WithName("StreamEvents")
+        routes.MapGet("/v1/events", Stream).WithTags("Events").WithName("StreamEvents").RequireScope(Scopes.Read).ProducesProblem(401).ProducesProblem(403)
             .WithSummary("Announcements as Server-Sent Events (the routing socket)")
             .WithDescription("""
-                Each event: `id` (increasing by one), `event` (its type) and `data`, a JSON object with `id`, `type`, `at`, `subject` (the interface, group or cloner it is about) and `data`.
+                Each event: `id` (increasing by one), `event` (its type) and `data`, a JSON object with `id`, `type`, `at`, `subject` (the interface, group or cloner it is about), `actor` (the name of the API key whose request made the change; absent when the service runs without keys) and `data`.
                 Without `Last-Event-ID` (or `after`) the stream starts with the next event; with it, right after that event. `after=0` replays everything kept.
                 Events are kept for `Events:Retention` (a day) and at most `Events:Keep` of them (a million); resuming after an event no longer kept is 410 with errno `ENOBUFS`, and an id never given is 400 `EINVAL`.
                 `interface` (a name or an id), `type` (comma-separated) and `group` (the group's `group-attach`, `group-detach` and `group-change` events) narrow the stream.
@@ -149,6 +150,8 @@ public static class EventsApi
             json.WriteString("at", e.At);
             if (e.Subject is not null)
                 json.WriteString("subject", e.Subject);
+            if (e.Actor is not null)
+                json.WriteString("actor", e.Actor);
             json.WritePropertyName("data");
             json.WriteRawValue(e.Data, skipInputValidation: true);
             json.WriteEndObject();

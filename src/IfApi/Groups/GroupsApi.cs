@@ -1,3 +1,4 @@
+using IfApi.Auth;
 using IfApi.Domain;
 using IfApi.Interfaces;
 using IfApi.Store;
@@ -26,36 +27,36 @@ public static class GroupsApi
 {
     public static IEndpointRouteBuilder MapGroupsApi(this IEndpointRouteBuilder routes)
     {
-        var ofInterface = routes.MapGroup("/v1/interfaces/{ref}/groups").WithTags("Groups");
+        var ofInterface = routes.MapGroup("/v1/interfaces/{ref}/groups").WithTags("Groups").ProducesProblem(401).ProducesProblem(403);
 
-        ofInterface.MapGet("/", GetOf).WithName("GetInterfaceGroups")
+        ofInterface.MapGet("/", GetOf).WithName("GetInterfaceGroups").RequireScope(Scopes.Read)
             .WithSummary("The groups of an interface (SIOCGIFGROUP)")
             .ProducesProblem(404).ProducesProblem(503);
 
-        ofInterface.MapPost("/", Add).WithName("AddInterfaceGroup")
+        ofInterface.MapPost("/", Add).WithName("AddInterfaceGroup").RequireScope(Scopes.Write)
             .WithSummary("Join a group (ifconfig NAME group G, SIOCAIFGROUP)")
             .WithDescription("Already a member: EEXIST. The group exists from its first member on. `If-Match` is honoured.")
             .Accepts<AddGroupRequest>("application/json")
             .ProducesProblem(400).ProducesProblem(404).ProducesProblem(409).ProducesProblem(412).ProducesProblem(503);
 
-        ofInterface.MapPut("/{group}", Put).WithName("PutInterfaceGroup")
+        ofInterface.MapPut("/{group}", Put).WithName("PutInterfaceGroup").RequireScope(Scopes.Write)
             .WithSummary("Be in a group (idempotent SIOCAIFGROUP)")
             .WithDescription("201 when the interface joined, 200 when it was a member already. `If-Match` is honoured.")
             .Produces<InterfaceGroups>(201)
             .ProducesProblem(400).ProducesProblem(404).ProducesProblem(412).ProducesProblem(503);
 
-        ofInterface.MapDelete("/{group}", Remove).WithName("RemoveInterfaceGroup")
+        ofInterface.MapDelete("/{group}", Remove).WithName("RemoveInterfaceGroup").RequireScope(Scopes.Write)
             .WithSummary("Leave a group (ifconfig NAME -group G, SIOCDIFGROUP)")
             .WithDescription("Not a member: ENOENT. Leaving `all` is allowed, as in the kernel. The group ends with its last member. `If-Match` is honoured.")
             .ProducesProblem(400).ProducesProblem(404).ProducesProblem(412).ProducesProblem(503);
 
-        var groups = routes.MapGroup("/v1/groups").WithTags("Groups");
+        var groups = routes.MapGroup("/v1/groups").WithTags("Groups").ProducesProblem(401).ProducesProblem(403);
 
-        groups.MapGet("/", List).WithName("ListGroups")
+        groups.MapGet("/", List).WithName("ListGroups").RequireScope(Scopes.Read)
             .WithSummary("Every group with its members")
             .ProducesProblem(503);
 
-        groups.MapGet("/{group}", Get).WithName("GetGroup")
+        groups.MapGet("/{group}", Get).WithName("GetGroup").RequireScope(Scopes.Read)
             .WithSummary("The members of a group (ifconfig -g G, SIOCGIFGMEMB)")
             .ProducesProblem(400).ProducesProblem(404).ProducesProblem(503);
 

@@ -11,9 +11,9 @@ public static class HealthApi
     public static IEndpointRouteBuilder MapHealthApi(this IEndpointRouteBuilder routes)
     {
         routes.MapGet("/healthz", () => TypedResults.Ok(new HealthStatus("alive")))
-            .WithName("Healthz").WithSummary("The process is alive").WithTags("Health");
+            .WithName("Healthz").WithSummary("The process is alive").WithTags("Health").AllowAnonymous();
         routes.MapGet("/readyz", Ready)
-            .WithName("Readyz").WithSummary("The store is reachable and migrated").WithTags("Health")
+            .WithName("Readyz").WithSummary("The store is reachable and migrated").WithTags("Health").AllowAnonymous()
             .ProducesProblem(503);
         return routes;
     }

@@ -1,3 +1,4 @@
+using IfApi.Auth;
 using System.Text.Json;
 using IfApi.Domain;
 using IfApi.Store;
@@ -14,30 +15,30 @@ public static class InterfacesApi
 
     public static RouteGroupBuilder MapInterfacesApi(this IEndpointRouteBuilder routes)
     {
-        var group = routes.MapGroup("/v1/interfaces").WithTags("Interfaces");
+        var group = routes.MapGroup("/v1/interfaces").WithTags("Interfaces").ProducesProblem(401).ProducesProblem(403);
 
-        group.MapPost("/", Create).WithName("CreateInterface")
+        group.MapPost("/", Create).WithName("CreateInterface").RequireScope(Scopes.Write)
             .WithSummary("Create an interface (ifconfig NAME create)")
             .WithDescription("The name picks the cloner: `tap` takes the lowest free unit, `tap7` asks for unit 7, `epair` creates a pair, `tap0.100` a vlan on tap0. With an `Idempotency-Key` header (up to 255 printable characters), a retry with the same key and body within 24 hours answers what the first create answered (with `Idempotent-Replayed: true`) and creates nothing; the same key with another body is 409 EEXIST.")
             .Accepts<CreateInterfaceRequest>("application/json")
             .ProducesProblem(400).ProducesProblem(404).ProducesProblem(409).ProducesProblem(422).ProducesProblem(503);
 
-        group.MapGet("/", List).WithName("ListInterfaces")
+        group.MapGet("/", List).WithName("ListInterfaces").RequireScope(Scopes.Read)
             .WithSummary("List interfaces by index (SIOCGIFCONF)")
             .WithDescription("Ordered by index. Pass `next` from one page as `after` to get the following one.")
             .ProducesProblem(400).ProducesProblem(503);
 
-        group.MapGet("/{ref}", Get).WithName("GetInterface")
+        group.MapGet("/{ref}", Get).WithName("GetInterface").RequireScope(Scopes.Read)
             .WithSummary("Get an interface by name or id")
             .ProducesProblem(404).ProducesProblem(503);
 
-        group.MapPatch("/{ref}", Patch).WithName("PatchInterface")
+        group.MapPatch("/{ref}", Patch).WithName("PatchInterface").RequireScope(Scopes.Write)
             .WithSummary("Rename an interface or change its attributes (ifconfig NAME name|description|mtu|metric|up|down|ether)")
             .WithDescription("A JSON merge patch, applied all or nothing: `name`, `description` (null or \"\" clears), `mtu` (72–65535), `metric`, `up`, `flags` (the full set of changeable flags wanted; broadcast, simplex, multicast, running and the like keep their value), `lladdr`. A patch that changes nothing leaves the version alone. `If-Match` is honoured.")
             .Accepts<PatchInterfaceRequest>("application/merge-patch+json", "application/json")
             .ProducesProblem(400).ProducesProblem(404).ProducesProblem(409).ProducesProblem(412).ProducesProblem(422).ProducesProblem(503);
 
-        group.MapDelete("/{ref}", Destroy).WithName("DestroyInterface")
+        group.MapDelete("/{ref}", Destroy).WithName("DestroyInterface").RequireScope(Scopes.Write)
             .WithSummary("Destroy an interface (ifconfig NAME destroy)")
             .WithDescription("Destroying either end of an epair destroys both. Interfaces not made by a cloner and a cloner's minimum units (lo0) cannot be destroyed. `If-Match` is honoured.")
             .ProducesProblem(400).ProducesProblem(404).ProducesProblem(412).ProducesProblem(503);

@@ -1,4 +1,7 @@
 using System.Reflection;
+using Microsoft.AspNetCore.Authorization;
+using Microsoft.OpenApi;
+using Swashbuckle.AspNetCore.SwaggerGen;
 
 namespace IfApi.OpenApi;
 
@@ -19,6 +22,13 @@ public static class OpenApiSetup
             var xml = Path.Combine(AppContext.BaseDirectory, $"{Assembly.GetExecutingAssembly().GetName().Name}.xml");
             if (File.Exists(xml))
                 o.IncludeXmlComments(xml);
+            o.AddSecurityDefinition(KeyScopes.Scheme, new OpenApiSecurityScheme
+            {
+                Type = SecuritySchemeType.Http,
+                Scheme = "bearer",
+                Description = "An API key's secret (`Auth:Keys:<name>:Secret`). Its scopes (`read`, `write`, `admin`, `tap`) say what it may do. WebSockets and event streams from a browser may pass it as `access_token` in the query instead.",
+            });
+            o.OperationFilter<KeyScopes>();
         });
         return services;
     }
@@ -32,5 +42,23 @@ public static class OpenApiSetup
             o.SwaggerEndpoint("/swagger/v1/swagger.json", "IfApi v1");
         });
         return app;
+    }
+}
+
+/// <summary>Marks each operation with the scope its endpoint requires, so Swagger UI sends the key.</summary>
+internal sealed class KeyScopes : IOperationFilter
+{
+    public const string Scheme = "apiKey";
+
+    public void Apply(OpenApiOperation operation, OperationFilterContext context)
+    {
+        var metadata = context.ApiDescription.ActionDescriptor.EndpointMetadata;
+        if (metadata.OfType<IAllowAnonymous>().Any())
+            return;
+        var scopes = metadata.OfType<IAuthorizeData>().Select(a => a.Policy).OfType<string>().ToList();
+        if (scopes.Count == 0)
+            scopes.Add(Auth.ScopeNames.Read); // the fallback policy
+        operation.Security = [new OpenApiSecurityRequirement { [new OpenApiSecuritySchemeReference(Scheme, context.Document)] = scopes }];
+        operation.Description = $"{operation.Description}{(string.IsNullOrEmpty(operation.Description) ? "" : "\n\n")}Needs a key with the `{string.Join("`, `", scopes)}` scope.";
     }
 }

@@ -15,11 +15,13 @@ public static class Problems
     public static int Status(Errno errno) => errno switch
     {
         Errno.EINVAL or Errno.ENAMETOOLONG => StatusCodes.Status400BadRequest,
+        Errno.EAUTH or Errno.ENEEDAUTH => StatusCodes.Status401Unauthorized,
         Errno.EPERM => StatusCodes.Status403Forbidden,
         Errno.ENXIO or Errno.ENOENT => StatusCodes.Status404NotFound,
         Errno.EEXIST or Errno.EBUSY or Errno.ENOSPC or Errno.EHOSTDOWN => StatusCodes.Status409Conflict,
         Errno.EOPNOTSUPP => StatusCodes.Status422UnprocessableEntity,
         Errno.ENOBUFS => StatusCodes.Status410Gone,
+        Errno.ENFILE => StatusCodes.Status503ServiceUnavailable,
         _ => StatusCodes.Status500InternalServerError,
     };
 
@@ -36,6 +38,9 @@ public static class Problems
         Errno.EOPNOTSUPP => "Operation not supported",
         Errno.EHOSTDOWN => "Host is down",
         Errno.ENOBUFS => "No buffer space available",
+        Errno.EAUTH => "Authentication error",
+        Errno.ENEEDAUTH => "Need authenticator",
+        Errno.ENFILE => "Too many open files in system",
         _ => errno.ToString(),
     };
 
@@ -43,6 +48,7 @@ public static class Problems
     public static Errno? ErrnoForStatus(int status) => status switch
     {
         400 or 411 or 413 or 414 or 415 or 431 => Errno.EINVAL,
+        401 => Errno.ENEEDAUTH,
         403 => Errno.EPERM,
         404 => Errno.ENOENT,
         405 => Errno.EOPNOTSUPP,
@@ -56,6 +62,7 @@ public static class Problems
         {
             var p = ctx.ProblemDetails;
             p.Instance ??= ctx.HttpContext.Request.Path;
+            p.Extensions["requestId"] = ctx.HttpContext.TraceIdentifier; // X-Request-ID
             if (!p.Extensions.ContainsKey("errno") && ErrnoForStatus(p.Status ?? 0) is { } errno)
             {
                 p.Extensions["errno"] = errno.ToString();

@@ -1,3 +1,4 @@
+using IfApi.Auth;
 using System.Net.WebSockets;
 using System.Text.Json;
 using IfApi.Domain;
@@ -15,38 +16,38 @@ public static class TapApi
 {
     public static IEndpointRouteBuilder MapTapApi(this IEndpointRouteBuilder routes)
     {
-        var tap = routes.MapGroup("/v1").WithTags("Tap");
+        var tap = routes.MapGroup("/v1").WithTags("Tap").ProducesProblem(401).ProducesProblem(403);
 
-        tap.MapGet("/interfaces/{ref}/tap", Open).WithName("OpenTap")
+        tap.MapGet("/interfaces/{ref}/tap", Open).WithName("OpenTap").RequireScope(Scopes.Tap)
             .WithSummary("Open a tap's device (/dev/tapN) as a WebSocket")
             .WithDescription("Upgrades to a WebSocket that is the tap's character device: each binary message the client sends is one frame the interface receives; each binary message the server sends is one frame it transmitted. With the subprotocol `" + TapSession.BatchProtocol + "`, a binary message carries several frames, each after a 2-byte big-endian length. One opener at a time (EBUSY); opening sets `running`, closing clears it and discards what was queued; destroying the interface closes the socket with 1001.")
             .ProducesProblem(400).ProducesProblem(404).ProducesProblem(409).ProducesProblem(422).ProducesProblem(503);
 
-        tap.MapGet("/tap", OpenClone).WithName("OpenCloningTap")
+        tap.MapGet("/tap", OpenClone).WithName("OpenCloningTap").RequireScope(Scopes.Tap)
             .WithSummary("Create a tap and open it (/dev/tap); it is destroyed when the socket closes")
             .WithDescription("Creates a tap with the lowest free unit, brings it up and opens it; the first message is a text one, `{\"name\":\"tapN\"}`. Then the same framing as the named device: plain one-frame-per-message for browser emulators (v86, jor1k, JSLinux), or `" + TapSession.BatchProtocol + "`.")
             .ProducesProblem(400).ProducesProblem(409).ProducesProblem(503);
 
-        tap.MapPost("/interfaces/{ref}/frames", Transmit).WithName("TransmitFrame")
+        tap.MapPost("/interfaces/{ref}/frames", Transmit).WithName("TransmitFrame").RequireScope(Scopes.Write)
             .WithSummary("Transmit one Ethernet frame out of an interface (if_transmit)")
             .WithDescription("The body is one frame, `application/octet-stream`, 14 bytes up to MTU + 14 (+4 with a VLAN tag). 202: the device's reader gets it, or, when nobody has the device open or the interface is down, it is dropped and counted. Out of a bridge, it goes to the member its destination was learned on, else to every up member.")
             .Accepts<byte[]>("application/octet-stream")
             .Produces(202)
             .ProducesProblem(400).ProducesProblem(404).ProducesProblem(422).ProducesProblem(503);
 
-        var members = routes.MapGroup("/v1/interfaces/{bridge}/members").WithTags("Bridges");
+        var members = routes.MapGroup("/v1/interfaces/{bridge}/members").WithTags("Bridges").ProducesProblem(401).ProducesProblem(403);
 
-        members.MapGet("/", Members).WithName("GetBridgeMembers")
+        members.MapGet("/", Members).WithName("GetBridgeMembers").RequireScope(Scopes.Read)
             .WithSummary("A bridge's members (ifconfig BRIDGE, BRDGGIFS)")
             .ProducesProblem(404).ProducesProblem(422).ProducesProblem(503);
 
-        members.MapPut("/{ref}", AddMember).WithName("AddBridgeMember")
+        members.MapPut("/{ref}", AddMember).WithName("AddBridgeMember").RequireScope(Scopes.Write)
             .WithSummary("Make an interface a member (ifconfig BRIDGE addm IF, BRDGADD)")
             .WithDescription("201 when it joined, 200 when it was a member already. A member of another bridge: EBUSY; not Ethernet (lo, a bridge): EOPNOTSUPP; unknown member: ENOENT. `If-Match` (the bridge's version) is honoured.")
             .Produces<BridgeMembers>(201)
             .ProducesProblem(404).ProducesProblem(409).ProducesProblem(412).ProducesProblem(422).ProducesProblem(503);
 
-        members.MapDelete("/{ref}", RemoveMember).WithName("RemoveBridgeMember")
+        members.MapDelete("/{ref}", RemoveMember).WithName("RemoveBridgeMember").RequireScope(Scopes.Write)
             .WithSummary("Take a member out (ifconfig BRIDGE deletem IF, BRDGDEL)")
             .WithDescription("Not a member: ENOENT. The stations learned on it are forgotten. `If-Match` (the bridge's version) is honoured.")
             .ProducesProblem(404).ProducesProblem(412).ProducesProblem(422).ProducesProblem(503);

@@ -73,6 +73,11 @@ namespace IfApi.Migrations.Postgres.Migrations
 
                     NpgsqlPropertyBuilderExtensions.UseIdentityByDefaultColumn(b.Property<long>("Id"));
 
+                    b.Property<string>("Actor")
+                        .HasMaxLength(64)
+                        .HasColumnType("character varying(64)")
+                        .HasColumnName("actor");
+
                     b.Property<DateTimeOffset>("At")
                         .ValueGeneratedOnAdd()
                         .HasColumnType("timestamp with time zone")

@@ -1,0 +1,175 @@
+using System.Security.Claims;
+using System.Text.Encodings.Web;
+using IfApi.Domain;
+using IfApi.Store;
+using Microsoft.AspNetCore.Authentication;
+using Microsoft.AspNetCore.Authorization;
+using Microsoft.AspNetCore.Authorization.Policy;
+using Microsoft.Extensions.Options;
+
+namespace IfApi.Auth;
+
+/// <summary>
+/// API keys with scopes (<c>Auth:Keys</c>): the service's <c>priv_check</c>. Every endpoint states the
+/// scope it needs with <see cref="RequireScope{TBuilder}"/>; one that states nothing needs <c>read</c>.
+/// No or an unknown key is 401 (<c>ENEEDAUTH</c>, <c>EAUTH</c>), a key without the scope 403 <c>EPERM</c>.
+/// </summary>
+public static class AuthSetup
+{
+    internal const string Scheme = "ApiKey";
+
+    public static WebApplicationBuilder AddIfAuth(this WebApplicationBuilder builder)
+    {
+        var ring = ApiKeyRing.FromConfiguration(builder.Configuration.GetSection("Auth:Keys"));
+        builder.Services.AddSingleton(ring);
+        builder.Services.AddSingleton<KeyTickets>();
+        if (ring.Open && !StoreHosting.GeneratingDocument)
+            LoopbackOnly.Restrict(builder);
+        builder.Services.AddAuthentication(Scheme).AddScheme<AuthenticationSchemeOptions, ApiKeyHandler>(Scheme, null);
+        var authorization = builder.Services.AddAuthorizationBuilder();
+        foreach (var scope in new[] { Scopes.Read, Scopes.Write, Scopes.Admin, Scopes.Tap })
+            authorization.AddPolicy(ScopeNames.Of(scope), p => p.AddRequirements(new ScopeRequirement(scope)));
+        authorization.SetFallbackPolicy(new AuthorizationPolicyBuilder().AddRequirements(new ScopeRequirement(Scopes.Read)).Build());
+        builder.Services.AddSingleton<IAuthorizationHandler, ScopeRequirementHandler>();
+        builder.Services.AddSingleton<IAuthorizationMiddlewareResultHandler, ScopeRefusal>();
+        return builder;
+    }
+
+    public static WebApplication UseIfAuth(this WebApplication app)
+    {
+        var ring = app.Services.GetRequiredService<ApiKeyRing>();
+        var log = app.Services.GetRequiredService<ILoggerFactory>().CreateLogger("IfApi.Auth");
+        if (!StoreHosting.GeneratingDocument)
+            app.Lifetime.ApplicationStarted.Register(() => Announce(app, ring, log));
+        app.UseAuthentication();
+        app.Use(async (http, next) =>
+        {
+            // The store writes the key's name into every event the request's changes announce; the log
+            // has it from here on, refusals included.
+            if (http.User.Identity is KeyIdentity { Key: { } key })
+            {
+                ChangeActor.Current = key.Name;
+                Observability.RequestLog.NoteKey(http, key.Name);
+            }
+            await next(http);
+        });
+        app.UseAuthorization();
+        return app;
+    }
+
+    /// <summary>The scope an endpoint needs; see <see cref="Scopes"/>.</summary>
+    public static TBuilder RequireScope<TBuilder>(this TBuilder endpoints, Scopes scope) where TBuilder : IEndpointConventionBuilder =>
+        endpoints.RequireAuthorization(ScopeNames.Of(scope));
+
+    private static void Announce(WebApplication app, ApiKeyRing ring, ILogger log)
+    {
+        if (!ring.Open)
+        {
+            log.LogInformation("API keys: {Keys}", string.Join(", ", ring.Keys));
+            return;
+        }
+        var addresses = LoopbackOnly.Addresses(app);
+        log.LogWarning("No API keys are configured (Auth:Keys): the service is open to every caller and listens on loopback only ({Addresses})",
+            string.Join(", ", addresses));
+        if (addresses.FirstOrDefault(a => !LoopbackOnly.IsLoopbackUrl(a)) is { } exposed)
+        {
+            log.LogCritical("No API keys are configured but the server listens on {Address}; stopping", exposed);
+            app.Lifetime.StopApplication();
+        }
+    }
+}
+
+/// <summary>The caller a key names; in open mode, anyone on this host with every scope.</summary>
+internal sealed class KeyIdentity(ApiKey? key, Scopes scopes)
+    : ClaimsIdentity([new Claim(ClaimTypes.Name, key?.Name ?? "open")], AuthSetup.Scheme)
+{
+    public ApiKey? Key { get; } = key;
+    public Scopes Scopes { get; } = scopes;
+}
+
+/// <summary>Reads <c>Authorization: Bearer</c>, or <c>access_token</c> on a GET (browsers cannot set headers on a WebSocket or an EventSource).</summary>
+internal sealed class ApiKeyHandler(IOptionsMonitor<AuthenticationSchemeOptions> options, ILoggerFactory logs, UrlEncoder encoder,
+    ApiKeyRing ring, KeyTickets tickets, IProblemDetailsService problems)
+    : AuthenticationHandler<AuthenticationSchemeOptions>(options, logs, encoder)
+{
+    private const string BadKey = "ifapi.auth.bad-key";
+
+    protected override Task<AuthenticateResult> HandleAuthenticateAsync()
+    {
+        if (ring.Open)
+            return Task.FromResult(tickets.Open);
+        var secret = Presented(Request);
+        if (secret is null)
+            return Task.FromResult(AuthenticateResult.NoResult());
+        if (ring.Match(secret) is { } key)
+            return Task.FromResult(tickets[key]);
+        Context.Items[BadKey] = true;
+        return Task.FromResult(AuthenticateResult.Fail("unknown API key"));
+    }
+
+    private static string? Presented(HttpRequest request)
+    {
+        var header = request.Headers.Authorization.ToString();
+        if (header.Length > 0)
+            return header.StartsWith("Bearer ", StringComparison.OrdinalIgnoreCase) ? header[7..].Trim() : header; // any other scheme is a bad key
+        return HttpMethods.IsGet(request.Method) && request.Query.TryGetValue("access_token", out var token) ? token.ToString() : null;
+    }
+
+    protected override async Task HandleChallengeAsync(AuthenticationProperties properties)
+    {
+        var bad = Context.Items.ContainsKey(BadKey);
+        Response.StatusCode = StatusCodes.Status401Unauthorized;
+        Response.Headers.WWWAuthenticate = bad ? "Bearer realm=\"ifapi\", error=\"invalid_token\"" : "Bearer realm=\"ifapi\"";
+        var problem = Problems.Problems.For(bad ? Errno.EAUTH : Errno.ENEEDAUTH,
+            bad ? "the API key is not known" : "an API key is needed: Authorization: Bearer <secret>", null);
+        await problems.WriteAsync(new ProblemDetailsContext { HttpContext = Context, ProblemDetails = problem });
+    }
+}
+
+/// <summary>One ticket per key, built once: a request costs a hash and a few compares, not a principal.</summary>
+internal sealed class KeyTickets(ApiKeyRing ring)
+{
+    private readonly Dictionary<ApiKey, AuthenticateResult> _tickets = ring.Keys.ToDictionary(k => k, k => Ticket(k, k.Scopes));
+
+    public AuthenticateResult Open { get; } = Ticket(null, Scopes.All);
+
+    public AuthenticateResult this[ApiKey key] => _tickets[key];
+
+    private static AuthenticateResult Ticket(ApiKey? key, Scopes scopes) =>
+        AuthenticateResult.Success(new AuthenticationTicket(new ClaimsPrincipal(new KeyIdentity(key, scopes)), AuthSetup.Scheme));
+}
+
+internal sealed record ScopeRequirement(Scopes Scope) : IAuthorizationRequirement;
+
+internal sealed class ScopeRequirementHandler : AuthorizationHandler<ScopeRequirement>
+{
+    protected override Task HandleRequirementAsync(AuthorizationHandlerContext context, ScopeRequirement requirement)
+    {
+        if (context.User.Identity is KeyIdentity identity && (identity.Scopes & requirement.Scope) == requirement.Scope)
+            context.Succeed(requirement);
+        return Task.CompletedTask;
+    }
+}
+
+/// <summary>Answers a refused request as the rest of the service answers: problem+json with an errno.</summary>
+internal sealed class ScopeRefusal(IProblemDetailsService problems) : IAuthorizationMiddlewareResultHandler
+{
+    private readonly AuthorizationMiddlewareResultHandler _default = new();
+
+    public async Task HandleAsync(RequestDelegate next, HttpContext http, AuthorizationPolicy policy, PolicyAuthorizationResult result)
+    {
+        if (!result.Forbidden)
+        {
+            await _default.HandleAsync(next, http, policy, result);
+            return;
+        }
+        var needed = policy.Requirements.OfType<ScopeRequirement>().Select(r => ScopeNames.Of(r.Scope)).FirstOrDefault() ?? "?";
+        var name = (http.User.Identity as KeyIdentity)?.Key?.Name ?? "?";
+        http.Response.StatusCode = StatusCodes.Status403Forbidden;
+        await problems.WriteAsync(new ProblemDetailsContext
+        {
+            HttpContext = http,
+            ProblemDetails = Problems.Problems.For(Errno.EPERM, $"the key '{name}' does not have the '{needed}' scope", null),
+        });
+    }
+}
