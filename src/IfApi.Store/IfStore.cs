@@ -92,6 +92,23 @@ public sealed partial class IfStore(TransactionRunner tx, PgFastPath fast, Event
     /// own transaction, so a create that did not commit left no key either.</param>
     public async Task<(InterfaceInfo Interface, bool Replayed)> CreateAsync(string name, CreateParams? p, IdempotencyKey? key, CancellationToken ct)
     {
+        string? cloner = null; // for the metrics: known once the name matched a cloner
+        try
+        {
+            var created = await CreateAsync(name, p, key, matched => cloner = matched, ct);
+            StoreMetrics.Created(created.Interface.Cloner, null);
+            return created;
+        }
+        catch (IfError e)
+        {
+            StoreMetrics.Created(cloner, e.Errno);
+            throw;
+        }
+    }
+
+    private async Task<(InterfaceInfo Interface, bool Replayed)> CreateAsync(string name, CreateParams? p, IdempotencyKey? key,
+        Action<string> matched, CancellationToken ct)
+    {
         IfNames.Validate(name, Ioctl.IfCreate);
         if (key is null && fast.Enabled && await TryCreateFastAsync(name, p, ct) is { } done)
             return (done, false);
@@ -102,6 +119,7 @@ public sealed partial class IfStore(TransactionRunner tx, PgFastPath fast, Event
             var (seqs, match, taken) = await MatchAsync(db, name, ct);
             if (match is null)
                 throw new IfError(Errno.EINVAL, $"no cloner matches '{name}'", Ioctl.IfCreate);
+            matched(match.Cloner.Name);
             if (taken)
                 throw new IfError(Errno.EEXIST, $"interface '{name}' exists", Ioctl.IfCreate);
 
@@ -154,11 +172,27 @@ public sealed partial class IfStore(TransactionRunner tx, PgFastPath fast, Event
     /// <param name="ifMatch">With <c>If-Match</c>, the versions the interface may be at (see <see cref="PatchAsync"/>).</param>
     public async Task DestroyAsync(string reference, IReadOnlySet<long>? ifMatch, CancellationToken ct)
     {
-        if (ifMatch is null && fast.Enabled && await fast.TryDestroyAsync(reference, ct) is Guid destroyed)
+        string? cloner = null; // for the metrics: known once the interface was found
+        try
+        {
+            cloner = await DestroyAsync(reference, ifMatch, found => cloner = found, ct);
+            StoreMetrics.Destroyed(cloner, null);
+        }
+        catch (IfError e)
+        {
+            StoreMetrics.Destroyed(cloner, e.Errno);
+            throw;
+        }
+    }
+
+    /// <returns>The cloner of the interface destroyed.</returns>
+    private async Task<string?> DestroyAsync(string reference, IReadOnlySet<long>? ifMatch, Action<string?> found, CancellationToken ct)
+    {
+        if (ifMatch is null && fast.Enabled && await fast.TryDestroyAsync(reference, ct) is ({ } destroyed, var pool))
         {
             events.Kick();
             await watcher.ChangedAsync([destroyed], ct);
-            return;
+            return pool;
         }
         var gone = await tx.WriteAsync(async (db, ct) =>
         {
@@ -182,6 +216,7 @@ public sealed partial class IfStore(TransactionRunner tx, PgFastPath fast, Event
                 })
                 .FirstOrDefaultAsync(ct)
                 ?? throw new IfError(Errno.ENXIO, $"no interface '{reference}'", Ioctl.IfDestroy);
+            found(target.Cloner);
             CheckVersion(target.Name, target.Version, ifMatch);
             if (target.Cloner is null)
                 throw new IfError(Errno.EINVAL, $"'{target.Name}' was not created by a cloner", Ioctl.IfDestroy);
@@ -217,9 +252,10 @@ public sealed partial class IfStore(TransactionRunner tx, PgFastPath fast, Event
                 AnnounceDeparture(db, peerId, target.PeerName!, peerIndex, target.Cloner, target.Unit, groups[peerId]);
             announceGroups(db);
             await announceBridges(ct);
-            return ids;
+            return (ids, target.Cloner);
         }, ct);
-        await watcher.ChangedAsync(gone, ct);
+        await watcher.ChangedAsync(gone.ids, ct);
+        return gone.Cloner;
     }
 
     /// <summary>

@@ -150,7 +150,7 @@ public sealed class PgFastPath(StoreOptions options, ILogger<PgFastPath> log)
             INSERT INTO free_ranges (pool, lo, hi) SELECT '#ifindex', d.x, d.x FROM d
             WHERE EXISTS (SELECT FROM ufreed) AND NOT EXISTS (SELECT FROM xl) AND NOT EXISTS (SELECT FROM xr) RETURNING 1
         )
-        SELECT d.id FROM d
+        SELECT d.id, d.pool FROM d
         """;
 
     private static readonly Positional CreateLock = new(CreateLockSql);
@@ -224,8 +224,8 @@ public sealed class PgFastPath(StoreOptions options, ILogger<PgFastPath> log)
         return took;
     }
 
-    /// <summary>The id of the interface destroyed; null when it declined and nothing was written.</summary>
-    public async Task<Guid?> TryDestroyAsync(string reference, CancellationToken ct)
+    /// <summary>The id and cloner of the interface destroyed; null when it declined and nothing was written.</summary>
+    public async Task<(Guid Id, string Cloner)?> TryDestroyAsync(string reference, CancellationToken ct)
     {
         await using var connection = await OpenAsync(ct);
         if (connection is null)
@@ -238,7 +238,7 @@ public sealed class PgFastPath(StoreOptions options, ILogger<PgFastPath> log)
         var done = await RunAsync(batch, async reader =>
         {
             await reader.NextResultAsync(ct);
-            return await reader.ReadAsync(ct) ? reader.GetGuid(0) : (Guid?)null;
+            return await reader.ReadAsync(ct) ? (reader.GetGuid(0), reader.GetString(1)) : ((Guid, string)?)null;
         }, "destroy", ct);
         Interlocked.Increment(ref done is not null ? ref _destroys : ref _declines);
         return done;

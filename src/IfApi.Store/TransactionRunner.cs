@@ -65,11 +65,13 @@ public sealed class TransactionRunner(IDbContextFactory<IfDbContext> factory, St
             catch (Exception e) when (!committing && IsRace(e) && ++races < options.MaxAttempts)
             {
                 log.LogDebug(e, "transaction lost a race, attempt {Attempt}", races);
+                StoreMetrics.Retried("race");
                 pause = Backoff(races);
             }
             catch (Exception e) when (!committing && IsUnreachable(e) && ++outages < 3)
             {
                 log.LogWarning(e, "store unreachable, attempt {Attempt}", outages);
+                StoreMetrics.Retried("outage");
                 ForgetBrokenConnections(e);
                 pause = Backoff(outages);
             }

@@ -20,6 +20,7 @@ builder.AddIfTap();                   // the frame path: Tap:QueueLength
 builder.Services.AddIfEvents();       // the event outbox's sequencer (after the store is ready)
 builder.Services.AddIfProblems();     // errno → problem+json
 builder.Services.AddIfOpenApi();      // Swagger UI and openapi/v1.json
+builder.AddIfTelemetry();             // /metrics: OpenTelemetry meters, Prometheus text
 
 var app = builder.Build();
 app.UseIfRequestLog();                // X-Request-ID, and one log line per change with its key
@@ -27,6 +28,7 @@ app.UseIfProblems();
 app.UseIfOpenApi();
 app.UseIfAuth();                      // 401 ENEEDAUTH/EAUTH, 403 EPERM
 app.MapHealthApi();
+app.MapIfMetrics();
 app.MapClonersApi();
 app.MapInterfacesApi();
 app.MapGroupsApi();

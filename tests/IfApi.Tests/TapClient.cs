@@ -24,7 +24,13 @@ public sealed class TapClient : IAsyncDisposable
         var client = new TapClient();
         if (protocol is not null)
             client._socket.Options.AddSubProtocol(protocol);
-        var uri = new UriBuilder(server) { Scheme = server.Scheme == "https" ? "wss" : "ws", Path = path }.Uri;
+        var query = path.IndexOf('?', StringComparison.Ordinal);
+        var uri = new UriBuilder(server)
+        {
+            Scheme = server.Scheme == "https" ? "wss" : "ws",
+            Path = query < 0 ? path : path[..query],
+            Query = query < 0 ? "" : path[(query + 1)..],
+        }.Uri;
         using var timeout = new CancellationTokenSource(TimeSpan.FromSeconds(10));
         await client._socket.ConnectAsync(uri, timeout.Token);
         return client;

@@ -166,10 +166,36 @@ public sealed class FramePlane(IServiceProvider services, TapOptions options, IL
         }
     }
 
+    private readonly Lock _totalsLock = new();
+    private TrafficTotals _retired; // what ports no longer here carried, so that totals never go back
+
+    /// <summary>Everything the ports of this process carried and dropped since it started, for <c>/metrics</c>.</summary>
+    public TrafficTotals Totals()
+    {
+        lock (_totalsLock)
+        {
+            var totals = _retired;
+            foreach (var port in _ports.Values)
+                totals += TrafficTotals.Of(port.Counters);
+            foreach (var bridge in _bridges.Values)
+                totals += new TrafficTotals(0, 0, 0, 0, bridge.Counters.Drops() with { InputErrors = 0, OutputErrors = 0 });
+            return totals;
+        }
+    }
+
+    /// <summary>Devices open in this process now.</summary>
+    public int OpenDevices => _ports.Values.Count(p => p.IsOpen);
+
     /// <summary>The interface is gone: its device is closed, it leaves its bridge; a bridge releases its members.</summary>
     private void Remove(Guid id)
     {
-        if (_ports.TryRemove(id, out var port))
+        Port? port;
+        lock (_totalsLock)
+        {
+            if (_ports.TryRemove(id, out port))
+                _retired += TrafficTotals.Of(port.Counters);
+        }
+        if (port is not null)
         {
             port.Bridge?.Remove(port);
             if (port.Peer is { } peer && ReferenceEquals(peer.Peer, port))
@@ -178,7 +204,13 @@ public sealed class FramePlane(IServiceProvider services, TapOptions options, IL
             port.Up = false;
             port.Destroy();
         }
-        if (_bridges.TryRemove(id, out var bridge))
+        Bridge? bridge;
+        lock (_totalsLock)
+        {
+            if (_bridges.TryRemove(id, out bridge))
+                _retired += new TrafficTotals(0, 0, 0, 0, bridge.Counters.Drops() with { InputErrors = 0, OutputErrors = 0 });
+        }
+        if (bridge is not null)
         {
             bridge.Up = false;
             foreach (var member in bridge.Members)
@@ -207,4 +239,17 @@ internal sealed class FrameSweeper(FramePlane plane, ILogger<FrameSweeper> log) 
             }
         }
     }
+}
+
+/// <summary>Frames and bytes in and out, and drops by reason, summed over ports.</summary>
+public readonly record struct TrafficTotals(long FramesIn, long FramesOut, long BytesIn, long BytesOut, DropCounts Drops)
+{
+    public static TrafficTotals Of(PortCounters counters)
+    {
+        var s = counters.Snapshot();
+        return new(s.Ipackets, s.Opackets, s.Ibytes, s.Obytes, counters.Drops());
+    }
+
+    public static TrafficTotals operator +(TrafficTotals a, TrafficTotals b) => new(a.FramesIn + b.FramesIn, a.FramesOut + b.FramesOut,
+        a.BytesIn + b.BytesIn, a.BytesOut + b.BytesOut, a.Drops + b.Drops);
 }

@@ -152,7 +152,7 @@ public sealed class Port
                 _cableCrossings = 0; // sent from outside (the transmit endpoint): a budget of its own
             if (_cableHops >= MaxCableHops || _cableCrossings >= MaxCableCrossings)
             {
-                Counters.OutputDrop();
+                Counters.LoopCut();
                 frame.Release();
                 return;
             }
@@ -173,10 +173,10 @@ public sealed class Port
         if (device is null)
         {
             frame.Release();
-            Counters.Output(length);
+            Counters.NoReader(length);
         }
         else if (!device.Enqueue(frame))
-            Counters.Output(length); // closed meanwhile: as if nobody had it open
+            Counters.NoReader(length); // closed meanwhile: as if nobody had it open
         // Queued frames count as output when the writer loop sends them.
     }
 

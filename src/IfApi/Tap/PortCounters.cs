@@ -9,6 +9,7 @@ namespace IfApi.Tap;
 public sealed class PortCounters
 {
     private long _ipackets, _opackets, _ibytes, _obytes, _ierrors, _oerrors, _iqdrops, _oqdrops;
+    private long _queueFull, _loopCut, _noReader; // why, for /metrics: the rest of the drops were for a down interface
 
     /// <summary>A frame received by the interface (written into the device, or forwarded to it).</summary>
     public void Input(int bytes)
@@ -32,10 +33,47 @@ public sealed class PortCounters
     /// <summary>A frame dropped on input: the interface was down.</summary>
     public void InputDrop() => Interlocked.Increment(ref _iqdrops);
 
-    /// <summary>A frame dropped on output: the transmit queue was full, or the interface down.</summary>
+    /// <summary>A frame dropped on output because the interface was down.</summary>
     public void OutputDrop() => Interlocked.Increment(ref _oqdrops);
+
+    /// <summary>A frame dropped on output because the transmit queue was full (<c>IFQ_ENQUEUE</c>).</summary>
+    public void QueueFull()
+    {
+        Interlocked.Increment(ref _oqdrops);
+        Interlocked.Increment(ref _queueFull);
+    }
+
+    /// <summary>A frame dropped on output to cut a loop of cables (there is no STP).</summary>
+    public void LoopCut()
+    {
+        Interlocked.Increment(ref _oqdrops);
+        Interlocked.Increment(ref _loopCut);
+    }
+
+    /// <summary>A frame transmitted while nobody had the device open: counted as sent, and dropped (<c>tap_start</c>).</summary>
+    public void NoReader(int bytes)
+    {
+        Output(bytes);
+        Interlocked.Increment(ref _noReader);
+    }
+
+    /// <summary>Drops by reason, for <c>/metrics</c>.</summary>
+    public DropCounts Drops()
+    {
+        var full = Interlocked.Read(ref _queueFull);
+        var loop = Interlocked.Read(ref _loopCut);
+        return new(Interlocked.Read(ref _iqdrops) + Interlocked.Read(ref _oqdrops) - full - loop, full, loop,
+            Interlocked.Read(ref _noReader), Interlocked.Read(ref _ierrors), Interlocked.Read(ref _oerrors));
+    }
 
     public InterfaceStats Snapshot() => new(
         Interlocked.Read(ref _ipackets), Interlocked.Read(ref _opackets), Interlocked.Read(ref _ibytes), Interlocked.Read(ref _obytes),
         Interlocked.Read(ref _ierrors), Interlocked.Read(ref _oerrors), Interlocked.Read(ref _iqdrops), Interlocked.Read(ref _oqdrops));
+}
+
+/// <summary>Frames dropped, by reason: down, queue full, a loop cut, nobody reading, bad length on input, too long for the MTU on output.</summary>
+public readonly record struct DropCounts(long Down, long QueueFull, long LoopCut, long NoReader, long InputErrors, long OutputErrors)
+{
+    public static DropCounts operator +(DropCounts a, DropCounts b) => new(a.Down + b.Down, a.QueueFull + b.QueueFull,
+        a.LoopCut + b.LoopCut, a.NoReader + b.NoReader, a.InputErrors + b.InputErrors, a.OutputErrors + b.OutputErrors);
 }

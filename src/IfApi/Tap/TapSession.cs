@@ -225,7 +225,9 @@ public sealed class TapSession
             // Rented while there is something to send, sized for what waits: an idle device holds
             // no buffer, and a frame or two take a small one the pool keeps plenty of.
             var room = FrameRoom(_port.Mtu) + WebSocketFrames.MaxHeader;
-            var buffer = ArrayPool<byte>.Shared.Rent(WebSocketFrames.MaxHeader + Math.Min(BatchBytes, _queue.Count * room) + room);
+            var waiting = _queue.Count;
+            TransmitQueue.NoteDepth(waiting);
+            var buffer = ArrayPool<byte>.Shared.Rent(WebSocketFrames.MaxHeader + Math.Min(BatchBytes, waiting * room) + room);
             try
             {
                 var used = WebSocketFrames.MaxHeader; // batched: the message's header goes in front, last
@@ -296,6 +298,7 @@ public sealed class TapSession
         var queue = _queue.Reader;
         while (await queue.WaitToReadAsync())
         {
+            TransmitQueue.NoteDepth(_queue.Count);
             while (queue.TryRead(out var frame))
             {
                 try

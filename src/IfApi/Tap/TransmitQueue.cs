@@ -30,12 +30,30 @@ public sealed class TransmitQueue
 
     private void Dropped(Frame frame)
     {
-        _counters.OutputDrop();
+        _counters.QueueFull();
         frame.Release();
     }
 
     /// <summary>Frames in the queue now.</summary>
     public int Count => _channel.Reader.Count;
+
+    private static int _highWater;
+
+    /// <summary>The most frames any transmit queue of this process has held, as its writer found them.</summary>
+    public static int HighWater => Volatile.Read(ref _highWater);
+
+    /// <summary>The writer found this many waiting; called once per wake-up, not per frame.</summary>
+    public static void NoteDepth(int depth)
+    {
+        var seen = Volatile.Read(ref _highWater);
+        while (depth > seen)
+        {
+            var was = Interlocked.CompareExchange(ref _highWater, depth, seen);
+            if (was == seen)
+                return;
+            seen = was;
+        }
+    }
 
     /// <summary>The writer loop's end.</summary>
     public ChannelReader<Frame> Reader => _channel.Reader;
