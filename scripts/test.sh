@@ -6,7 +6,10 @@
 #     else a throw-away server from Debian's postgresql package (installed if missing) on a private
 #     port and socket directory, stopped at the end;
 #   - the end-to-end scripts under tests/e2e (real network namespaces, as root; skipped with a
-#     printed reason elsewhere), one check per "e2e: PASS|FAIL" line.
+#     printed reason elsewhere), one check per "e2e: PASS|FAIL" line;
+#   - Swagger UI in headless Chromium (tests/browser: installs Debian's chromium and playwright-core
+#     when missing; skipped with a printed reason elsewhere, a failure under CI=true), one check
+#     per "browser: PASS|FAIL" line.
 set -uo pipefail
 cd "$(dirname "$0")/.."
 export DOTNET_CLI_TELEMETRY_OPTOUT=1 DOTNET_NOLOGO=1 DOTNET_SKIP_FIRST_TIME_EXPERIENCE=1
@@ -84,6 +87,15 @@ for script in tests/e2e/*.sh; do
   passed=$((passed + $(grep -c "^e2e: PASS" "$work/e2e.log")))
   failed=$((failed + $(grep -c "^e2e: FAIL" "$work/e2e.log")))
 done
+
+step "Swagger UI in headless Chromium (tests/browser)"
+tests/browser/run.sh 2>&1 | tee "$work/browser.log"
+browser_rc=${PIPESTATUS[0]}
+passed=$((passed + $(grep -c "^browser: PASS" "$work/browser.log")))
+failed=$((failed + $(grep -c "^browser: FAIL" "$work/browser.log")))
+if [ "$browser_rc" -ne 0 ] && ! grep -q "^browser: FAIL" "$work/browser.log"; then
+  fail_step "tests/browser/run.sh exited $browser_rc"
+fi
 
 failed=$((failed + failed_steps))
 echo

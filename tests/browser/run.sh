@@ -1,0 +1,65 @@
+#!/usr/bin/env bash
+# Swagger UI in a real browser: starts the Release build of the service on a free loopback port
+# with a throw-away SQLite store and runs swagger.mjs against it (extra arguments go to it).
+# Installs what it needs: Debian's chromium when /usr/bin/chromium is missing (as root), and
+# playwright-core from package-lock.json (npm ci). Prints one line per check ("browser: PASS …" /
+# "browser: FAIL …"). Without a browser or Node.js it prints "browser: skipped: REASON", except
+# under CI=true, where that is a failure. A failed run keeps its folder (screenshot, service log).
+set -uo pipefail
+here=$(cd "$(dirname "$0")" && pwd)
+root=$(cd "$here/../.." && pwd)
+chromium=${CHROMIUM:-/usr/bin/chromium}
+dll="$root/src/IfApi/bin/Release/net10.0/IfApi.dll"
+
+work=$(mktemp -d /tmp/ifapi-browser.XXXXXX)
+pid=""
+keep=0
+cleanup() {
+  if [ -n "$pid" ]; then kill "$pid" 2>/dev/null; wait "$pid" 2>/dev/null; fi
+  if [ "$keep" = 1 ]; then echo "    kept: $work"; else rm -rf "$work"; fi
+}
+trap cleanup EXIT
+
+# A missing prerequisite: a skip with its reason here, a failure on CI.
+unable() {
+  keep=1
+  if [ "${CI:-}" = true ]; then echo "browser: FAIL $1"; exit 1; fi
+  echo "browser: skipped: $1"; keep=0; exit 0
+}
+
+if [ ! -x "$chromium" ]; then
+  [ "$(id -u)" = 0 ] || unable "no $chromium, and not root to install Debian's chromium"
+  command -v apt-get >/dev/null || unable "no $chromium, and no apt-get to install it"
+  echo "installing chromium"
+  export DEBIAN_FRONTEND=noninteractive
+  # The package lists may be stale or missing on a fresh machine: update only when that is why.
+  if ! apt-get install -y -qq chromium >"$work/apt.log" 2>&1; then
+    { apt-get update -qq && apt-get install -y -qq chromium; } >>"$work/apt.log" 2>&1 || {
+      tail -n 20 "$work/apt.log" | sed 's/^/    /'; unable "could not install chromium"; }
+  fi
+  [ -x "$chromium" ] || unable "chromium is installed but $chromium is not there"
+fi
+
+command -v node >/dev/null && command -v npm >/dev/null || unable "no node and npm"
+major=$(node -p 'process.versions.node.split(".")[0]')
+[ "$major" -ge 20 ] || unable "node $(node --version) is older than playwright-core's 20"
+if ! (cd "$here" && npm ci --no-audit --no-fund --loglevel=error) >"$work/npm.log" 2>&1; then
+  sed 's/^/    /' "$work/npm.log"; unable "npm ci could not install playwright-core"
+fi
+
+[ -f "$dll" ] || { echo "browser: FAIL no Release build of the service: dotnet build IfApi.sln -c Release"; exit 1; }
+port=$(node -e 'const s = require("net").createServer().listen(0, "127.0.0.1", () => { console.log(s.address().port); s.close(); })')
+url="http://127.0.0.1:$port"
+(cd "$work" && exec env Database__Provider=Sqlite ConnectionStrings__IfApi="Data Source=$work/ifapi.db" \
+  Logging__LogLevel__Default=Warning dotnet "$dll" --urls "$url") >"$work/service.log" 2>&1 &
+pid=$!
+
+# swagger.mjs waits for /readyz itself, and screenshots into $work when a check fails.
+if ! (cd "$here" && node swagger.mjs "$url" --out "$work" "$@"); then
+  keep=1
+  if [ -s "$work/service.log" ]; then
+    echo "    the service's log (last lines):"
+    tail -n 20 "$work/service.log" | sed 's/^/      /'
+  fi
+  exit 1
+fi
