@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Swagger UI in a real browser: starts the Release build of the service on a free loopback port
-# with a throw-away SQLite store and runs swagger.mjs against it (extra arguments go to it).
+# with a throw-away SQLite store and an API key, and runs swagger.mjs against it, entering the key
+# in Swagger UI's Authorize dialog (extra arguments go to it).
 # Installs what it needs: Debian's chromium when /usr/bin/chromium is missing (as root), and
 # playwright-core from package-lock.json (npm ci). Prints one line per check ("browser: PASS …" /
 # "browser: FAIL …"). Without a browser or Node.js it prints "browser: skipped: REASON", except
@@ -50,12 +51,15 @@ fi
 [ -f "$dll" ] || { echo "browser: FAIL no Release build of the service: dotnet build IfApi.sln -c Release"; exit 1; }
 port=$(node -e 'const s = require("net").createServer().listen(0, "127.0.0.1", () => { console.log(s.address().port); s.close(); })')
 url="http://127.0.0.1:$port"
+# With an API key, as in production: the page must get through Swagger UI's Authorize dialog.
+key="browser-$(od -An -N12 -tx1 /dev/urandom | tr -d ' \n')"
 (cd "$work" && exec env Database__Provider=Sqlite ConnectionStrings__IfApi="Data Source=$work/ifapi.db" \
+  Auth__Keys__browser__Secret="$key" Auth__Keys__browser__Scopes="read write" \
   Logging__LogLevel__Default=Warning dotnet "$dll" --urls "$url") >"$work/service.log" 2>&1 &
 pid=$!
 
 # swagger.mjs waits for /readyz itself, and screenshots into $work when a check fails.
-if ! (cd "$here" && node swagger.mjs "$url" --out "$work" "$@"); then
+if ! (cd "$here" && node swagger.mjs "$url" --out "$work" --key "$key" "$@"); then
   keep=1
   if [ -s "$work/service.log" ]; then
     echo "    the service's log (last lines):"
