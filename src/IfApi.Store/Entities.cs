@@ -76,6 +76,20 @@ public sealed class IdempotencyRow
     public long ExpiresAt { get; set; }
 }
 
+/// <summary>
+/// A tap's device is open on one replica: <see cref="Holder"/> renews the lease while it keeps the
+/// device open and deletes it when it closes; a holder that crashed stops renewing, and once the
+/// lease has expired any replica may open the device (and clears IFF_RUNNING meanwhile).
+/// </summary>
+public sealed class TapLeaseRow
+{
+    public Guid InterfaceId { get; set; }
+    /// <summary>The replica (<see cref="StoreOptions.ReplicaId"/>) that has the device open.</summary>
+    public required string Holder { get; set; }
+    /// <summary>Unix milliseconds by the holder's clock; replicas' clocks must agree to well within the lease.</summary>
+    public long ExpiresAt { get; set; }
+}
+
 /// <summary>Store-wide facts, such as whether the built-in cloners were attached.</summary>
 public sealed class MetaRow
 {

@@ -11,6 +11,7 @@ public sealed class IfDbContext(DbContextOptions<IfDbContext> options) : DbConte
     public DbSet<MetaRow> Meta => Set<MetaRow>();
     public DbSet<EventRow> Events => Set<EventRow>();
     public DbSet<IdempotencyRow> IdempotencyKeys => Set<IdempotencyRow>();
+    public DbSet<TapLeaseRow> TapLeases => Set<TapLeaseRow>();
 
     /// <summary>The in-process pool gates this transaction holds (<see cref="TransactionRunner.LockAsync"/>); released when it ends.</summary>
     internal List<SemaphoreSlim> HeldGates { get; } = [];
@@ -109,6 +110,18 @@ public sealed class IfDbContext(DbContextOptions<IfDbContext> options) : DbConte
             e.Property(x => x.Subject).HasColumnName("subject").HasMaxLength(64);
             e.Property(x => x.Data).HasColumnName("data");
             e.Property(x => x.Actor).HasColumnName("actor").HasMaxLength(64);
+        });
+
+        b.Entity<TapLeaseRow>(e =>
+        {
+            e.ToTable("tap_leases");
+            e.HasKey(x => x.InterfaceId);
+            e.Property(x => x.InterfaceId).HasColumnName("interface_id");
+            e.Property(x => x.Holder).HasColumnName("holder").HasMaxLength(64);
+            e.Property(x => x.ExpiresAt).HasColumnName("expires_at");
+            e.HasIndex(x => x.ExpiresAt);
+            // Destroying the interface ends its lease.
+            e.HasOne<InterfaceRow>().WithMany().HasForeignKey(x => x.InterfaceId).OnDelete(DeleteBehavior.Cascade);
         });
 
         b.Entity<IdempotencyRow>(e =>

@@ -130,42 +130,98 @@ public sealed partial class IfStore
         return info;
     }
 
+    // ---- tap devices across replicas ---------------------------------------------------------
+
+    private static long NowMs() => DateTimeOffset.UtcNow.ToUnixTimeMilliseconds();
+
     /// <summary>
-    /// A tap's device opened or closed (IFF_DRV_RUNNING follows it, as <c>tap_dev_open</c> and
-    /// <c>tap_dev_close</c> set and clear it); <paramref name="bringUp"/> also sets IFF_UP, as a
-    /// cloning open does. Null when the interface no longer exists.
+    /// <c>tap_dev_open</c> as far as the store sees it: takes the device's lease for this replica and
+    /// sets IFF_RUNNING (and IFF_UP with <paramref name="bringUp"/>, as a cloning open does), in one
+    /// transaction. Open on another replica whose lease is still live: EBUSY. The lease is taken by
+    /// a conditional update, so two replicas racing for an expired one cannot both win; two racing
+    /// to insert the first one collide on its key and the loser runs again and finds it taken.
     /// </summary>
-    public async Task<InterfaceInfo?> SetRunningAsync(Guid id, bool running, bool bringUp, CancellationToken ct)
+    public async Task OpenDeviceAsync(Guid id, bool bringUp, CancellationToken ct)
     {
-        var (info, cameUp) = await tx.WriteAsync(async (db, ct) =>
+        var cameUp = await tx.WriteAsync(async (db, ct) =>
         {
-            var found = await Project(db, db.Interfaces.Where(i => i.Id == id)).FirstOrDefaultAsync(ct);
-            if (found is null)
-                return ((InterfaceInfo?)null, false);
-            var row = found.Row;
-            var before = new InterfaceAttributes(row.Name, (IfFlags)row.Flags, row.Mtu, row.Metric, row.Description, row.Lladdr);
-            var flags = running ? before.Flags | IfFlags.Running : before.Flags & ~IfFlags.Running;
-            if (bringUp)
-                flags |= IfFlags.Up;
-            if (flags == before.Flags)
-                return ((InterfaceInfo?)ToInfo(found), false);
-            row.Flags = (int)flags;
-            row.Version++;
-            AnnounceChange(db, row.Id, before, before with { Flags = flags });
-            return ((InterfaceInfo?)ToInfo(found), (before.Flags & IfFlags.Up) == 0 && (flags & IfFlags.Up) != 0);
+            var found = await Project(db, db.Interfaces.Where(i => i.Id == id)).FirstOrDefaultAsync(ct)
+                ?? throw new IfError(Errno.ENXIO, "the interface was destroyed meanwhile", Ioctl.TapOpen);
+            var now = NowMs();
+            var until = now + (long)options.LeaseDuration.TotalMilliseconds;
+            var me = options.ReplicaId;
+            var renewed = await db.TapLeases.Where(l => l.InterfaceId == id && (l.Holder == me || l.ExpiresAt <= now))
+                .ExecuteUpdateAsync(s => s.SetProperty(l => l.Holder, me).SetProperty(l => l.ExpiresAt, until), ct);
+            if (renewed == 0)
+            {
+                if (await db.TapLeases.AnyAsync(l => l.InterfaceId == id, ct))
+                    throw new IfError(Errno.EBUSY, $"'{found.Row.Name}' is open on another replica", Ioctl.TapOpen);
+                db.TapLeases.Add(new TapLeaseRow { InterfaceId = id, Holder = me, ExpiresAt = until });
+            }
+            return SetRunning(db, found, running: true, bringUp);
         }, ct);
         if (cameUp)
             await watcher.ChangedAsync([id], ct);
-        return info;
     }
 
     /// <summary>
-    /// At start-up nobody has any device open yet: IFF_RUNNING left set by a process that stopped
-    /// without closing is cleared.
+    /// <c>tap_dev_close</c>: gives the lease back and clears IFF_RUNNING, only if this replica held
+    /// it (a refused open must not clear the flag of the replica that has the device).
     /// </summary>
-    private static Task ClearRunningAsync(IfDbContext db, CancellationToken ct) =>
-        db.Interfaces.Where(i => (i.Flags & (int)IfFlags.Running) != 0)
-            .ExecuteUpdateAsync(s => s.SetProperty(i => i.Flags, i => i.Flags & ~(int)IfFlags.Running).SetProperty(i => i.Version, i => i.Version + 1), ct);
+    public Task CloseDeviceAsync(Guid id, CancellationToken ct) =>
+        tx.WriteAsync(async (db, ct) =>
+        {
+            var me = options.ReplicaId;
+            if (await db.TapLeases.Where(l => l.InterfaceId == id && l.Holder == me).ExecuteDeleteAsync(ct) == 0)
+                return 0;
+            if (await Project(db, db.Interfaces.Where(i => i.Id == id)).FirstOrDefaultAsync(ct) is { } found)
+                SetRunning(db, found, running: false, bringUp: false);
+            return 1;
+        }, ct);
+
+    /// <summary>Renews this replica's leases of the given devices; returns those it still holds.</summary>
+    public Task<List<Guid>> RenewLeasesAsync(IReadOnlyCollection<Guid> ids, CancellationToken ct) =>
+        tx.WriteAsync(async (db, ct) =>
+        {
+            var me = options.ReplicaId;
+            var until = NowMs() + (long)options.LeaseDuration.TotalMilliseconds;
+            await db.TapLeases.Where(l => ids.Contains(l.InterfaceId) && l.Holder == me)
+                .ExecuteUpdateAsync(s => s.SetProperty(l => l.ExpiresAt, until), ct);
+            return await db.TapLeases.Where(l => ids.Contains(l.InterfaceId) && l.Holder == me).Select(l => l.InterfaceId).ToListAsync(ct);
+        }, ct);
+
+    /// <summary>
+    /// Ends the leases nobody renewed (their holder stopped without closing: killed, or cut off) and
+    /// clears IFF_RUNNING wherever no lease is left. Any replica may run it; returns how many
+    /// interfaces it cleared.
+    /// </summary>
+    public Task<int> ExpireLeasesAsync(CancellationToken ct) =>
+        tx.WriteAsync(async (db, ct) =>
+        {
+            var now = NowMs();
+            await db.TapLeases.Where(l => l.ExpiresAt <= now).ExecuteDeleteAsync(ct);
+            var orphans = await Project(db, db.Interfaces.Where(i => (i.Flags & (int)IfFlags.Running) != 0
+                && !db.TapLeases.Any(l => l.InterfaceId == i.Id))).ToListAsync(ct);
+            foreach (var found in orphans)
+                SetRunning(db, found, running: false, bringUp: false);
+            return orphans.Count;
+        }, ct);
+
+    /// <summary>Sets or clears IFF_RUNNING on a tracked row and announces it; true when IFF_UP came on.</summary>
+    private static bool SetRunning(IfDbContext db, Projected found, bool running, bool bringUp)
+    {
+        var row = found.Row;
+        var before = new InterfaceAttributes(row.Name, (IfFlags)row.Flags, row.Mtu, row.Metric, row.Description, row.Lladdr);
+        var flags = running ? before.Flags | IfFlags.Running : before.Flags & ~IfFlags.Running;
+        if (bringUp)
+            flags |= IfFlags.Up;
+        if (flags == before.Flags)
+            return false;
+        row.Flags = (int)flags;
+        row.Version++;
+        AnnounceChange(db, row.Id, before, before with { Flags = flags });
+        return (before.Flags & IfFlags.Up) == 0 && (flags & IfFlags.Up) != 0;
+    }
 
     private static async Task<(Guid Id, string Name)> FindBridgeAsync(IfDbContext db, string reference, CancellationToken ct)
     {

@@ -11,7 +11,7 @@ namespace IfApi.Store;
 /// creates on different cloners share only the short index step. On PostgreSQL the commonest
 /// create and destroy first try <see cref="PgFastPath"/>, which shares those locks.
 /// </summary>
-public sealed partial class IfStore(TransactionRunner tx, PgFastPath fast, EventSignals events, IInterfaceWatcher watcher, ILogger<IfStore> log)
+public sealed partial class IfStore(TransactionRunner tx, PgFastPath fast, EventSignals events, IInterfaceWatcher watcher, StoreOptions options, ILogger<IfStore> log)
 {
     // ---- cloners -------------------------------------------------------------------------------
 
@@ -526,7 +526,6 @@ public sealed partial class IfStore(TransactionRunner tx, PgFastPath fast, Event
                 await db.SaveChangesAsync(ct);
                 log.LogInformation("static interface {Name} attached", name);
             }
-            await ClearRunningAsync(db, ct);
             return true;
         }, ct);
     }

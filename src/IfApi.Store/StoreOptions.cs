@@ -25,6 +25,18 @@ public sealed class StoreOptions
 
     /// <summary>At most this many of the newest events are kept, however young (<c>Events:Keep</c>).</summary>
     public long EventsKept { get; set; } = 1_000_000;
+
+    /// <summary>This process among the replicas sharing the store: new at every start, so a restarted one holds nothing.</summary>
+    public string ReplicaId { get; set; } = NewReplicaId();
+
+    private static string NewReplicaId()
+    {
+        var id = $"{Environment.MachineName}/{Environment.ProcessId}/{Guid.NewGuid():N}";
+        return id.Length <= 64 ? id : id[^64..];
+    }
+
+    /// <summary>How long a tap device's lease lasts without renewal (<c>Tap:LeaseSeconds</c>); renewed every third of it.</summary>
+    public TimeSpan LeaseDuration { get; set; } = TimeSpan.FromSeconds(10);
 }
 
 /// <summary>The store could not be reached, or did not answer in time: the client should retry.</summary>

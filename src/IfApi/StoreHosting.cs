@@ -33,6 +33,9 @@ public static class StoreHosting
         if (config["Events:Keep"] is { Length: > 0 } keep)
             options.EventsKept = long.TryParse(keep, System.Globalization.NumberStyles.None, System.Globalization.CultureInfo.InvariantCulture, out var most) && most >= 1
                 ? most : throw new InvalidOperationException($"Events:Keep '{keep}' is not a whole number of events, at least 1");
+        if (config["Tap:LeaseSeconds"] is { Length: > 0 } lease)
+            options.LeaseDuration = int.TryParse(lease, System.Globalization.NumberStyles.None, System.Globalization.CultureInfo.InvariantCulture, out var seconds) && seconds >= 1
+                ? TimeSpan.FromSeconds(seconds) : throw new InvalidOperationException($"Tap:LeaseSeconds '{lease}' is not a whole number of seconds, at least 1");
         builder.Services.AddIfStore(options);
         builder.Services.AddSingleton(new StaticInterfaces(ReadList(config.GetSection("Interfaces:Static"))));
         if (!GeneratingDocument)

@@ -33,10 +33,12 @@ public static class Telemetry
 /// <summary>The frame path's figures, read from the plane when scraped: nothing is added per frame for them.</summary>
 public sealed class FrameMetrics : IDisposable
 {
-    private readonly Meter _meter = new(StoreMetrics.MeterName);
+    private readonly Meter _meter;
 
-    public FrameMetrics(FramePlane plane)
+    /// <remarks>The meter comes from this host's factory: several hosts in one process (tests) each export their own plane.</remarks>
+    public FrameMetrics(FramePlane plane, IMeterFactory meters)
     {
+        _meter = meters.Create(StoreMetrics.MeterName);
         _meter.CreateObservableCounter<long>("ifapi.tap.frames", () =>
         {
             var t = plane.Totals();

@@ -186,6 +186,8 @@ public sealed class FramePlane(IServiceProvider services, TapOptions options, IL
     /// <summary>Devices open in this process now.</summary>
     public int OpenDevices => _ports.Values.Count(p => p.IsOpen);
 
+    public List<Guid> OpenDeviceIds() => _ports.Values.Where(p => p.IsOpen).Select(p => p.Id).ToList();
+
     /// <summary>The interface is gone: its device is closed, it leaves its bridge; a bridge releases its members.</summary>
     private void Remove(Guid id)
     {

@@ -66,28 +66,28 @@ public static class TapApi
         var queue = port.TryOpen() ?? throw new IfError(Errno.EBUSY, $"'{ifp.Name}' is open already", Ioctl.TapOpen);
         try
         {
-            await SetRunningAsync(store, port, bringUp: false, ct);
+            await OpenDeviceAsync(store, port, ct);
             await RunAsync(http, port, queue, greeting: default, life.ApplicationStopping);
         }
         finally
         {
             port.Close(queue);
-            await Settle(() => ClearRunningAsync(store, port), http);
+            await Settle(() => CloseDeviceAsync(store, port), http);
         }
         return TypedResults.Empty;
     }
 
     /// <summary>
-    /// IFF_RUNNING follows the device. Setting and clearing take turns per port, and clearing
-    /// happens only while the device is closed: a close whose clearing is slow must not clear the
-    /// flag of the next open, which may have set it meanwhile.
+    /// The device's lease and IFF_RUNNING follow it (another replica's live lease: EBUSY). Opening
+    /// and closing take turns per port, and closing happens only while the device is closed: a close
+    /// whose bookkeeping is slow must not undo the next open's, which may have happened meanwhile.
     /// </summary>
-    private static async Task SetRunningAsync(IfStore store, Port port, bool bringUp, CancellationToken ct)
+    private static async Task OpenDeviceAsync(IfStore store, Port port, CancellationToken ct)
     {
         await port.RunningTurn.WaitAsync(ct);
         try
         {
-            await store.SetRunningAsync(port.Id, running: true, bringUp, ct);
+            await store.OpenDeviceAsync(port.Id, bringUp: false, ct);
         }
         finally
         {
@@ -95,13 +95,13 @@ public static class TapApi
         }
     }
 
-    private static async Task ClearRunningAsync(IfStore store, Port port)
+    private static async Task CloseDeviceAsync(IfStore store, Port port)
     {
         await port.RunningTurn.WaitAsync();
         try
         {
             if (!port.IsOpen)
-                await store.SetRunningAsync(port.Id, running: false, bringUp: false, CancellationToken.None);
+                await store.CloseDeviceAsync(port.Id, CancellationToken.None);
         }
         finally
         {
@@ -116,7 +116,7 @@ public static class TapApi
         var (ifp, _) = await store.CreateAsync("tap", null, null, ct);
         try
         {
-            await store.SetRunningAsync(ifp.Id, running: true, bringUp: true, ct);
+            await store.OpenDeviceAsync(ifp.Id, bringUp: true, ct);
             var port = await plane.LoadPortAsync(ifp.Id, ct) ?? throw new IfError(Errno.ENXIO, $"'{ifp.Name}' was destroyed meanwhile", Ioctl.TapOpen);
             var queue = port.TryOpen() ?? throw new IfError(Errno.EBUSY, $"'{ifp.Name}' was opened by name meanwhile", Ioctl.TapOpen);
             try

@@ -15,6 +15,11 @@ public static class TapHosting
         builder.Services.AddSingleton<FramePlane>();
         builder.Services.AddSingleton<IInterfaceWatcher>(sp => sp.GetRequiredService<FramePlane>());
         builder.Services.AddHostedService<FrameSweeper>();
+        if (!StoreHosting.GeneratingDocument)
+        {
+            builder.Services.AddHostedService<LeaseKeeper>();
+            builder.Services.AddHostedService<PlaneFollower>();
+        }
         return builder;
     }
 

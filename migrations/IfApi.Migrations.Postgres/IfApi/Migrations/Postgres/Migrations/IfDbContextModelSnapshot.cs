@@ -307,6 +307,29 @@ namespace IfApi.Migrations.Postgres.Migrations
                     b.ToTable("meta", (string)null);
                 });
 
+            modelBuilder.Entity("IfApi.Store.TapLeaseRow", b =>
+                {
+                    b.Property<Guid>("InterfaceId")
+                        .HasColumnType("uuid")
+                        .HasColumnName("interface_id");
+
+                    b.Property<long>("ExpiresAt")
+                        .HasColumnType("bigint")
+                        .HasColumnName("expires_at");
+
+                    b.Property<string>("Holder")
+                        .IsRequired()
+                        .HasMaxLength(64)
+                        .HasColumnType("character varying(64)")
+                        .HasColumnName("holder");
+
+                    b.HasKey("InterfaceId");
+
+                    b.HasIndex("ExpiresAt");
+
+                    b.ToTable("tap_leases", (string)null);
+                });
+
             modelBuilder.Entity("IfApi.Store.GroupMemberRow", b =>
                 {
                     b.HasOne("IfApi.Store.InterfaceRow", null)
@@ -333,6 +356,15 @@ namespace IfApi.Migrations.Postgres.Migrations
                         .WithMany()
                         .HasForeignKey("ParentId")
                         .OnDelete(DeleteBehavior.SetNull);
+                });
+
+            modelBuilder.Entity("IfApi.Store.TapLeaseRow", b =>
+                {
+                    b.HasOne("IfApi.Store.InterfaceRow", null)
+                        .WithMany()
+                        .HasForeignKey("InterfaceId")
+                        .OnDelete(DeleteBehavior.Cascade)
+                        .IsRequired();
                 });
 
             modelBuilder.Entity("IfApi.Store.InterfaceRow", b =>

@@ -294,6 +294,29 @@ namespace IfApi.Migrations.Sqlite.Migrations
                     b.ToTable("meta", (string)null);
                 });
 
+            modelBuilder.Entity("IfApi.Store.TapLeaseRow", b =>
+                {
+                    b.Property<Guid>("InterfaceId")
+                        .HasColumnType("TEXT")
+                        .HasColumnName("interface_id");
+
+                    b.Property<long>("ExpiresAt")
+                        .HasColumnType("INTEGER")
+                        .HasColumnName("expires_at");
+
+                    b.Property<string>("Holder")
+                        .IsRequired()
+                        .HasMaxLength(64)
+                        .HasColumnType("TEXT")
+                        .HasColumnName("holder");
+
+                    b.HasKey("InterfaceId");
+
+                    b.HasIndex("ExpiresAt");
+
+                    b.ToTable("tap_leases", (string)null);
+                });
+
             modelBuilder.Entity("IfApi.Store.GroupMemberRow", b =>
                 {
                     b.HasOne("IfApi.Store.InterfaceRow", null)
@@ -320,6 +343,15 @@ namespace IfApi.Migrations.Sqlite.Migrations
                         .WithMany()
                         .HasForeignKey("ParentId")
                         .OnDelete(DeleteBehavior.SetNull);
+                });
+
+            modelBuilder.Entity("IfApi.Store.TapLeaseRow", b =>
+                {
+                    b.HasOne("IfApi.Store.InterfaceRow", null)
+                        .WithMany()
+                        .HasForeignKey("InterfaceId")
+                        .OnDelete(DeleteBehavior.Cascade)
+                        .IsRequired();
                 });
 
             modelBuilder.Entity("IfApi.Store.InterfaceRow", b =>

@@ -1,0 +1,106 @@
+using IfApi.Store;
+
+namespace IfApi.Tap;
+
+/// <summary>
+/// Keeps this replica's tap devices exclusive across replicas: renews the leases of the devices open
+/// here every third of <see cref="StoreOptions.LeaseDuration"/>, and ends leases nobody renewed
+/// (a replica that was killed), clearing IFF_RUNNING on their interfaces. It runs once at start-up,
+/// so a restarted single service clears what it left behind as soon as its old leases run out.
+/// </summary>
+internal sealed class LeaseKeeper(FramePlane plane, IfStore store, StoreOptions options, ILogger<LeaseKeeper> log) : BackgroundService
+{
+    protected override async Task ExecuteAsync(CancellationToken stoppingToken)
+    {
+        var period = options.LeaseDuration / 3;
+        while (!stoppingToken.IsCancellationRequested)
+        {
+            try
+            {
+                var open = plane.OpenDeviceIds();
+                if (open.Count > 0)
+                {
+                    var held = await store.RenewLeasesAsync(open, stoppingToken);
+                    foreach (var lost in open.Except(held))
+                        log.LogWarning("the lease of tap {Id} was lost (this replica was cut off from the store for longer than {Lease}); another replica may open it",
+                            lost, options.LeaseDuration);
+                }
+                var cleared = await store.ExpireLeasesAsync(stoppingToken);
+                if (cleared > 0)
+                    log.LogInformation("{Count} tap devices were left open by a replica that stopped: running cleared", cleared);
+            }
+            catch (OperationCanceledException) when (stoppingToken.IsCancellationRequested)
+            {
+                return;
+            }
+            catch (Exception e)
+            {
+                log.LogWarning(e, "renewing tap leases failed; trying again in {Period}", period);
+            }
+            await Task.Delay(period, stoppingToken).ConfigureAwait(ConfigureAwaitOptions.SuppressThrowing);
+        }
+    }
+}
+
+/// <summary>
+/// The frame path follows changes other replicas commit (an interface taken down, a bridge member
+/// added) through the event stream, as it follows this replica's own through the store's watcher.
+/// It listens only while a device is open here: that is when frames depend on it.
+/// </summary>
+internal sealed class PlaneFollower(FramePlane plane, EventSequencer events, EventSignals signals, StoreOptions options,
+    ILogger<PlaneFollower> log) : BackgroundService
+{
+    private const int Batch = 500;
+
+    protected override async Task ExecuteAsync(CancellationToken stoppingToken)
+    {
+        if (options.Provider != StoreProvider.Postgres)
+            return; // one process per SQLite store: nobody else changes it
+        while (!stoppingToken.IsCancellationRequested)
+        {
+            try
+            {
+                if (plane.OpenDevices == 0)
+                {
+                    await Task.Delay(TimeSpan.FromSeconds(1), stoppingToken);
+                    continue;
+                }
+                await FollowAsync(stoppingToken);
+            }
+            catch (OperationCanceledException) when (stoppingToken.IsCancellationRequested)
+            {
+                return;
+            }
+            catch (Exception e)
+            {
+                log.LogWarning(e, "following other replicas' changes failed; starting again");
+                await Task.Delay(TimeSpan.FromSeconds(1), stoppingToken).ConfigureAwait(ConfigureAwaitOptions.SuppressThrowing);
+            }
+        }
+    }
+
+    private async Task FollowAsync(CancellationToken ct)
+    {
+        using var subscribed = signals.Subscribe();
+        var from = await events.CatchUpAsync(ct);
+        while (plane.OpenDevices > 0)
+        {
+            var stamped = signals.Stamped;
+            IReadOnlyList<EventInfo> batch = signals.Recent(from, Batch, out var complete);
+            if (!complete && batch.Count == 0)
+            {
+                batch = await events.ReadAsync(from, Batch, ct);
+                complete = batch.Count < Batch;
+            }
+            var ids = batch.Where(e => e.InterfaceId is not null).Select(e => e.InterfaceId!.Value).Distinct().ToList();
+            if (batch.Count > 0)
+                from = batch[^1].Id;
+            if (ids.Count > 0)
+                await plane.ChangedAsync(ids, ct);
+            if (batch.Count == Batch || !complete)
+                continue;
+            await stamped.WaitAsync(TimeSpan.FromSeconds(1), ct).ConfigureAwait(ConfigureAwaitOptions.SuppressThrowing);
+            ct.ThrowIfCancellationRequested();
+        }
+    }
+}

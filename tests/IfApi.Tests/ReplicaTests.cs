@@ -1,0 +1,133 @@
+using System.Net;
+using System.Net.WebSockets;
+using System.Text.Json;
+
+namespace IfApi.Tests;
+
+/// <summary>
+/// Two service processes on one PostgreSQL database, as two replicas behind a load balancer:
+/// allocation stays exact, events reach both, a tap's device is open on one replica at a time
+/// (a lease in the store), and a killed holder's lease runs out.
+/// </summary>
+public sealed class ReplicaTests(PostgresStore store) : IClassFixture<PostgresStore>
+{
+    private static readonly (string, string)[] Settings = [.. AuthTests.Keys, ("Auth:Keys:all:Secret", AllSecret), ("Auth:Keys:all:Scopes", "read write tap"),
+        ("Tap:LeaseSeconds", "2")];
+
+    private const string AllSecret = "replica-test-secret-0123";
+
+    private static async Task<ClientWebSocket> OpenAsync(ServiceProcess replica, string name)
+    {
+        var socket = new ClientWebSocket();
+        var uri = new UriBuilder(replica.BaseAddress) { Scheme = "ws", Path = $"/v1/interfaces/{name}/tap", Query = $"access_token={AllSecret}" }.Uri;
+        using var timeout = new CancellationTokenSource(TimeSpan.FromSeconds(10));
+        await socket.ConnectAsync(uri, timeout.Token);
+        return socket;
+    }
+
+    private static async Task<string> RefusedAsync(ServiceProcess replica, string name)
+    {
+        var e = await Assert.ThrowsAnyAsync<WebSocketException>(() => OpenAsync(replica, name));
+        return e.Message;
+    }
+
+    [Fact]
+    public async Task A_tap_is_open_on_one_replica_at_a_time_and_a_killed_holders_lease_runs_out()
+    {
+        await using var a = await ServiceProcess.StartAsync(store, Settings);
+        await using var b = await ServiceProcess.StartAsync(store, Settings);
+        using var http = b.Client(AllSecret);
+        var name = (await http.CreateOk("tap")).GetProperty("name").GetString()!;
+
+        using (var onA = await OpenAsync(a, name))
+        {
+            Assert.Contains("409", await RefusedAsync(b, name)); // EBUSY before the upgrade
+            Assert.Contains("running", (await http.GetOk($"/v1/interfaces/{name}")).Strings("flags"));
+            // Held past several lease periods: the holder renews it.
+            await Task.Delay(TimeSpan.FromSeconds(3));
+            Assert.Contains("409", await RefusedAsync(b, name));
+            await onA.CloseAsync(WebSocketCloseStatus.NormalClosure, null, CancellationToken.None);
+        }
+        // Closed on A: B may open it at once.
+        await WaitForAsync(async () => !(await http.GetOk($"/v1/interfaces/{name}")).Strings("flags").Contains("running"));
+        using (var onB = await OpenAsync(b, name))
+            await onB.CloseAsync(WebSocketCloseStatus.NormalClosure, null, CancellationToken.None);
+
+        // A opens it and is killed: the lease stays until it runs out, then B may open it.
+        await WaitForAsync(async () => !(await http.GetOk($"/v1/interfaces/{name}")).Strings("flags").Contains("running"));
+        var held = await OpenAsync(a, name);
+        await a.KillAsync();
+        held.Abort();
+        Assert.Contains("409", await RefusedAsync(b, name));
+        await WaitForAsync(async () => !(await http.GetOk($"/v1/interfaces/{name}")).Strings("flags").Contains("running"), TimeSpan.FromSeconds(15));
+        using var after = await OpenAsync(b, name);
+        Assert.Equal(WebSocketState.Open, after.State);
+    }
+
+    [Fact]
+    public async Task Allocation_is_exact_and_events_reach_both_replicas()
+    {
+        await using var a = await ServiceProcess.StartAsync(store, Settings);
+        await using var b = await ServiceProcess.StartAsync(store, Settings);
+        using var onB = b.Client(AuthTests.ReaderSecret);
+        await using var events = await EventStream.OpenAsync(onB, query: "?type=interface-arrival");
+
+        var clients = new[] { a.Client(AuthTests.WriterSecret), b.Client(AuthTests.WriterSecret) };
+        var created = await Task.WhenAll(Enumerable.Range(0, 16).Select(async i =>
+        {
+            var names = new List<string>();
+            for (var j = 0; j < 10; j++)
+                names.Add((await clients[i % 2].CreateOk("tap")).GetProperty("name").GetString()!);
+            return names;
+        }));
+        var all = created.SelectMany(n => n).ToList();
+        Assert.Equal(all.Count, all.Distinct().Count());
+        await StoreInvariants.AssertConsistentAsync(store);
+
+        // The subscriber on B hears every arrival, those A made included.
+        var heard = new HashSet<string>();
+        await events.ReadUntilAsync(e =>
+        {
+            heard.Add(e.Data.GetProperty("name").GetString()!);
+            return all.All(heard.Contains);
+        }, TimeSpan.FromSeconds(20));
+        foreach (var c in clients)
+            c.Dispose();
+    }
+
+    [Fact]
+    public async Task The_frame_path_follows_what_another_replica_changes()
+    {
+        await using var a = await ServiceProcess.StartAsync(store, Settings);
+        await using var b = await ServiceProcess.StartAsync(store, Settings);
+        using var viaA = a.Client(AllSecret);
+        using var viaB = b.Client(AllSecret);
+        var name = (await viaA.CreateOk("tap")).GetProperty("name").GetString()!;
+        Assert.Equal(HttpStatusCode.OK, (await viaA.Patch(name, """{"up":true}""")).StatusCode);
+        using var device = await OpenAsync(a, name);
+
+        var frame = Ether.Frame(Ether.Broadcast, Ether.Station(1));
+        await device.SendAsync(frame, WebSocketMessageType.Binary, true, CancellationToken.None);
+        await WaitForAsync(async () => Stat(await viaA.GetOk($"/v1/interfaces/{name}"), "ipackets") == 1);
+
+        // Taken down through B: A's device must drop what is written into it from now on.
+        Assert.Equal(HttpStatusCode.OK, (await viaB.Patch(name, """{"up":false}""")).StatusCode);
+        await WaitForAsync(async () =>
+        {
+            await device.SendAsync(frame, WebSocketMessageType.Binary, true, CancellationToken.None);
+            return Stat(await viaA.GetOk($"/v1/interfaces/{name}"), "iqdrops") >= 1;
+        }, TimeSpan.FromSeconds(10));
+    }
+
+    private static long Stat(JsonElement ifp, string counter) => ifp.GetProperty("stats").GetProperty(counter).GetInt64();
+
+    private static async Task WaitForAsync(Func<Task<bool>> condition, TimeSpan? timeout = null)
+    {
+        var deadline = DateTime.UtcNow + (timeout ?? TimeSpan.FromSeconds(10));
+        while (!await condition())
+        {
+            Assert.True(DateTime.UtcNow < deadline, "the condition did not come true in time");
+            await Task.Delay(100);
+        }
+    }
+}
