@@ -413,6 +413,28 @@ public abstract class InterfaceApiTests<TStore>(TStore store) : ApiTests<TStore>
         await (await Client.PutAsync("/v1/cloners", null)).Problem(HttpStatusCode.MethodNotAllowed, "EOPNOTSUPP");
     }
 
+    [Theory]
+    [InlineData("application/xml")]
+    [InlineData("text/event-stream")]
+    public async Task Errors_are_problem_json_whatever_the_client_accepts(string accept)
+    {
+        // An errno refusal, one that is a 404 (which the exception handler refuses to leave empty), and a status code page.
+        (HttpMethod Method, string Url, string? Body, HttpStatusCode Status, string Errno)[] cases =
+        [
+            (HttpMethod.Post, "/v1/cloners", "{}", HttpStatusCode.BadRequest, "EINVAL"),
+            (HttpMethod.Get, "/v1/interfaces/nosuch0", null, HttpStatusCode.NotFound, "ENXIO"),
+            (HttpMethod.Put, "/v1/cloners", null, HttpStatusCode.MethodNotAllowed, "EOPNOTSUPP"),
+        ];
+        foreach (var (method, url, body, status, errno) in cases)
+        {
+            using var request = new HttpRequestMessage(method, url);
+            if (body is not null)
+                request.Content = new StringContent(body, Encoding.UTF8, "application/json");
+            request.Headers.TryAddWithoutValidation("Accept", accept);
+            await (await Client.SendAsync(request)).Problem(status, errno);
+        }
+    }
+
     [Fact]
     public async Task Health_endpoints_answer()
     {

@@ -1,8 +1,11 @@
+using System.Diagnostics;
 using System.Text.Json;
 using IfApi.Domain;
 using IfApi.Store;
 using Microsoft.AspNetCore.Diagnostics;
 using Microsoft.AspNetCore.Mvc;
+using Microsoft.AspNetCore.WebUtilities;
+using Microsoft.Extensions.Options;
 
 namespace IfApi.Problems;
 
@@ -62,6 +65,7 @@ public static class Problems
                 p.Type = TypeFor(errno);
             }
         });
+        services.AddSingleton<IProblemDetailsWriter, ProblemJsonWriter>(); // after the default writer: only when it declines
         services.AddExceptionHandler<ErrnoExceptionHandler>();
         services.Configure<RouteHandlerOptions>(o => o.ThrowOnBadRequest = true);
         return services;
@@ -126,4 +130,25 @@ internal sealed class ErrnoExceptionHandler(IProblemDetailsService problems, Sto
     /// <summary>Names the JSON path that was wrong, not just "failed to read".</summary>
     private static string Describe(BadHttpRequestException e) =>
         e.InnerException is JsonException j ? $"{e.Message} {j.Message}" : e.Message;
+}
+
+/// <summary>
+/// Every error is problem+json (SPEC §3), whatever the request's Accept says. The default writer
+/// declines a request that accepts only other types, which left a 4xx without a body, or turned an
+/// exception's 404 into a 500; this writer, registered after it, answers for those.
+/// </summary>
+internal sealed class ProblemJsonWriter(IOptions<ProblemDetailsOptions> options) : IProblemDetailsWriter
+{
+    public bool CanWrite(ProblemDetailsContext context) => true;
+
+    public ValueTask WriteAsync(ProblemDetailsContext context)
+    {
+        var http = context.HttpContext;
+        var p = context.ProblemDetails;
+        p.Status ??= http.Response.StatusCode;
+        p.Title ??= ReasonPhrases.GetReasonPhrase(p.Status.Value);
+        p.Extensions.TryAdd("traceId", Activity.Current?.Id ?? http.TraceIdentifier);
+        options.Value.CustomizeProblemDetails?.Invoke(context);
+        return new ValueTask(http.Response.WriteAsJsonAsync(p, p.GetType(), options: null, "application/problem+json", http.RequestAborted));
+    }
 }
