@@ -414,6 +414,19 @@ public abstract class InterfaceApiTests<TStore>(TStore store) : ApiTests<TStore>
     }
 
     [Theory]
+    [InlineData("bogus")]
+    [InlineData("\"utf-9\"")]
+    public async Task A_JSON_body_in_a_charset_nobody_knows_is_415(string charset)
+    {
+        var body = new ByteArrayContent(Encoding.UTF8.GetBytes("""{"name":"tap"}"""));
+        body.Headers.TryAddWithoutValidation("Content-Type", $"application/json; charset={charset}");
+        await (await Client.PostAsync("/v1/interfaces", body)).Problem(HttpStatusCode.UnsupportedMediaType, "EINVAL");
+        var patch = new ByteArrayContent(Encoding.UTF8.GetBytes("""{"mtu":1400}"""));
+        patch.Headers.TryAddWithoutValidation("Content-Type", $"application/merge-patch+json; charset={charset}");
+        await (await Client.PatchAsync("/v1/interfaces/lo0", patch)).Problem(HttpStatusCode.UnsupportedMediaType, "EINVAL");
+    }
+
+    [Theory]
     [InlineData("application/xml")]
     [InlineData("text/event-stream")]
     public async Task Errors_are_problem_json_whatever_the_client_accepts(string accept)

@@ -1,4 +1,5 @@
 using System.Diagnostics;
+using System.Text;
 using System.Text.Json;
 using IfApi.Domain;
 using IfApi.Store;
@@ -6,6 +7,7 @@ using Microsoft.AspNetCore.Diagnostics;
 using Microsoft.AspNetCore.Mvc;
 using Microsoft.AspNetCore.WebUtilities;
 using Microsoft.Extensions.Options;
+using Microsoft.Net.Http.Headers;
 
 namespace IfApi.Problems;
 
@@ -75,7 +77,36 @@ public static class Problems
     {
         app.UseExceptionHandler();
         app.UseStatusCodePages();
+        app.Use(RefuseUnknownCharsets);
         return app;
+    }
+
+    /// <summary>
+    /// A JSON body in a charset no encoding is known for cannot be read: 415 (EINVAL), as for any body
+    /// the service cannot read. Left to the endpoint, binding would throw InvalidOperationException, a 500.
+    /// </summary>
+    private static Task RefuseUnknownCharsets(HttpContext http, RequestDelegate next)
+    {
+        if (http.Request.HasJsonContentType()
+            && MediaTypeHeaderValue.TryParse(http.Request.ContentType, out var type)
+            && type.Charset is { Length: > 0 } charset
+            && !IsKnownEncoding(charset.ToString().Trim('"')))
+            throw new BadHttpRequestException($"the body's charset '{charset}' is not an encoding this service knows; send UTF-8",
+                StatusCodes.Status415UnsupportedMediaType);
+        return next(http);
+    }
+
+    private static bool IsKnownEncoding(string name)
+    {
+        try
+        {
+            _ = Encoding.GetEncoding(name);
+            return true;
+        }
+        catch (ArgumentException)
+        {
+            return false;
+        }
     }
 
     internal static string TypeFor(Errno errno) => $"urn:ifapi:errno:{errno}";
