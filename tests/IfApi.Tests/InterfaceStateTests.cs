@@ -117,6 +117,7 @@ public abstract class InterfaceStateTests<TStore>(TStore store) : ApiTests<TStor
     [InlineData("""[1,2]""", 400, "EINVAL", null)]
     [InlineData("""{"mtu":""", 400, "EINVAL", null)]
     [InlineData("""{"description":"\ud800"}""", 400, "EINVAL", null)]
+    [InlineData("""{"description":"up\u0000link"}""", 400, "EINVAL", "SIOCSIFDESCR")]
     [InlineData("""{"flags":["up","\udc00"]}""", 400, "EINVAL", null)]
     public async Task Bad_attributes_are_refused_and_nothing_changes(string json, int status, string errno, string? ioctl)
     {
