@@ -385,6 +385,14 @@ public abstract class InterfaceApiTests<TStore>(TStore store) : ApiTests<TStore>
     [InlineData("limit=abc")]
     [InlineData("after=garbage")]
     [InlineData("after=aTE6")]
+    [InlineData("cloner=%00")]
+    [InlineData("cloner=tap%00")]
+    [InlineData("cloner=TAP")]
+    [InlineData("cloner=")]
+    [InlineData("group=%00")]
+    [InlineData("group=lan%00")]
+    [InlineData("group=lan0")]
+    [InlineData("group=")]
     public async Task Bad_list_parameters_are_EINVAL(string query) =>
         await (await Client.GetAsync($"/v1/interfaces?{query}")).Problem(HttpStatusCode.BadRequest, "EINVAL");
 
