@@ -1,3 +1,4 @@
+using System.Diagnostics.CodeAnalysis;
 using System.Text;
 
 namespace IfApi.Domain;
@@ -28,12 +29,7 @@ public sealed record ClonerSpec(string Name, InterfaceKind Kind, int MaxUnit, bo
     public static ClonerSpec Create(string? name, string? kind, int? maxUnit, bool? noGroup, int? minIfs)
     {
         const string ioctl = Ioctl.CloneAttach;
-        if (string.IsNullOrEmpty(name))
-            throw new IfError(Errno.EINVAL, "cloner name is empty", ioctl);
-        if (!name.All(char.IsAsciiLetterLower))
-            throw new IfError(Errno.EINVAL, "cloner name must be lowercase letters a-z", ioctl);
-        if (Encoding.UTF8.GetByteCount(name) > MaxNameLength)
-            throw new IfError(Errno.ENAMETOOLONG, $"cloner name is longer than {MaxNameLength} letters", ioctl);
+        ValidateName(name, ioctl);
         if (kind is null)
             throw new IfError(Errno.EINVAL, "kind is required (loop, tap, bridge, epair, vlan)", ioctl);
         if (!Kinds.TryParseCloneable(kind, out var k))
@@ -45,6 +41,17 @@ public sealed record ClonerSpec(string Name, InterfaceKind Kind, int MaxUnit, bo
         if (min < 0 || min > max + 1)
             throw new IfError(Errno.EINVAL, "minIfs must be between 0 and maxUnit + 1", ioctl);
         return new ClonerSpec(name, k, max, noGroup ?? false, min);
+    }
+
+    /// <summary>Checks a name a cloner could have: 1 to <see cref="MaxNameLength"/> lowercase letters.</summary>
+    public static void ValidateName([NotNull] string? name, string? ioctl = null)
+    {
+        if (string.IsNullOrEmpty(name))
+            throw new IfError(Errno.EINVAL, "cloner name is empty", ioctl);
+        if (!name.All(char.IsAsciiLetterLower))
+            throw new IfError(Errno.EINVAL, "cloner name must be lowercase letters a-z", ioctl);
+        if (Encoding.UTF8.GetByteCount(name) > MaxNameLength)
+            throw new IfError(Errno.ENAMETOOLONG, $"cloner name is longer than {MaxNameLength} letters", ioctl);
     }
 
     /// <summary>The name a unit gets (<c>"%s%d"</c>).</summary>

@@ -56,6 +56,9 @@ public sealed record InterfacePatch
         {
             if (Encoding.UTF8.GetByteCount(Description) > MaxDescriptionBytes)
                 throw new IfError(Errno.ENAMETOOLONG, $"description is longer than {MaxDescriptionBytes} bytes", Ioctl.SetDescription);
+            // SIOCSIFDESCR takes a C string, which ends at its first NUL; and PostgreSQL text cannot hold one.
+            if (Description.Contains('\0', StringComparison.Ordinal))
+                throw new IfError(Errno.EINVAL, "description must not contain NUL", Ioctl.SetDescription);
             next = next with { Description = Description.Length == 0 ? null : Description };
         }
         if (Mtu is int mtu)

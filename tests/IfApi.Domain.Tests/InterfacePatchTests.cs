@@ -54,6 +54,13 @@ public class InterfacePatchTests
     }
 
     [Fact]
+    public void A_description_with_a_NUL_in_it_is_EINVAL()
+    {
+        var e = Refused(new InterfacePatch { Description = "up\0link" }, Tap0);
+        Assert.Equal((Errno.EINVAL, Ioctl.SetDescription), (e.Errno, e.Ioctl));
+    }
+
+    [Fact]
     public void Flags_set_the_changeable_bits_and_leave_the_others_as_they_are()
     {
         // Asking for loopback and no broadcast changes neither; up and link0 are taken.

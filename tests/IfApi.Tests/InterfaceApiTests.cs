@@ -385,6 +385,14 @@ public abstract class InterfaceApiTests<TStore>(TStore store) : ApiTests<TStore>
     [InlineData("limit=abc")]
     [InlineData("after=garbage")]
     [InlineData("after=aTE6")]
+    [InlineData("cloner=%00")]
+    [InlineData("cloner=tap%00")]
+    [InlineData("cloner=TAP")]
+    [InlineData("cloner=")]
+    [InlineData("group=%00")]
+    [InlineData("group=lan%00")]
+    [InlineData("group=lan0")]
+    [InlineData("group=")]
     public async Task Bad_list_parameters_are_EINVAL(string query) =>
         await (await Client.GetAsync($"/v1/interfaces?{query}")).Problem(HttpStatusCode.BadRequest, "EINVAL");
 
@@ -411,6 +419,41 @@ public abstract class InterfaceApiTests<TStore>(TStore store) : ApiTests<TStore>
         await text.Problem(HttpStatusCode.UnsupportedMediaType, "EINVAL");
         await (await Client.GetAsync("/v1/nothing")).Problem(HttpStatusCode.NotFound, "ENOENT");
         await (await Client.PutAsync("/v1/cloners", null)).Problem(HttpStatusCode.MethodNotAllowed, "EOPNOTSUPP");
+    }
+
+    [Theory]
+    [InlineData("bogus")]
+    [InlineData("\"utf-9\"")]
+    public async Task A_JSON_body_in_a_charset_nobody_knows_is_415(string charset)
+    {
+        var body = new ByteArrayContent(Encoding.UTF8.GetBytes("""{"name":"tap"}"""));
+        body.Headers.TryAddWithoutValidation("Content-Type", $"application/json; charset={charset}");
+        await (await Client.PostAsync("/v1/interfaces", body)).Problem(HttpStatusCode.UnsupportedMediaType, "EINVAL");
+        var patch = new ByteArrayContent(Encoding.UTF8.GetBytes("""{"mtu":1400}"""));
+        patch.Headers.TryAddWithoutValidation("Content-Type", $"application/merge-patch+json; charset={charset}");
+        await (await Client.PatchAsync("/v1/interfaces/lo0", patch)).Problem(HttpStatusCode.UnsupportedMediaType, "EINVAL");
+    }
+
+    [Theory]
+    [InlineData("application/xml")]
+    [InlineData("text/event-stream")]
+    public async Task Errors_are_problem_json_whatever_the_client_accepts(string accept)
+    {
+        // An errno refusal, one that is a 404 (which the exception handler refuses to leave empty), and a status code page.
+        (HttpMethod Method, string Url, string? Body, HttpStatusCode Status, string Errno)[] cases =
+        [
+            (HttpMethod.Post, "/v1/cloners", "{}", HttpStatusCode.BadRequest, "EINVAL"),
+            (HttpMethod.Get, "/v1/interfaces/nosuch0", null, HttpStatusCode.NotFound, "ENXIO"),
+            (HttpMethod.Put, "/v1/cloners", null, HttpStatusCode.MethodNotAllowed, "EOPNOTSUPP"),
+        ];
+        foreach (var (method, url, body, status, errno) in cases)
+        {
+            using var request = new HttpRequestMessage(method, url);
+            if (body is not null)
+                request.Content = new StringContent(body, Encoding.UTF8, "application/json");
+            request.Headers.TryAddWithoutValidation("Accept", accept);
+            await (await Client.SendAsync(request)).Problem(status, errno);
+        }
     }
 
     [Fact]

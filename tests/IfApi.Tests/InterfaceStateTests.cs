@@ -116,6 +116,9 @@ public abstract class InterfaceStateTests<TStore>(TStore store) : ApiTests<TStor
     [InlineData("""{"speed":100}""", 400, "EINVAL", null)]
     [InlineData("""[1,2]""", 400, "EINVAL", null)]
     [InlineData("""{"mtu":""", 400, "EINVAL", null)]
+    [InlineData("""{"description":"\ud800"}""", 400, "EINVAL", null)]
+    [InlineData("""{"description":"up\u0000link"}""", 400, "EINVAL", "SIOCSIFDESCR")]
+    [InlineData("""{"flags":["up","\udc00"]}""", 400, "EINVAL", null)]
     public async Task Bad_attributes_are_refused_and_nothing_changes(string json, int status, string errno, string? ioctl)
     {
         var c = await Client.AttachCloner();
@@ -123,6 +126,21 @@ public abstract class InterfaceStateTests<TStore>(TStore store) : ApiTests<TStor
         var p = await (await Client.Patch(name, json)).Problem((HttpStatusCode)status, errno);
         if (ioctl is not null)
             Assert.Equal(ioctl, p.Str("ioctl"));
+        Assert.Equal(1, (await Client.GetOk($"/v1/interfaces/{name}")).GetProperty("version").GetInt64());
+    }
+
+    [Fact]
+    public async Task A_patch_whose_strings_are_not_UTF_8_is_EINVAL_and_nothing_changes()
+    {
+        var c = await Client.AttachCloner();
+        var name = (await Client.CreateOk(c)).Str("name");
+        byte[][] bodies = [[.. "{\"description\":\"a"u8, 0xff, .. "\"}"u8], [.. "{\"na"u8, 0xc0, 0xaf, .. "me\":\"x\"}"u8]];
+        foreach (var body in bodies)
+        {
+            using var request = new HttpRequestMessage(HttpMethod.Patch, $"/v1/interfaces/{name}") { Content = new ByteArrayContent(body) };
+            request.Content.Headers.ContentType = new("application/merge-patch+json");
+            await (await Client.SendAsync(request)).Problem(HttpStatusCode.BadRequest, "EINVAL");
+        }
         Assert.Equal(1, (await Client.GetOk($"/v1/interfaces/{name}")).GetProperty("version").GetInt64());
     }
 

@@ -65,6 +65,12 @@ public static class InterfacesApi
         var n = limit ?? DefaultLimit;
         if (n is < 1 or > MaxLimit)
             throw new IfError(Errno.EINVAL, $"limit must be between 1 and {MaxLimit}", Ioctl.IfGConf);
+        // A filter no cloner or group could be named is malformed, not a filter that matches nothing
+        // (and PostgreSQL refuses to compare text with a NUL in it).
+        if (cloner is not null)
+            ClonerSpec.ValidateName(cloner, Ioctl.IfGConf);
+        if (group is not null)
+            GroupNames.Validate(group, Ioctl.IfGConf);
         var page = await store.ListAsync(cloner, group, n, Cursor.Decode(after, Ioctl.IfGConf), ct);
         return TypedResults.Ok(new InterfaceList(
             page.Items.Select(i => InterfaceResponse.From(i, plane.Stats(i.Id))).ToList(),

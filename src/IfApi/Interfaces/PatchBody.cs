@@ -14,6 +14,20 @@ public static class PatchBody
     {
         if (body.ValueKind != JsonValueKind.Object)
             throw new IfError(Errno.EINVAL, "a patch is a JSON object");
+        try
+        {
+            return Members(body);
+        }
+        catch (InvalidOperationException e)
+        {
+            // The reader checks structure, not text: a member's name or string that is not valid UTF-8
+            // (or escapes a lone surrogate) fails only when it is read as a string.
+            throw new IfError(Errno.EINVAL, $"names and strings in a patch must be valid Unicode text: {e.Message}");
+        }
+    }
+
+    private static InterfacePatch Members(JsonElement body)
+    {
         var p = new InterfacePatch();
         foreach (var member in body.EnumerateObject())
         {

@@ -1,8 +1,13 @@
+using System.Diagnostics;
+using System.Text;
 using System.Text.Json;
 using IfApi.Domain;
 using IfApi.Store;
 using Microsoft.AspNetCore.Diagnostics;
 using Microsoft.AspNetCore.Mvc;
+using Microsoft.AspNetCore.WebUtilities;
+using Microsoft.Extensions.Options;
+using Microsoft.Net.Http.Headers;
 
 namespace IfApi.Problems;
 
@@ -69,6 +74,7 @@ public static class Problems
                 p.Type = TypeFor(errno);
             }
         });
+        services.AddSingleton<IProblemDetailsWriter, ProblemJsonWriter>(); // after the default writer: only when it declines
         services.AddExceptionHandler<ErrnoExceptionHandler>();
         services.Configure<RouteHandlerOptions>(o => o.ThrowOnBadRequest = true);
         return services;
@@ -78,7 +84,36 @@ public static class Problems
     {
         app.UseExceptionHandler();
         app.UseStatusCodePages();
+        app.Use(RefuseUnknownCharsets);
         return app;
+    }
+
+    /// <summary>
+    /// A JSON body in a charset no encoding is known for cannot be read: 415 (EINVAL), as for any body
+    /// the service cannot read. Left to the endpoint, binding would throw InvalidOperationException, a 500.
+    /// </summary>
+    private static Task RefuseUnknownCharsets(HttpContext http, RequestDelegate next)
+    {
+        if (http.Request.HasJsonContentType()
+            && MediaTypeHeaderValue.TryParse(http.Request.ContentType, out var type)
+            && type.Charset is { Length: > 0 } charset
+            && !IsKnownEncoding(charset.ToString().Trim('"')))
+            throw new BadHttpRequestException($"the body's charset '{charset}' is not an encoding this service knows; send UTF-8",
+                StatusCodes.Status415UnsupportedMediaType);
+        return next(http);
+    }
+
+    private static bool IsKnownEncoding(string name)
+    {
+        try
+        {
+            _ = Encoding.GetEncoding(name);
+            return true;
+        }
+        catch (ArgumentException)
+        {
+            return false;
+        }
     }
 
     internal static string TypeFor(Errno errno) => $"urn:ifapi:errno:{errno}";
@@ -133,4 +168,25 @@ internal sealed class ErrnoExceptionHandler(IProblemDetailsService problems, Sto
     /// <summary>Names the JSON path that was wrong, not just "failed to read".</summary>
     private static string Describe(BadHttpRequestException e) =>
         e.InnerException is JsonException j ? $"{e.Message} {j.Message}" : e.Message;
+}
+
+/// <summary>
+/// Every error is problem+json (SPEC §3), whatever the request's Accept says. The default writer
+/// declines a request that accepts only other types, which left a 4xx without a body, or turned an
+/// exception's 404 into a 500; this writer, registered after it, answers for those.
+/// </summary>
+internal sealed class ProblemJsonWriter(IOptions<ProblemDetailsOptions> options) : IProblemDetailsWriter
+{
+    public bool CanWrite(ProblemDetailsContext context) => true;
+
+    public ValueTask WriteAsync(ProblemDetailsContext context)
+    {
+        var http = context.HttpContext;
+        var p = context.ProblemDetails;
+        p.Status ??= http.Response.StatusCode;
+        p.Title ??= ReasonPhrases.GetReasonPhrase(p.Status.Value);
+        p.Extensions.TryAdd("traceId", Activity.Current?.Id ?? http.TraceIdentifier);
+        options.Value.CustomizeProblemDetails?.Invoke(context);
+        return new ValueTask(http.Response.WriteAsJsonAsync(p, p.GetType(), options: null, "application/problem+json", http.RequestAborted));
+    }
 }
