@@ -15,6 +15,7 @@ if (HealthProbe.Requested(args))
 
 var builder = WebApplication.CreateBuilder(args);
 builder.AddIfAuth();                  // Auth:Keys and their scopes; no keys → open, on loopback only
+builder.AddIfRequestLimits();         // Kestrel:Limits:MaxRequestBodySize (1 MiB)
 builder.AddIfStore();                 // Database:Provider, ConnectionStrings:IfApi, Interfaces:Static
 builder.AddIfTap();                   // the frame path: Tap:QueueLength
 builder.Services.AddIfEvents();       // the event outbox's sequencer (after the store is ready)

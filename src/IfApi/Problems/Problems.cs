@@ -138,6 +138,8 @@ internal sealed class ErrnoExceptionHandler(IProblemDetailsService problems, Sto
         {
             case IfError e:
                 problem = Problems.For(e.Errno, e.Message, e.Ioctl);
+                if (e.Errno == Errno.ENFILE) // a place frees up when a device closes: a state to wait out
+                    http.Response.Headers.RetryAfter = store.RetryAfterSeconds.ToString(System.Globalization.CultureInfo.InvariantCulture);
                 break;
             case BadHttpRequestException e:
                 problem = Problems.For(Errno.EINVAL, Describe(e), null);

@@ -11,6 +11,9 @@ public sealed class TapOptions
     /// <summary><c>Tap:QueueLength</c>: frames an interface's transmit queue holds for a slow reader.</summary>
     public int QueueLength { get; set; } = 1024;
 
+    /// <summary><c>Tap:MaxOpen</c>: devices this process keeps open at once; one more is refused (ENFILE, 503), so a client opening sockets by the thousand cannot exhaust memory.</summary>
+    public int MaxOpen { get; set; } = 4096;
+
     /// <summary>How often stations not heard for the age limit are forgotten, and failed refreshes retried.</summary>
     public TimeSpan SweepInterval { get; set; } = TimeSpan.FromSeconds(5);
 }
@@ -187,6 +190,28 @@ public sealed class FramePlane(IServiceProvider services, TapOptions options, IL
     public int OpenDevices => _ports.Values.Count(p => p.IsOpen);
 
     public List<Guid> OpenDeviceIds() => _ports.Values.Where(p => p.IsOpen).Select(p => p.Id).ToList();
+
+    private int _slots; // devices open or being opened here, against Tap:MaxOpen
+
+    /// <summary>A place for one more open device, held until disposed; null when <see cref="TapOptions.MaxOpen"/> are open (the file table is full).</summary>
+    public IDisposable? ReserveDevice()
+    {
+        if (Interlocked.Increment(ref _slots) <= options.MaxOpen)
+            return new Slot(this);
+        Interlocked.Decrement(ref _slots);
+        return null;
+    }
+
+    private sealed class Slot(FramePlane plane) : IDisposable
+    {
+        private int _freed;
+
+        public void Dispose()
+        {
+            if (Interlocked.Exchange(ref _freed, 1) == 0)
+                Interlocked.Decrement(ref plane._slots);
+        }
+    }
 
     /// <summary>The interface is gone: its device is closed, it leaves its bridge; a bridge releases its members.</summary>
     private void Remove(Guid id)

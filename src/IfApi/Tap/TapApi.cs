@@ -62,6 +62,7 @@ public static class TapApi
         if (ifp.Kind != InterfaceKind.Tap)
             throw new IfError(Errno.EOPNOTSUPP, $"'{ifp.Name}' is a {ifp.Kind.WireName()}, not a tap: it has no device", Ioctl.TapOpen);
         RequireWebSocket(http);
+        using var slot = Reserve(plane);
         var port = await plane.LoadPortAsync(ifp.Id, ct) ?? throw new IfError(Errno.ENXIO, $"no interface '{@ref}'", Ioctl.TapOpen);
         var queue = port.TryOpen() ?? throw new IfError(Errno.EBUSY, $"'{ifp.Name}' is open already", Ioctl.TapOpen);
         try
@@ -113,6 +114,7 @@ public static class TapApi
     public static async Task<EmptyHttpResult> OpenClone(IfStore store, FramePlane plane, HttpContext http, IHostApplicationLifetime life, CancellationToken ct)
     {
         RequireWebSocket(http);
+        using var slot = Reserve(plane);
         var (ifp, _) = await store.CreateAsync("tap", null, null, ct);
         try
         {
@@ -145,6 +147,9 @@ public static class TapApi
         }
         return TypedResults.Empty;
     }
+
+    private static IDisposable Reserve(FramePlane plane) => plane.ReserveDevice()
+        ?? throw new IfError(Errno.ENFILE, $"{plane.Options.MaxOpen} tap devices are open in this service already (Tap:MaxOpen); try again later", Ioctl.TapOpen);
 
     private static void RequireWebSocket(HttpContext http)
     {

@@ -11,6 +11,9 @@ public static class TapHosting
         if (builder.Configuration["Tap:QueueLength"] is { Length: > 0 } length)
             options.QueueLength = int.TryParse(length, System.Globalization.NumberStyles.None, System.Globalization.CultureInfo.InvariantCulture, out var n) && n >= 1
                 ? n : throw new InvalidOperationException($"Tap:QueueLength '{length}' is not a whole number of frames, at least 1");
+        if (builder.Configuration["Tap:MaxOpen"] is { Length: > 0 } most)
+            options.MaxOpen = int.TryParse(most, System.Globalization.NumberStyles.None, System.Globalization.CultureInfo.InvariantCulture, out var m) && m >= 1
+                ? m : throw new InvalidOperationException($"Tap:MaxOpen '{most}' is not a whole number of devices, at least 1");
         builder.Services.AddSingleton(options);
         builder.Services.AddSingleton<FramePlane>();
         builder.Services.AddSingleton<IInterfaceWatcher>(sp => sp.GetRequiredService<FramePlane>());
