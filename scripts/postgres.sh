@@ -2,6 +2,8 @@
 # A throw-away PostgreSQL for tests and benchmarks, on a private port and socket directory.
 #   scripts/postgres.sh start DIR [fast]  -> prints a connection string; "fast" turns fsync off (tests only)
 #   scripts/postgres.sh stop DIR
+#   scripts/postgres.sh pause DIR         -> stops the server as an operator would (fast), keeping its data and port
+#   scripts/postgres.sh resume DIR        -> starts it again where it was
 # Uses Debian's postgresql package, installing it when no server binaries are present.
 set -euo pipefail
 cmd=${1:?start|stop}
@@ -58,11 +60,20 @@ case "$cmd" in
       echo "postgres: could not start on port $port; trying another" >&2
     done
     echo "$port" >"$dir/port"
+    echo "$opts" >"$dir/opts"
     echo "Host=127.0.0.1;Port=$port;Username=postgres;Database=postgres;Maximum Pool Size=200"
     ;;
   stop)
     bin=$(pg_bin)
     [ -d "$dir/data" ] && as_owner "$bin/pg_ctl" -D "$dir/data" -m immediate -w stop >/dev/null 2>&1 || true
     ;;
-  *) echo "usage: $0 start|stop DIR" >&2; exit 2 ;;
+  pause)
+    bin=$(pg_bin)
+    as_owner "$bin/pg_ctl" -D "$dir/data" -m fast -w stop >/dev/null
+    ;;
+  resume)
+    bin=$(pg_bin)
+    as_owner "$bin/pg_ctl" -D "$dir/data" -o "$(cat "$dir/opts")" -l "$dir/server.log" -w -t 60 start >/dev/null
+    ;;
+  *) echo "usage: $0 start|stop|pause|resume DIR" >&2; exit 2 ;;
 esac

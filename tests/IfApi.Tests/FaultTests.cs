@@ -135,3 +135,112 @@ public sealed class FaultTests(PostgresStore store) : IClassFixture<PostgresStor
         await storm.VerifyAsync(http, store);
     }
 }
+
+/// <summary>
+/// A PostgreSQL server of the test's own (Debian's binaries, through scripts/postgres.sh), which it
+/// may stop and start: the shared test server must not be stopped under other tests.
+/// </summary>
+public sealed class PrivatePostgres : StoreFixture
+{
+    private readonly string _dir = Path.Combine(Path.GetTempPath(), "ifapi-pg-" + Guid.NewGuid().ToString("N")[..8]);
+
+    public override Store.StoreProvider Provider => Store.StoreProvider.Postgres;
+
+    public override async Task InitializeAsync()
+    {
+        Directory.CreateDirectory(_dir);
+        ConnectionString = (await RunAsync("start", "fast")).Trim();
+        await using var conn = new NpgsqlConnection(ConnectionString);
+        await conn.OpenAsync();
+        await using var cmd = new NpgsqlCommand("CREATE DATABASE ifapi", conn);
+        await cmd.ExecuteNonQueryAsync();
+        ConnectionString = new NpgsqlConnectionStringBuilder(ConnectionString) { Database = "ifapi" }.ConnectionString;
+    }
+
+    /// <summary>Stops the server as an operator would (<c>pg_ctl stop -m fast</c>): sessions are ended, new ones refused.</summary>
+    public Task StopAsync() => RunAsync("pause");
+
+    public Task StartAsync() => RunAsync("resume");
+
+    public override async Task DisposeAsync()
+    {
+        NpgsqlConnection.ClearAllPools();
+        await RunAsync("stop");
+        try
+        {
+            Directory.Delete(_dir, recursive: true);
+        }
+        catch (Exception e) when (e is IOException or UnauthorizedAccessException)
+        {
+        }
+    }
+
+    private async Task<string> RunAsync(params string[] args)
+    {
+        var script = Script();
+        var start = new System.Diagnostics.ProcessStartInfo("bash") { RedirectStandardOutput = true, RedirectStandardError = true };
+        start.ArgumentList.Add(script);
+        start.ArgumentList.Add(args[0]);
+        start.ArgumentList.Add(_dir);
+        foreach (var a in args.Skip(1))
+            start.ArgumentList.Add(a);
+        using var p = System.Diagnostics.Process.Start(start)!;
+        var output = p.StandardOutput.ReadToEndAsync();
+        var error = p.StandardError.ReadToEndAsync();
+        await p.WaitForExitAsync();
+        if (p.ExitCode != 0)
+            throw new InvalidOperationException($"scripts/postgres.sh {string.Join(' ', args)} failed: {await error}");
+        return await output;
+    }
+
+    private static string Script()
+    {
+        for (var dir = new DirectoryInfo(AppContext.BaseDirectory); dir is not null; dir = dir.Parent)
+        {
+            var script = Path.Combine(dir.FullName, "scripts", "postgres.sh");
+            if (File.Exists(script))
+                return script;
+        }
+        throw new InvalidOperationException("scripts/postgres.sh was not found above the test's folder");
+    }
+}
+
+/// <summary>PostgreSQL itself stopped under load, and started again.</summary>
+public sealed class PostgresStopTests(PrivatePostgres server) : IClassFixture<PrivatePostgres>
+{
+    [Fact]
+    public async Task PostgreSQL_stopped_under_load_gives_503_with_Retry_After_and_the_service_recovers_with_nothing_lost()
+    {
+        await using var service = await ServiceProcess.StartAsync(server);
+        var storm = new Storm(() => service.Client(), clients: 16);
+        using var stop = new CancellationTokenSource();
+        var running = storm.RunAsync(stop.Token);
+        await Task.Delay(TimeSpan.FromSeconds(2));
+        await server.StopAsync();
+        await Task.Delay(TimeSpan.FromSeconds(4));
+        using (var meanwhile = service.Client())
+        {
+            var ready = await meanwhile.GetAsync("/readyz");
+            await ready.Problem(HttpStatusCode.ServiceUnavailable, null);
+            Assert.True(ready.Headers.RetryAfter?.Delta > TimeSpan.Zero, "Retry-After is missing on /readyz");
+        }
+        var createdBefore = storm.Statuses.Count(s => s == 201);
+        await server.StartAsync();
+        await Task.Delay(TimeSpan.FromSeconds(5)); // it recovers by itself, under the same load
+        stop.Cancel();
+        await running;
+        Assert.True(storm.Statuses.Count(s => s == 201) > createdBefore, "no create succeeded after PostgreSQL came back");
+
+        Assert.NotEmpty(storm.Unavailable);
+        foreach (var r in storm.Unavailable)
+        {
+            Assert.Equal("application/problem+json", r.Content.Headers.ContentType?.MediaType);
+            Assert.True(r.Headers.RetryAfter?.Delta > TimeSpan.Zero, "Retry-After is missing");
+        }
+        Assert.DoesNotContain(storm.Statuses, s => s >= 500 && s != 503);
+        using var http = service.Client();
+        Assert.Equal(HttpStatusCode.OK, (await http.GetAsync("/readyz")).StatusCode);
+        await http.CreateOk("tap");
+        await storm.VerifyAsync(http, server);
+    }
+}

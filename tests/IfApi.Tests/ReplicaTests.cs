@@ -65,6 +65,35 @@ public sealed class ReplicaTests(PostgresStore store) : IClassFixture<PostgresSt
     }
 
     [Fact]
+    public async Task A_replica_that_finds_its_lease_taken_closes_the_device_with_1001()
+    {
+        await using var a = await ServiceProcess.StartAsync(store, Settings);
+        using var http = a.Client(AllSecret);
+        var name = (await http.CreateOk("tap")).GetProperty("name").GetString()!;
+        var id = (await http.GetOk($"/v1/interfaces/{name}")).GetProperty("id").GetGuid();
+        using var device = await OpenAsync(a, name);
+
+        // As if A had been cut off from the store past its lease and another replica had opened the device.
+        await using (var conn = new Npgsql.NpgsqlConnection(store.ConnectionString))
+        {
+            await conn.OpenAsync();
+            await using var cmd = new Npgsql.NpgsqlCommand(
+                "UPDATE tap_leases SET holder = 'another-replica', expires_at = @until WHERE interface_id = @id", conn);
+            cmd.Parameters.AddWithValue("until", DateTimeOffset.UtcNow.AddMinutes(1).ToUnixTimeMilliseconds());
+            cmd.Parameters.AddWithValue("id", id);
+            Assert.Equal(1, await cmd.ExecuteNonQueryAsync());
+        }
+        using var timeout = new CancellationTokenSource(TimeSpan.FromSeconds(10));
+        var buffer = new byte[2048];
+        WebSocketReceiveResult result;
+        do
+            result = await device.ReceiveAsync(buffer, timeout.Token);
+        while (result.MessageType != WebSocketMessageType.Close);
+        Assert.Equal(WebSocketCloseStatus.EndpointUnavailable, result.CloseStatus);
+        Assert.Equal("lease lost", result.CloseStatusDescription);
+    }
+
+    [Fact]
     public async Task Allocation_is_exact_and_events_reach_both_replicas()
     {
         await using var a = await ServiceProcess.StartAsync(store, Settings);

@@ -120,6 +120,18 @@ public sealed class Port
         queue.Close();
     }
 
+    /// <summary>Closes the device under its reader, whoever that is; see <see cref="TransmitQueue.Revoke"/>.</summary>
+    public void Revoke(string reason)
+    {
+        TransmitQueue? queue;
+        lock (_deviceLock)
+        {
+            queue = _device;
+            Volatile.Write(ref _device, null);
+        }
+        queue?.Revoke(reason);
+    }
+
     /// <summary>
     /// The interface transmits <paramref name="frame"/>, taking over one reference: down an epair's
     /// cable to its peer, or to the device's queue; with nobody reading, it is counted as sent and

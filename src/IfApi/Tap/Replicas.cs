@@ -4,7 +4,8 @@ namespace IfApi.Tap;
 
 /// <summary>
 /// Keeps this replica's tap devices exclusive across replicas: renews the leases of the devices open
-/// here every third of <see cref="StoreOptions.LeaseDuration"/>, and ends leases nobody renewed
+/// here every third of <see cref="StoreOptions.LeaseDuration"/> (and closes, with 1001, a device
+/// whose lease it finds gone: it was cut off from the store too long), and ends leases nobody renewed
 /// (a replica that was killed), clearing IFF_RUNNING on their interfaces. It runs once at start-up,
 /// so a restarted single service clears what it left behind as soon as its old leases run out.
 /// </summary>
@@ -22,8 +23,12 @@ internal sealed class LeaseKeeper(FramePlane plane, IfStore store, StoreOptions 
                 {
                     var held = await store.RenewLeasesAsync(open, stoppingToken);
                     foreach (var lost in open.Except(held))
-                        log.LogWarning("the lease of tap {Id} was lost (this replica was cut off from the store for longer than {Lease}); another replica may open it",
+                    {
+                        // Another replica may have the device by now: two openers would each get half the frames.
+                        log.LogWarning("the lease of tap {Id} was lost (this replica was cut off from the store for longer than {Lease}): closing its device here",
                             lost, options.LeaseDuration);
+                        plane.FindPort(lost)?.Revoke("lease lost");
+                    }
                 }
                 var cleared = await store.ExpireLeasesAsync(stoppingToken);
                 if (cleared > 0)

@@ -65,6 +65,7 @@ public sealed class TapSession
         if (_socket.State is WebSocketState.Open or WebSocketState.CloseReceived)
         {
             var (status, reason) = closing.Task.IsCompleted ? closing.Task.Result
+                : _queue.Revoked is { } revoked ? (WebSocketCloseStatus.EndpointUnavailable, revoked)
                 : (_socket.CloseStatus ?? WebSocketCloseStatus.NormalClosure, "");
             using var timeout = new CancellationTokenSource(CloseTimeout);
             try

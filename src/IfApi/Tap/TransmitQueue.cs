@@ -70,6 +70,16 @@ public sealed class TransmitQueue
         return false;
     }
 
+    /// <summary>Why the service closed the device under its reader (null while open, or closed by the reader).</summary>
+    public string? Revoked { get; private set; }
+
+    /// <summary>The service takes the device away from its reader (its lease was lost): the session ends with 1001 and this reason.</summary>
+    public void Revoke(string reason)
+    {
+        Revoked = reason;
+        Close();
+    }
+
     /// <summary>The device closed: no more frames, and those queued are discarded (released, not counted).</summary>
     public void Close()
     {
