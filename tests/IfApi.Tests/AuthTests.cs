@@ -22,6 +22,7 @@ public sealed class AuthTests : IClassFixture<SqliteStore>, IDisposable
         ("Auth:Keys:ops:Secret", AdminSecret), ("Auth:Keys:ops:Scopes", "read admin"),
         ("Auth:Keys:v86:Secret", TapSecret), ("Auth:Keys:v86:Scopes", "tap"),
         ("Logging:LogLevel:Default", "Information"),
+        ("Logging:LogLevel:Microsoft.AspNetCore", "Information"), // as an operator might: no secret may show all the same
     ];
 
     private readonly IfApiFactory _factory;

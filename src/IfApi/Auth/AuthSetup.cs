@@ -25,6 +25,13 @@ public static class AuthSetup
         builder.Services.AddSingleton<KeyTickets>();
         if (ring.Open && !StoreHosting.GeneratingDocument)
             LoopbackOnly.Restrict(builder);
+        else
+        {
+            // ASP.NET Core's own request lines carry the query, and with it a browser's ?access_token=:
+            // they stay off whatever the logging configuration says (this rule comes last, so it wins).
+            // RequestLog writes the service's own lines, paths only.
+            builder.Logging.AddFilter("Microsoft.AspNetCore.Hosting.Diagnostics", LogLevel.Warning);
+        }
         builder.Services.AddAuthentication(Scheme).AddScheme<AuthenticationSchemeOptions, ApiKeyHandler>(Scheme, null);
         var authorization = builder.Services.AddAuthorizationBuilder();
         foreach (var scope in new[] { Scopes.Read, Scopes.Write, Scopes.Admin, Scopes.Tap })
