@@ -70,7 +70,8 @@ passed=0 failed=0
 for p in "${projects[@]}"; do
   log="$work/$(basename "$p").log"
   # No head in this pipe: closing it early would cut the log the summary is read from.
-  dotnet test "$p" -c Release --no-build 2>&1 | tee "$log" | grep -E "^\s+Failed |Error Message|^\s+Assert|^Passed!|^Failed!"
+  # A failure shows its message's first lines too (an assertion's text starts on the next line).
+  dotnet test "$p" -c Release --no-build 2>&1 | tee "$log" | grep -E -A3 "^\s+Failed |^Passed!|^Failed!" | grep -v "^--$"
   summary=$(grep -E "^(Passed|Failed)! +- Failed: +[0-9]+, Passed: +[0-9]+" "$log" | tail -n 1)
   if [ -z "$summary" ]; then
     fail_step "$p did not finish"

@@ -145,6 +145,9 @@ public sealed partial class IfStore
     {
         var cameUp = await tx.WriteAsync(async (db, ct) =>
         {
+            // The row first: opens, closes and the expiry of this device take turns on it, so the
+            // flags read below are the ones this transaction's write will replace.
+            await tx.LockRowsAsync(db, [id], ct);
             var found = await Project(db, db.Interfaces.Where(i => i.Id == id)).FirstOrDefaultAsync(ct)
                 ?? throw new IfError(Errno.ENXIO, "the interface was destroyed meanwhile", Ioctl.TapOpen);
             var now = NowMs();
@@ -171,6 +174,7 @@ public sealed partial class IfStore
     public Task CloseDeviceAsync(Guid id, CancellationToken ct) =>
         tx.WriteAsync(async (db, ct) =>
         {
+            await tx.LockRowsAsync(db, [id], ct);
             var me = options.ReplicaId;
             if (await db.TapLeases.Where(l => l.InterfaceId == id && l.Holder == me).ExecuteDeleteAsync(ct) == 0)
                 return 0;
@@ -199,13 +203,32 @@ public sealed partial class IfStore
         tx.WriteAsync(async (db, ct) =>
         {
             var now = NowMs();
-            await db.TapLeases.Where(l => l.ExpiresAt <= now).ExecuteDeleteAsync(ct);
-            var orphans = await Project(db, db.Interfaces.Where(i => (i.Flags & (int)IfFlags.Running) != 0
+            var candidates = await db.Interfaces.Where(i => (i.Flags & (int)IfFlags.Running) != 0
+                && !db.TapLeases.Any(l => l.InterfaceId == i.Id && l.ExpiresAt > now)).Select(i => i.Id).ToListAsync(ct);
+            if (candidates.Count == 0)
+                return 0;
+            // Locked, then looked at again: an open that took a lease meanwhile keeps its flag.
+            await tx.LockRowsAsync(db, [.. candidates], ct);
+            await db.TapLeases.Where(l => candidates.Contains(l.InterfaceId) && l.ExpiresAt <= now).ExecuteDeleteAsync(ct);
+            var orphans = await Project(db, db.Interfaces.Where(i => candidates.Contains(i.Id) && (i.Flags & (int)IfFlags.Running) != 0
                 && !db.TapLeases.Any(l => l.InterfaceId == i.Id))).ToListAsync(ct);
             foreach (var found in orphans)
                 SetRunning(db, found, running: false, bringUp: false);
             return orphans.Count;
         }, ct);
+
+    /// <summary>
+    /// At start-up on SQLite, the one process a store has: whatever devices the last run left open
+    /// (it was killed) are closed now, not when their leases would run out.
+    /// </summary>
+    private async Task ClearDevicesLeftOpenAsync(IfDbContext db, CancellationToken ct)
+    {
+        if (options.Provider != StoreProvider.Sqlite)
+            return; // other replicas may have devices open: their leases tell (ExpireLeasesAsync)
+        await db.TapLeases.ExecuteDeleteAsync(ct);
+        await db.Interfaces.Where(i => (i.Flags & (int)IfFlags.Running) != 0)
+            .ExecuteUpdateAsync(s => s.SetProperty(i => i.Flags, i => i.Flags & ~(int)IfFlags.Running).SetProperty(i => i.Version, i => i.Version + 1), ct);
+    }
 
     /// <summary>Sets or clears IFF_RUNNING on a tracked row and announces it; true when IFF_UP came on.</summary>
     private static bool SetRunning(IfDbContext db, Projected found, bool running, bool bringUp)

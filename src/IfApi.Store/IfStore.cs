@@ -526,6 +526,7 @@ public sealed partial class IfStore(TransactionRunner tx, PgFastPath fast, Event
                 await db.SaveChangesAsync(ct);
                 log.LogInformation("static interface {Name} attached", name);
             }
+            await ClearDevicesLeftOpenAsync(db, ct);
             return true;
         }, ct);
     }

@@ -3,7 +3,9 @@ using System.Net.Http.Headers;
 using System.Net.Http.Json;
 using System.Net.WebSockets;
 using IfApi.Auth;
+using Microsoft.AspNetCore.Builder;
 using Microsoft.Extensions.Configuration;
+using Microsoft.Extensions.DependencyInjection;
 
 namespace IfApi.Tests;
 
@@ -243,6 +245,9 @@ public sealed class ApiKeyRingTests
     [InlineData("http://example.org:80/base", "http://127.0.0.1:80/base")]
     [InlineData("http://localhost:5000", "http://localhost:5000")]
     [InlineData("http://127.0.0.2:5000;http://[::1]:5001", "http://127.0.0.2:5000;http://[::1]:5001")]
+    [InlineData("http://127.0.0.1:80:8080", "http://127.0.0.1:8080")] // Kestrel reads the port after the last colon
+    [InlineData("http://localhost:1:5000", "http://127.0.0.1:5000")]
+    [InlineData("http://unix:/run/ifapi.sock", "http://unix:/run/ifapi.sock")]
     public void Without_keys_every_address_becomes_loopback(string urls, string expected) =>
         Assert.Equal(expected, LoopbackOnly.RestrictUrls(urls));
 }
@@ -272,5 +277,44 @@ public sealed class OpenModeTests(SqliteStore store) : IClassFixture<SqliteStore
         using var client = keyed.Client(AuthTests.WriterSecret);
         Assert.Equal(HttpStatusCode.Created, (await client.Create("tap")).StatusCode);
         Assert.DoesNotContain(keyed.Output, l => l.Contains(AuthTests.WriterSecret, StringComparison.Ordinal));
+    }
+}
+
+/// <summary>Open mode's last line: a request that arrives on an address other than loopback is refused.</summary>
+public sealed class OpenModeRequestTests(SqliteStore store) : IClassFixture<SqliteStore>
+{
+    private sealed class ArrivesOn(IPAddress local) : Microsoft.AspNetCore.Hosting.IStartupFilter
+    {
+        public Action<Microsoft.AspNetCore.Builder.IApplicationBuilder> Configure(Action<Microsoft.AspNetCore.Builder.IApplicationBuilder> next) => app =>
+        {
+            app.Use((http, rest) =>
+            {
+                http.Connection.LocalIpAddress = local;
+                return rest(http);
+            });
+            next(app);
+        };
+    }
+
+    private IfApiFactory Arriving(string address) => new(store.Provider, store.ConnectionString, [])
+    {
+        MoreServices = s => s.AddSingleton<Microsoft.AspNetCore.Hosting.IStartupFilter>(new ArrivesOn(IPAddress.Parse(address))),
+    };
+
+    [Fact]
+    public async Task Without_keys_a_request_to_another_address_is_401_and_loopback_is_served()
+    {
+        using (var outside = Arriving("198.18.0.1"))
+        {
+            var r = await outside.CreateClient().GetAsync("/v1/interfaces");
+            var problem = await r.Problem(HttpStatusCode.Unauthorized, "ENEEDAUTH");
+            Assert.Contains("loopback only", problem.GetProperty("detail").GetString());
+            Assert.Equal(HttpStatusCode.OK, (await outside.CreateClient().GetAsync("/healthz")).StatusCode);
+        }
+        foreach (var local in new[] { "127.0.0.1", "::1", "::ffff:127.0.0.1" })
+        {
+            using var inside = Arriving(local);
+            Assert.Equal(HttpStatusCode.OK, (await inside.CreateClient().GetAsync("/v1/interfaces")).StatusCode);
+        }
     }
 }

@@ -19,7 +19,12 @@ public sealed class IfApiFactory(StoreProvider provider, string connectionString
             builder.UseSetting(key, value);
         if (Logs is { } logs)
             builder.ConfigureServices(s => s.AddSingleton<ILoggerProvider>(logs));
+        if (MoreServices is { } more)
+            builder.ConfigureServices(more);
     }
+
+    /// <summary>More services for the host, e.g. an <c>IStartupFilter</c> that dresses requests up.</summary>
+    public Action<IServiceCollection>? MoreServices { get; init; }
 
     /// <summary>When set before the first request, every log line the service writes, with its scopes.</summary>
     public CapturedLogs? Logs { get; init; }

@@ -9,7 +9,9 @@ namespace IfApi.Tests;
 /// What one client may take: open devices (<c>Tap:MaxOpen</c>), request bodies
 /// (<c>Kestrel:Limits:MaxRequestBodySize</c>), and messages on a device, which are never buffered
 /// beyond a frame's length however long they are.
+/// Runs alone: it counts what the process allocates, and other tests would allocate meanwhile.
 /// </summary>
+[Collection(nameof(Alone))]
 public sealed class LimitsTests : IClassFixture<SqliteStore>, IAsyncLifetime
 {
     private const int MaxOpen = 3;

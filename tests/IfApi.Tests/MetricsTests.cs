@@ -5,13 +5,10 @@ using System.Net.Http.Headers;
 namespace IfApi.Tests;
 
 /// <summary>
-/// Runs alone: a meter listener hears every meter of the process by name, so other hosts' planes
-/// (other tests' services) would report under the same names. A deployed process has one host.
+/// <c>GET /metrics</c>: Prometheus text through OpenTelemetry. Runs alone: a meter listener hears
+/// every meter of the process by name, so other tests' hosts would report under the same names (a
+/// deployed process has one host).
 /// </summary>
-[CollectionDefinition(nameof(Alone), DisableParallelization = true)]
-public sealed class Alone;
-
-/// <summary><c>GET /metrics</c>: Prometheus text through OpenTelemetry.</summary>
 [Collection(nameof(Alone))]
 public sealed class MetricsTests : IClassFixture<SqliteStore>, IDisposable
 {

@@ -100,11 +100,17 @@ internal sealed class ApiKeyHandler(IOptionsMonitor<AuthenticationSchemeOptions>
     : AuthenticationHandler<AuthenticationSchemeOptions>(options, logs, encoder)
 {
     private const string BadKey = "ifapi.auth.bad-key";
+    private const string NotLocal = "ifapi.auth.not-local";
 
     protected override Task<AuthenticateResult> HandleAuthenticateAsync()
     {
         if (ring.Open)
-            return Task.FromResult(tickets.Open);
+        {
+            if (LoopbackOnly.IsLocal(Context.Connection))
+                return Task.FromResult(tickets.Open);
+            Context.Items[NotLocal] = true;
+            return Task.FromResult(AuthenticateResult.NoResult());
+        }
         var secret = Presented(Request);
         if (secret is null)
             return Task.FromResult(AuthenticateResult.NoResult());
@@ -128,7 +134,9 @@ internal sealed class ApiKeyHandler(IOptionsMonitor<AuthenticationSchemeOptions>
         Response.StatusCode = StatusCodes.Status401Unauthorized;
         Response.Headers.WWWAuthenticate = bad ? "Bearer realm=\"ifapi\", error=\"invalid_token\"" : "Bearer realm=\"ifapi\"";
         var problem = Problems.Problems.For(bad ? Errno.EAUTH : Errno.ENEEDAUTH,
-            bad ? "the API key is not known" : "an API key is needed: Authorization: Bearer <secret>", null);
+            bad ? "the API key is not known"
+            : Context.Items.ContainsKey(NotLocal) ? "this service has no API keys (Auth:Keys), so it answers on loopback only"
+            : "an API key is needed: Authorization: Bearer <secret>", null);
         await problems.WriteAsync(new ProblemDetailsContext { HttpContext = Context, ProblemDetails = problem });
     }
 }

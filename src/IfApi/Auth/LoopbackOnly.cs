@@ -1,5 +1,5 @@
 using System.Net;
-using System.Text.RegularExpressions;
+using Microsoft.AspNetCore.Http;
 using Microsoft.AspNetCore.Hosting.Server;
 using Microsoft.AspNetCore.Hosting.Server.Features;
 
@@ -8,9 +8,11 @@ namespace IfApi.Auth;
 /// <summary>
 /// With no keys the service is open, so it must not be reachable from elsewhere: every address it
 /// was told to listen on (<c>urls</c>, <c>http_ports</c>, <c>Kestrel:Endpoints</c>) is turned into
-/// the same port on 127.0.0.1, and once started it stops if it listens anywhere else all the same.
+/// the same port on 127.0.0.1; once started it stops if it listens anywhere else all the same (an
+/// endpoint added by a configuration reload, say), and a request that arrives on any other address
+/// is refused.
 /// </summary>
-internal static partial class LoopbackOnly
+internal static class LoopbackOnly
 {
     public static void Restrict(WebApplicationBuilder builder)
     {
@@ -40,26 +42,42 @@ internal static partial class LoopbackOnly
 
     private static string RestrictUrl(string url)
     {
-        var m = UrlParts().Match(url);
-        if (!m.Success)
-            return url; // Kestrel refuses it itself
-        return IsLoopbackHost(m.Groups["host"].Value) ? url : $"{m.Groups["scheme"].Value}://127.0.0.1{m.Groups["rest"].Value}";
+        // Parsed as Kestrel parses it (the port after the last colon), so what is checked is what binds.
+        var address = Parse(url);
+        if (address.IsUnixPipe || address.IsNamedPipe || IsLoopbackHost(address.Host))
+            return url;
+        return $"{address.Scheme}://127.0.0.1:{address.Port}{address.PathBase}";
     }
 
     public static bool IsLoopbackUrl(string url)
     {
-        var m = UrlParts().Match(url);
-        return m.Success && IsLoopbackHost(m.Groups["host"].Value);
+        var address = Parse(url);
+        return address.IsUnixPipe || address.IsNamedPipe || IsLoopbackHost(address.Host);
+    }
+
+    private static BindingAddress Parse(string url)
+    {
+        try
+        {
+            return BindingAddress.Parse(url);
+        }
+        catch (FormatException e)
+        {
+            throw new InvalidOperationException($"'{url}' is not an address to listen on: {e.Message}", e);
+        }
     }
 
     private static bool IsLoopbackHost(string host) =>
         host.Equals("localhost", StringComparison.OrdinalIgnoreCase)
         || IPAddress.TryParse(host.Trim('[', ']'), out var ip) && IPAddress.IsLoopback(ip);
 
+    /// <summary>Whether a connection arrived on a loopback address (or a Unix socket, which has none).</summary>
+    public static bool IsLocal(ConnectionInfo connection) =>
+        connection.LocalIpAddress is not { } local
+        || IPAddress.IsLoopback(local.IsIPv4MappedToIPv6 ? local.MapToIPv4() : local);
+
     /// <summary>Where the server listens, once it does (nothing under the in-memory test server).</summary>
     public static IReadOnlyCollection<string> Addresses(WebApplication app) =>
         app.Services.GetService<IServer>()?.Features.Get<IServerAddressesFeature>()?.Addresses.ToArray() ?? [];
 
-    [GeneratedRegex(@"^(?<scheme>[A-Za-z][A-Za-z0-9+.-]*)://(?<host>\[[^\]]*\]|[^:/\[]*)(?<rest>.*)$")]
-    private static partial Regex UrlParts();
 }

@@ -189,7 +189,9 @@ public sealed class FramePlane(IServiceProvider services, TapOptions options, IL
     /// <summary>Devices open in this process now.</summary>
     public int OpenDevices => _ports.Values.Count(p => p.IsOpen);
 
-    public List<Guid> OpenDeviceIds() => _ports.Values.Where(p => p.IsOpen).Select(p => p.Id).ToList();
+    /// <summary>The devices open here whose leases this replica holds, each with its port.</summary>
+    public List<(Port Port, TransmitQueue Device)> LeasedDevices() =>
+        _ports.Values.Select(p => (Port: p, Device: p.LeasedDevice)).Where(d => d.Device is not null).Select(d => (d.Port, d.Device!)).ToList();
 
     private int _slots; // devices open or being opened here, against Tap:MaxOpen
 

@@ -120,16 +120,38 @@ public sealed class Port
         queue.Close();
     }
 
-    /// <summary>Closes the device under its reader, whoever that is; see <see cref="TransmitQueue.Revoke"/>.</summary>
-    public void Revoke(string reason)
+    private TransmitQueue? _leased;
+
+    /// <summary>The store holds this replica's lease for the device <paramref name="queue"/> belongs to.</summary>
+    public void Leased(TransmitQueue queue)
     {
-        TransmitQueue? queue;
         lock (_deviceLock)
         {
-            queue = _device;
+            if (ReferenceEquals(_device, queue))
+                _leased = queue;
+        }
+    }
+
+    /// <summary>The open device once its lease is held (not while it is still being opened).</summary>
+    public TransmitQueue? LeasedDevice
+    {
+        get
+        {
+            lock (_deviceLock)
+                return _device is not null && ReferenceEquals(_device, _leased) ? _device : null;
+        }
+    }
+
+    /// <summary>Closes the device <paramref name="queue"/> belongs to under its reader, if it is still the open one; see <see cref="TransmitQueue.Revoke"/>.</summary>
+    public void Revoke(TransmitQueue queue, string reason)
+    {
+        lock (_deviceLock)
+        {
+            if (!ReferenceEquals(_device, queue))
+                return; // closed, and perhaps opened again since: not this device any more
             Volatile.Write(ref _device, null);
         }
-        queue?.Revoke(reason);
+        queue.Revoke(reason);
     }
 
     /// <summary>

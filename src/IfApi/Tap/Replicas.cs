@@ -14,23 +14,27 @@ internal sealed class LeaseKeeper(FramePlane plane, IfStore store, StoreOptions 
     protected override async Task ExecuteAsync(CancellationToken stoppingToken)
     {
         var period = options.LeaseDuration / 3;
+        var renewed = System.Diagnostics.Stopwatch.GetTimestamp(); // when this replica's leases were last known good
         while (!stoppingToken.IsCancellationRequested)
         {
+            var open = plane.LeasedDevices();
             try
             {
-                var open = plane.OpenDeviceIds();
+                using var timeout = CancellationTokenSource.CreateLinkedTokenSource(stoppingToken);
+                timeout.CancelAfter(period); // a renewal that takes longer is as good as none
                 if (open.Count > 0)
                 {
-                    var held = await store.RenewLeasesAsync(open, stoppingToken);
-                    foreach (var lost in open.Except(held))
+                    var held = (await store.RenewLeasesAsync(open.Select(d => d.Port.Id).ToList(), timeout.Token)).ToHashSet();
+                    foreach (var (port, device) in open.Where(d => !held.Contains(d.Port.Id)))
                     {
                         // Another replica may have the device by now: two openers would each get half the frames.
                         log.LogWarning("the lease of tap {Id} was lost (this replica was cut off from the store for longer than {Lease}): closing its device here",
-                            lost, options.LeaseDuration);
-                        plane.FindPort(lost)?.Revoke("lease lost");
+                            port.Id, options.LeaseDuration);
+                        port.Revoke(device, "lease lost");
                     }
                 }
-                var cleared = await store.ExpireLeasesAsync(stoppingToken);
+                renewed = System.Diagnostics.Stopwatch.GetTimestamp();
+                var cleared = await store.ExpireLeasesAsync(timeout.Token);
                 if (cleared > 0)
                     log.LogInformation("{Count} tap devices were left open by a replica that stopped: running cleared", cleared);
             }
@@ -41,6 +45,14 @@ internal sealed class LeaseKeeper(FramePlane plane, IfStore store, StoreOptions 
             catch (Exception e)
             {
                 log.LogWarning(e, "renewing tap leases failed; trying again in {Period}", period);
+                // Unrenewed, the leases run out in the store and other replicas may open these devices:
+                // close them here before that can happen.
+                if (open.Count > 0 && System.Diagnostics.Stopwatch.GetElapsedTime(renewed) > options.LeaseDuration - period)
+                {
+                    log.LogWarning("the store was out of reach for longer than the tap lease allows: closing {Count} devices", open.Count);
+                    foreach (var (port, device) in open)
+                        port.Revoke(device, "lease lost");
+                }
             }
             await Task.Delay(period, stoppingToken).ConfigureAwait(ConfigureAwaitOptions.SuppressThrowing);
         }

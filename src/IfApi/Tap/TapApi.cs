@@ -67,7 +67,7 @@ public static class TapApi
         var queue = port.TryOpen() ?? throw new IfError(Errno.EBUSY, $"'{ifp.Name}' is open already", Ioctl.TapOpen);
         try
         {
-            await OpenDeviceAsync(store, port, ct);
+            await OpenDeviceAsync(store, port, queue, ct);
             await RunAsync(http, port, queue, greeting: default, life.ApplicationStopping);
         }
         finally
@@ -83,12 +83,13 @@ public static class TapApi
     /// and closing take turns per port, and closing happens only while the device is closed: a close
     /// whose bookkeeping is slow must not undo the next open's, which may have happened meanwhile.
     /// </summary>
-    private static async Task OpenDeviceAsync(IfStore store, Port port, CancellationToken ct)
+    private static async Task OpenDeviceAsync(IfStore store, Port port, TransmitQueue queue, CancellationToken ct)
     {
         await port.RunningTurn.WaitAsync(ct);
         try
         {
             await store.OpenDeviceAsync(port.Id, bringUp: false, ct);
+            port.Leased(queue);
         }
         finally
         {
@@ -121,6 +122,7 @@ public static class TapApi
             await store.OpenDeviceAsync(ifp.Id, bringUp: true, ct);
             var port = await plane.LoadPortAsync(ifp.Id, ct) ?? throw new IfError(Errno.ENXIO, $"'{ifp.Name}' was destroyed meanwhile", Ioctl.TapOpen);
             var queue = port.TryOpen() ?? throw new IfError(Errno.EBUSY, $"'{ifp.Name}' was opened by name meanwhile", Ioctl.TapOpen);
+            port.Leased(queue); // taken with running, above
             try
             {
                 var greeting = JsonSerializer.SerializeToUtf8Bytes(new { name = ifp.Name });
