@@ -129,6 +129,7 @@ public sealed class AuthTests : IClassFixture<SqliteStore>, IDisposable
 
         using var socket = await ws.ConnectAsync(new Uri(_factory.Server.BaseAddress, $"/v1/interfaces/{name}/tap?access_token={TapSecret}"), CancellationToken.None);
         Assert.Equal(WebSocketState.Open, socket.State);
+        Assert.Contains(_logs.Lines, l => l.Contains($"tap {name} opened", StringComparison.Ordinal) && l.Contains("Key:v86", StringComparison.Ordinal));
         var opened = await Client(ReaderSecret).GetOk($"/v1/interfaces/{name}");
         Assert.Contains("running", opened.Strings("flags"));
         await socket.CloseAsync(WebSocketCloseStatus.NormalClosure, null, CancellationToken.None);

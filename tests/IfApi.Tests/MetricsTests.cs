@@ -31,7 +31,7 @@ public sealed class MetricsTests : IClassFixture<SqliteStore>, IDisposable
     }
 
     [Fact]
-    public async Task Metrics_need_no_key_and_count_requests_creates_destroys_frames_drops_and_open_devices()
+    public async Task Metrics_need_read_and_count_requests_creates_destroys_frames_drops_and_open_devices()
     {
         var name = (await Client.CreateOk("tap")).GetProperty("name").GetString()!;
         Assert.Equal(HttpStatusCode.OK, (await Client.Patch(name, """{"up":true}""")).StatusCode);
@@ -69,7 +69,10 @@ public sealed class MetricsTests : IClassFixture<SqliteStore>, IDisposable
     private async Task<string> Scrape()
     {
         using var anonymous = Factory.CreateClient();
-        var r = await anonymous.GetAsync("/metrics");
+        await (await anonymous.GetAsync("/metrics")).Problem(HttpStatusCode.Unauthorized, "ENEEDAUTH");
+        using var reader = Factory.CreateClient();
+        reader.DefaultRequestHeaders.Authorization = new AuthenticationHeaderValue("Bearer", AuthTests.ReaderSecret);
+        var r = await reader.GetAsync("/metrics");
         Assert.Equal(HttpStatusCode.OK, r.StatusCode);
         Assert.Equal("text/plain", r.Content.Headers.ContentType?.MediaType);
         return await r.Content.ReadAsStringAsync();

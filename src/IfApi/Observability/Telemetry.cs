@@ -1,3 +1,4 @@
+using IfApi.Auth;
 using System.Diagnostics.Metrics;
 using IfApi.Store;
 using IfApi.Tap;
@@ -9,7 +10,7 @@ namespace IfApi.Observability;
 /// <c>GET /metrics</c> in Prometheus text format, through OpenTelemetry: HTTP requests and their
 /// latency (ASP.NET Core's own meters), creates and destroys by cloner and errno and store retries
 /// (<see cref="StoreMetrics"/>), and the frame path's traffic, drops, open devices and queue
-/// high-water (<see cref="FrameMetrics"/>). No key is needed, as for the health endpoints.
+/// high-water (<see cref="FrameMetrics"/>). It needs a key with <c>read</c>.
 /// </summary>
 public static class Telemetry
 {
@@ -25,7 +26,8 @@ public static class Telemetry
     public static WebApplication MapIfMetrics(this WebApplication app)
     {
         app.Services.GetRequiredService<FrameMetrics>(); // its instruments exist from the start
-        app.MapPrometheusScrapingEndpoint("/metrics").AllowAnonymous().ExcludeFromDescription();
+        // Traffic, cloner names and latencies are the operator's business: a key with read (Prometheus: authorization.credentials).
+        app.MapPrometheusScrapingEndpoint("/metrics").RequireScope(Auth.Scopes.Read).ExcludeFromDescription();
         return app;
     }
 }

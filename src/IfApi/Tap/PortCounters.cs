@@ -9,7 +9,7 @@ namespace IfApi.Tap;
 public sealed class PortCounters
 {
     private long _ipackets, _opackets, _ibytes, _obytes, _ierrors, _oerrors, _iqdrops, _oqdrops;
-    private long _queueFull, _loopCut, _noReader; // why, for /metrics: the rest of the drops were for a down interface
+    private long _down, _queueFull, _loopCut, _noReader; // why, for /metrics
 
     /// <summary>A frame received by the interface (written into the device, or forwarded to it).</summary>
     public void Input(int bytes)
@@ -31,10 +31,18 @@ public sealed class PortCounters
     public void OutputError() => Interlocked.Increment(ref _oerrors);
 
     /// <summary>A frame dropped on input: the interface was down.</summary>
-    public void InputDrop() => Interlocked.Increment(ref _iqdrops);
+    public void InputDrop()
+    {
+        Interlocked.Increment(ref _iqdrops);
+        Interlocked.Increment(ref _down);
+    }
 
     /// <summary>A frame dropped on output because the interface was down.</summary>
-    public void OutputDrop() => Interlocked.Increment(ref _oqdrops);
+    public void OutputDrop()
+    {
+        Interlocked.Increment(ref _oqdrops);
+        Interlocked.Increment(ref _down);
+    }
 
     /// <summary>A frame dropped on output because the transmit queue was full (<c>IFQ_ENQUEUE</c>).</summary>
     public void QueueFull()
@@ -58,13 +66,9 @@ public sealed class PortCounters
     }
 
     /// <summary>Drops by reason, for <c>/metrics</c>.</summary>
-    public DropCounts Drops()
-    {
-        var full = Interlocked.Read(ref _queueFull);
-        var loop = Interlocked.Read(ref _loopCut);
-        return new(Interlocked.Read(ref _iqdrops) + Interlocked.Read(ref _oqdrops) - full - loop, full, loop,
-            Interlocked.Read(ref _noReader), Interlocked.Read(ref _ierrors), Interlocked.Read(ref _oerrors));
-    }
+    /// <remarks>Each reason its own counter, read as it is: never derived from others, so never seen going back.</remarks>
+    public DropCounts Drops() => new(Interlocked.Read(ref _down), Interlocked.Read(ref _queueFull), Interlocked.Read(ref _loopCut),
+        Interlocked.Read(ref _noReader), Interlocked.Read(ref _ierrors), Interlocked.Read(ref _oerrors));
 
     public InterfaceStats Snapshot() => new(
         Interlocked.Read(ref _ipackets), Interlocked.Read(ref _opackets), Interlocked.Read(ref _ibytes), Interlocked.Read(ref _obytes),

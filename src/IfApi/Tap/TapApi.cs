@@ -68,7 +68,10 @@ public static class TapApi
         try
         {
             await OpenDeviceAsync(store, port, queue, ct);
+            var log = Log(http);
+            log.LogInformation("tap {Name} opened", ifp.Name); // with the key, in the request's scope
             await RunAsync(http, port, queue, greeting: default, life.ApplicationStopping);
+            log.LogInformation("tap {Name} closed", ifp.Name);
         }
         finally
         {
@@ -126,7 +129,10 @@ public static class TapApi
             try
             {
                 var greeting = JsonSerializer.SerializeToUtf8Bytes(new { name = ifp.Name });
+                var log = Log(http);
+                log.LogInformation("tap {Name} created and opened (cloning device)", ifp.Name);
                 await RunAsync(http, port, queue, greeting, life.ApplicationStopping);
+                log.LogInformation("tap {Name} closed; destroying it", ifp.Name);
             }
             finally
             {
@@ -149,6 +155,8 @@ public static class TapApi
         }
         return TypedResults.Empty;
     }
+
+    private static ILogger Log(HttpContext http) => http.RequestServices.GetRequiredService<ILoggerFactory>().CreateLogger(typeof(TapApi));
 
     private static IDisposable Reserve(FramePlane plane) => plane.ReserveDevice()
         ?? throw new IfError(Errno.ENFILE, $"{plane.Options.MaxOpen} tap devices are open in this service already (Tap:MaxOpen); try again later", Ioctl.TapOpen);
@@ -185,8 +193,7 @@ public static class TapApi
         }
         catch (Exception e)
         {
-            http.RequestServices.GetRequiredService<ILoggerFactory>().CreateLogger(typeof(TapApi))
-                .LogWarning(e, "closing a tap device: the store could not be updated");
+            Log(http).LogWarning(e, "closing a tap device: the store could not be updated");
         }
     }
 
