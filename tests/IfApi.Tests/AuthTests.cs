@@ -67,6 +67,27 @@ public sealed class AuthTests : IClassFixture<SqliteStore>, IDisposable
     }
 
     [Fact]
+    public async Task Junk_credentials_are_401_problems_never_a_5xx()
+    {
+        var junk = new[] { "Bearer", "Bearer ", "bearer", "Bearer  " + WriterSecret + " ", "Bearer " + new string('k', 64 * 1024),
+            "Bearer é\u0000ß", "Token " + WriterSecret, WriterSecret, "Bearer\t" + WriterSecret, "Bearer " + WriterSecret + "," + ReaderSecret };
+        foreach (var value in junk)
+        {
+            var request = new HttpRequestMessage(HttpMethod.Get, "/v1/interfaces");
+            request.Headers.TryAddWithoutValidation("Authorization", value);
+            var r = await _factory.CreateClient().SendAsync(request);
+            Assert.True((int)r.StatusCode is 401 or 200, $"{value[..Math.Min(value.Length, 40)]}: {(int)r.StatusCode}");
+            if (r.StatusCode == HttpStatusCode.Unauthorized)
+                Assert.Equal("application/problem+json", r.Content.Headers.ContentType?.MediaType);
+        }
+        foreach (var token in new[] { "", new string('t', 16 * 1024), "%00", "%C3%28", Uri.EscapeDataString(WriterSecret + "\u0000") })
+        {
+            var r = await _factory.CreateClient().GetAsync($"/v1/interfaces?access_token={token}");
+            await r.Problem(HttpStatusCode.Unauthorized, null);
+        }
+    }
+
+    [Fact]
     public async Task Health_needs_no_key()
     {
         var anonymous = Client(null);
