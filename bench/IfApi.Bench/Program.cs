@@ -16,7 +16,7 @@ var service = Path.Combine(root, "src", "IfApi", "bin", "Release", "net10.0", "I
 if (!File.Exists(service))
     throw new InvalidOperationException($"build the service first: dotnet build -c Release ({service} is missing)");
 
-Console.WriteLine($"# {Environment.ProcessorCount} cores; each point is the median of {opts.Rounds} rounds of {opts.Seconds}s after a {opts.Warmup}s warm-up per store; clients {string.Join(",", opts.Clients)}; fill {opts.Fill}; side-by-side parts (auth) {opts.Pairs} alternating pairs of rounds at {opts.Clients.Max()} clients");
+Console.WriteLine($"# {Environment.ProcessorCount} cores; each point is the median of {opts.Rounds} rounds of {opts.Seconds}s after a {opts.Warmup}s warm-up per store; clients {string.Join(",", opts.Clients)}; fill {opts.Fill}; side-by-side parts (auth, replicas) {opts.Pairs} alternating pairs of rounds at {opts.Clients.Max()} clients");
 var results = new List<string>();
 
 if (opts.Postgres is { } pg && new[] { "create", "patch", "events", "latency" }.Any(opts.Runs))
@@ -64,6 +64,8 @@ if (opts.Postgres is { } server)
 {
     if (opts.Runs("auth"))
         await ServiceParts.AuthAsync(opts, service, server, Line);
+    if (opts.Runs("replicas"))
+        await ServiceParts.ReplicasAsync(opts, service, server, Line);
 }
 
 if (opts.Runs("sqlite"))
@@ -182,9 +184,9 @@ internal sealed record BenchOptions(string? Postgres, int[] Clients, int Seconds
 {
     /// <summary>
     /// Parts: create (create+destroy vs pgbench), patch, events, latency (empty vs filled), sqlite,
-    /// auth (keys on vs off).
+    /// auth (keys on vs off), replicas (one service vs two on one database).
     /// </summary>
-    public static readonly string[] Parts = ["create", "patch", "events", "latency", "sqlite", "auth"];
+    public static readonly string[] Parts = ["create", "patch", "events", "latency", "sqlite", "auth", "replicas"];
 
     public bool Runs(string part) => Only.Contains(part);
 
