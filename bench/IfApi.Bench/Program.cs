@@ -66,6 +66,8 @@ if (opts.Postgres is { } server)
         await ServiceParts.AuthAsync(opts, service, server, Line);
     if (opts.Runs("replicas"))
         await ServiceParts.ReplicasAsync(opts, service, server, Line);
+    if (opts.Runs("memory"))
+        await MemoryPart.RunAsync(opts, service, server, Line);
 }
 
 if (opts.Runs("sqlite"))
@@ -180,13 +182,14 @@ internal sealed record Figures(double OpsPerSecond, double P50, double P99, long
 }
 
 internal sealed record BenchOptions(string? Postgres, int[] Clients, int Seconds, int Fill, int Samples, int Rounds, int Warmup, string[] Only,
-    int Pairs)
+    int Sockets, string[] Runtimes, int Pairs)
 {
     /// <summary>
     /// Parts: create (create+destroy vs pgbench), patch, events, latency (empty vs filled), sqlite,
-    /// auth (keys on vs off), replicas (one service vs two on one database).
+    /// auth (keys on vs off), replicas (one service vs two on one database), memory (RSS idle and with
+    /// open taps).
     /// </summary>
-    public static readonly string[] Parts = ["create", "patch", "events", "latency", "sqlite", "auth", "replicas"];
+    public static readonly string[] Parts = ["create", "patch", "events", "latency", "sqlite", "auth", "replicas", "memory"];
 
     public bool Runs(string part) => Only.Contains(part);
 
@@ -204,6 +207,8 @@ internal sealed record BenchOptions(string? Postgres, int[] Clients, int Seconds
             Get("--only")?.Split(',') is { } only
                 ? only.All(Parts.Contains) ? only : throw new ArgumentException($"--only takes some of: {string.Join(",", Parts)}")
                 : Parts,
+            int.Parse(Get("--sockets") ?? "1000", CultureInfo.InvariantCulture),
+            (Get("--runtime") ?? "default").Split(','),
             int.Parse(Get("--pairs") ?? "10", CultureInfo.InvariantCulture));
     }
 }
@@ -228,7 +233,8 @@ internal sealed class Service : IAsyncDisposable
 
     public string Url { get; }
 
-    private int Pid => _process.Id;
+    /// <summary>The service's process (<c>dotnet IfApi.dll</c> runs it in the host's own process).</summary>
+    public int Pid => _process.Id;
 
     /// <summary>The CPU time the service has used so far, user and system, from /proc/PID/stat.</summary>
     public double CpuSeconds()

@@ -214,3 +214,14 @@ internal static class Allocation
         return rows;
     }
 }
+
+/// <summary>
+/// A runtime set-up of the service, as <c>--runtime</c> names it: "default" (as built), or runtime
+/// settings as <c>Name=Value</c> joined by '+', each passed as <c>DOTNET_Name</c> (e.g. <c>gcServer=0</c>,
+/// <c>GCConserveMemory=5+TieredPGO=0</c>; numbers are hexadecimal there, as the runtime reads them).
+/// </summary>
+internal static class RuntimeSetup
+{
+    public static Dictionary<string, string> Environment(string setup) =>
+        setup == "default" ? [] : setup.Split('+').Select(kv => kv.Split('=', 2)).ToDictionary(kv => "DOTNET_" + kv[0], kv => kv[1]);
+}
