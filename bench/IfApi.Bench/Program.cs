@@ -16,7 +16,7 @@ var service = Path.Combine(root, "src", "IfApi", "bin", "Release", "net10.0", "I
 if (!File.Exists(service))
     throw new InvalidOperationException($"build the service first: dotnet build -c Release ({service} is missing)");
 
-Console.WriteLine($"# {Environment.ProcessorCount} cores; each point is the median of {opts.Rounds} rounds of {opts.Seconds}s after a {opts.Warmup}s warm-up per store; clients {string.Join(",", opts.Clients)}; fill {opts.Fill}; side-by-side parts (auth, replicas) {opts.Pairs} alternating pairs of rounds at {opts.Clients.Max()} clients");
+Console.WriteLine($"# {Environment.ProcessorCount} cores; each point is the median of {opts.Rounds} rounds of {opts.Seconds}s after a {opts.Warmup}s warm-up per store; clients {string.Join(",", opts.Clients)}; fill {opts.Fill}; side-by-side parts (auth, replicas, runtime) {opts.Pairs} alternating pairs of rounds at {opts.Clients.Max()} clients");
 var results = new List<string>();
 
 if (opts.Postgres is { } pg && new[] { "create", "patch", "events", "latency" }.Any(opts.Runs))
@@ -68,6 +68,8 @@ if (opts.Postgres is { } server)
         await ServiceParts.ReplicasAsync(opts, service, server, Line);
     if (opts.Runs("memory"))
         await MemoryPart.RunAsync(opts, service, server, Line);
+    if (opts.Runs("runtime"))
+        await ServiceParts.RuntimesAsync(opts, service, server, Line);
 }
 
 if (opts.Runs("sqlite"))
@@ -187,9 +189,12 @@ internal sealed record BenchOptions(string? Postgres, int[] Clients, int Seconds
     /// <summary>
     /// Parts: create (create+destroy vs pgbench), patch, events, latency (empty vs filled), sqlite,
     /// auth (keys on vs off), replicas (one service vs two on one database), memory (RSS idle and with
-    /// open taps).
+    /// open taps), runtime (create+destroy under each of --runtime's set-ups; not in the default run).
     /// </summary>
-    public static readonly string[] Parts = ["create", "patch", "events", "latency", "sqlite", "auth", "replicas", "memory"];
+    public static readonly string[] Parts = ["create", "patch", "events", "latency", "sqlite", "auth", "replicas", "memory", "runtime"];
+
+    /// <summary>What runs without <c>--only</c>: all but runtime, which compares set-ups one names.</summary>
+    public static readonly string[] ByDefault = [.. Parts.Where(p => p != "runtime")];
 
     public bool Runs(string part) => Only.Contains(part);
 
@@ -206,7 +211,7 @@ internal sealed record BenchOptions(string? Postgres, int[] Clients, int Seconds
             int.Parse(Get("--warmup") ?? "20", CultureInfo.InvariantCulture),
             Get("--only")?.Split(',') is { } only
                 ? only.All(Parts.Contains) ? only : throw new ArgumentException($"--only takes some of: {string.Join(",", Parts)}")
-                : Parts,
+                : ByDefault,
             int.Parse(Get("--sockets") ?? "1000", CultureInfo.InvariantCulture),
             (Get("--runtime") ?? "default").Split(','),
             int.Parse(Get("--pairs") ?? "10", CultureInfo.InvariantCulture));

@@ -6,7 +6,7 @@ using Npgsql;
 
 /// <summary>
 /// Create+destroy under set-ups of the service side by side: API keys on against off, one replica
-/// against two on one database. Rounds of the sides take turns, and a ratio is
+/// against two on one database, runtime settings. Rounds of the sides take turns, and a ratio is
 /// the median of each pair's ratio, so the drift of a shared machine lands on both.
 /// </summary>
 internal static class ServiceParts
@@ -85,6 +85,51 @@ internal static class ServiceParts
         var errors = ones.Concat(twos).Sum(f => f.Errors);
         line($"allocation 2 replicas    postgres {(problems.Count == 0 && errors == 0 ? "exact" : "BROKEN")}: after the load, after {standing} creates through both (units 0..{standing - 1}, each once; each replica lists them all) and after their destroy; {errors} failed requests"
             + (problems.Count > 0 ? "; " + string.Join("; ", problems.Take(10)) : ""));
+    }
+
+    /// <summary>
+    /// Create+destroy with a key, as in production, against one service per runtime set-up
+    /// (<c>--runtime</c>), all on one database, rounds taking turns; each set-up against the first.
+    /// </summary>
+    public static async Task RuntimesAsync(BenchOptions opts, string dll, string server, Action<string> line)
+    {
+        var clients = opts.Clients.Max();
+        var secret = Convert.ToHexString(RandomNumberGenerator.GetBytes(16));
+        var db = await Pg.CreateDatabaseAsync(server, "ifapi_bench_runtime");
+        var services = new List<Service>();
+        try
+        {
+            foreach (var setup in opts.Runtimes)
+            {
+                services.Add(await Service.StartAsync(dll, "Postgres", db, new Dictionary<string, string>(RuntimeSetup.Environment(setup))
+                {
+                    ["Auth__Keys__bench__Secret"] = secret,
+                    ["Auth__Keys__bench__Scopes"] = "read write admin tap",
+                }));
+            }
+            foreach (var svc in services)
+                await Load.WarmUpAsync(svc.Url, clients, opts.Warmup, secret);
+            var rounds = services.Select(_ => new List<Figures>()).ToList();
+            for (var r = 0; r < opts.Pairs; r++)
+            {
+                for (var i = 0; i < services.Count; i++)
+                    rounds[i].Add(await Load.CreateDestroyAsync([services[i].Url], clients, opts.Seconds, secret, services[i].CpuSeconds));
+            }
+            for (var i = 0; i < services.Count; i++)
+            {
+                line(Figures.FormatRounds(rounds[i], $"create+destroy auth on  postgres clients={clients,-2} runtime {opts.Runtimes[i]}"));
+                if (i > 0)
+                {
+                    line($"ratio {opts.Runtimes[i]}/{opts.Runtimes[0]} postgres clients={clients,-2} {PairedRatio(rounds[i], rounds[0])}");
+                    line($"ratio {opts.Runtimes[i]}/{opts.Runtimes[0]} service-cpu/op {PairedRatio(rounds[i], rounds[0], f => f.CpuMsPerOp)}");
+                }
+            }
+        }
+        finally
+        {
+            foreach (var svc in services)
+                await svc.DisposeAsync();
+        }
     }
 
     /// <summary>The median of each pair's ratio (of throughput, or of <paramref name="of"/>), and every pair's beside it.</summary>
