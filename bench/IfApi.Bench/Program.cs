@@ -16,10 +16,10 @@ var service = Path.Combine(root, "src", "IfApi", "bin", "Release", "net10.0", "I
 if (!File.Exists(service))
     throw new InvalidOperationException($"build the service first: dotnet build -c Release ({service} is missing)");
 
-Console.WriteLine($"# {Environment.ProcessorCount} cores; each point is the median of {opts.Rounds} rounds of {opts.Seconds}s after a {opts.Warmup}s warm-up per store; clients {string.Join(",", opts.Clients)}; fill {opts.Fill}");
+Console.WriteLine($"# {Environment.ProcessorCount} cores; each point is the median of {opts.Rounds} rounds of {opts.Seconds}s after a {opts.Warmup}s warm-up per store; clients {string.Join(",", opts.Clients)}; fill {opts.Fill}; side-by-side parts (auth, replicas, runtime) {opts.Pairs} alternating pairs of rounds at {opts.Clients.Max()} clients");
 var results = new List<string>();
 
-if (opts.Postgres is { } pg)
+if (opts.Postgres is { } pg && new[] { "create", "patch", "events", "latency" }.Any(opts.Runs))
 {
     var db = await Pg.CreateDatabaseAsync(pg, "ifapi_bench");
     await using (var svc = await Service.StartAsync(service, "Postgres", db))
@@ -58,6 +58,18 @@ if (opts.Postgres is { } pg)
             await FillAndCompareAsync("postgres", svc.Url, () => Pg.SettleAsync(db), full.Url, () => Pg.SettleAsync(fullDb));
         }
     }
+}
+
+if (opts.Postgres is { } server)
+{
+    if (opts.Runs("auth"))
+        await ServiceParts.AuthAsync(opts, service, server, Line);
+    if (opts.Runs("replicas"))
+        await ServiceParts.ReplicasAsync(opts, service, server, Line);
+    if (opts.Runs("memory"))
+        await MemoryPart.RunAsync(opts, service, server, Line);
+    if (opts.Runs("runtime"))
+        await ServiceParts.RuntimesAsync(opts, service, server, Line);
 }
 
 if (opts.Runs("sqlite"))
@@ -129,11 +141,9 @@ async Task<Figures> Rounds(Func<Task<Figures>> round)
     return Median(all);
 }
 
-static Figures Median(List<Figures> all) =>
-    all.OrderBy(f => f.OpsPerSecond).ElementAt(all.Count / 2) with { Errors = all.Sum(f => f.Errors) };
+static Figures Median(List<Figures> all) => Figures.Median(all);
 
-void Report(Figures f, string label) =>
-    Line($"{label} ops/s={f.OpsPerSecond,8:F1} p50={Ms(f.P50)} p99={Ms(f.P99)} errors={f.Errors}");
+void Report(Figures f, string label) => Line(f.Format(label));
 
 void Line(string s)
 {
@@ -146,20 +156,45 @@ static string Ms(double ms) => string.Create(CultureInfo.InvariantCulture, $"{ms
 /// <summary>One point: operations (a create and a destroy) per second and latency percentiles of an operation.</summary>
 internal sealed record Figures(double OpsPerSecond, double P50, double P99, long Errors)
 {
+    /// <summary>The service processes' CPU time (user and system) per operation, when it was measured.</summary>
+    public double CpuMsPerOp { get; init; } = double.NaN;
+
     public static Figures From(List<double> latenciesMs, double seconds, long errors)
     {
         latenciesMs.Sort();
         return new Figures(latenciesMs.Count / seconds, Percentile(latenciesMs, 0.50), Percentile(latenciesMs, 0.99), errors);
     }
 
+    /// <summary>The median round by throughput, with the errors of all rounds.</summary>
+    public static Figures Median(List<Figures> all) =>
+        all.OrderBy(f => f.OpsPerSecond).ElementAt(all.Count / 2) with { Errors = all.Sum(f => f.Errors) };
+
+    public string Format(string label) => string.Create(CultureInfo.InvariantCulture,
+        $"{label} ops/s={OpsPerSecond,8:F1} p50={P50,7:F2}ms p99={P99,7:F2}ms errors={Errors}");
+
+    /// <summary>As <see cref="Format"/>, with the median round's throughput and the median CPU per operation of all rounds.</summary>
+    public static string FormatRounds(List<Figures> rounds, string label)
+    {
+        var cpu = rounds.Select(r => r.CpuMsPerOp).Order().ElementAt(rounds.Count / 2);
+        return Median(rounds).Format(label) + string.Create(CultureInfo.InvariantCulture, $" service-cpu/op={cpu:F2}ms");
+    }
+
     public static double Percentile(List<double> sorted, double p) =>
         sorted.Count == 0 ? double.NaN : sorted[Math.Min(sorted.Count - 1, (int)Math.Ceiling(p * sorted.Count) - 1)];
 }
 
-internal sealed record BenchOptions(string? Postgres, int[] Clients, int Seconds, int Fill, int Samples, int Rounds, int Warmup, string[] Only)
+internal sealed record BenchOptions(string? Postgres, int[] Clients, int Seconds, int Fill, int Samples, int Rounds, int Warmup, string[] Only,
+    int Sockets, string[] Runtimes, int Pairs)
 {
-    /// <summary>Parts: create (create+destroy vs pgbench), patch, events, latency (empty vs filled), sqlite.</summary>
-    public static readonly string[] Parts = ["create", "patch", "events", "latency", "sqlite"];
+    /// <summary>
+    /// Parts: create (create+destroy vs pgbench), patch, events, latency (empty vs filled), sqlite,
+    /// auth (keys on vs off), replicas (one service vs two on one database), memory (RSS idle and with
+    /// open taps), runtime (create+destroy under each of --runtime's set-ups; not in the default run).
+    /// </summary>
+    public static readonly string[] Parts = ["create", "patch", "events", "latency", "sqlite", "auth", "replicas", "memory", "runtime"];
+
+    /// <summary>What runs without <c>--only</c>: all but runtime, which compares set-ups one names.</summary>
+    public static readonly string[] ByDefault = [.. Parts.Where(p => p != "runtime")];
 
     public bool Runs(string part) => Only.Contains(part);
 
@@ -176,7 +211,10 @@ internal sealed record BenchOptions(string? Postgres, int[] Clients, int Seconds
             int.Parse(Get("--warmup") ?? "20", CultureInfo.InvariantCulture),
             Get("--only")?.Split(',') is { } only
                 ? only.All(Parts.Contains) ? only : throw new ArgumentException($"--only takes some of: {string.Join(",", Parts)}")
-                : Parts);
+                : ByDefault,
+            int.Parse(Get("--sockets") ?? "1000", CultureInfo.InvariantCulture),
+            (Get("--runtime") ?? "default").Split(','),
+            int.Parse(Get("--pairs") ?? "10", CultureInfo.InvariantCulture));
     }
 }
 
@@ -200,7 +238,20 @@ internal sealed class Service : IAsyncDisposable
 
     public string Url { get; }
 
-    public static async Task<Service> StartAsync(string dll, string provider, string connection)
+    /// <summary>The service's process (<c>dotnet IfApi.dll</c> runs it in the host's own process).</summary>
+    public int Pid => _process.Id;
+
+    /// <summary>The CPU time the service has used so far, user and system, from /proc/PID/stat.</summary>
+    public double CpuSeconds()
+    {
+        var stat = File.ReadAllText($"/proc/{Pid}/stat");
+        var fields = stat[(stat.LastIndexOf(')') + 2)..].Split(' '); // after the command name, which may hold spaces
+        // utime and stime, fields 14 and 15 of the whole line, in clock ticks (USER_HZ, 100 on Linux).
+        return (long.Parse(fields[11], CultureInfo.InvariantCulture) + long.Parse(fields[12], CultureInfo.InvariantCulture)) / 100.0;
+    }
+
+    /// <param name="env">More environment, e.g. <c>Auth__Keys__bench__Secret</c> or a <c>DOTNET_</c> runtime setting.</param>
+    public static async Task<Service> StartAsync(string dll, string provider, string connection, IReadOnlyDictionary<string, string>? env = null)
     {
         var port = FreePort();
         var psi = new ProcessStartInfo("dotnet", [dll, "--urls", $"http://127.0.0.1:{port}"])
@@ -213,6 +264,8 @@ internal sealed class Service : IAsyncDisposable
         psi.Environment["ConnectionStrings__IfApi"] = connection;
         psi.Environment["Logging__LogLevel__Default"] = "Warning";
         psi.Environment["ASPNETCORE_ENVIRONMENT"] = "Production";
+        foreach (var (name, value) in env ?? new Dictionary<string, string>())
+            psi.Environment[name] = value;
         var p = Process.Start(psi)!;
         p.OutputDataReceived += (_, _) => { };
         p.ErrorDataReceived += (_, e) => { if (e.Data is not null) Console.Error.WriteLine($"[service] {e.Data}"); };
@@ -256,14 +309,21 @@ internal sealed class Service : IAsyncDisposable
 
 internal static class Load
 {
-    private static HttpClient NewClient() => new(new SocketsHttpHandler { MaxConnectionsPerServer = 1024, UseProxy = false })
+    /// <param name="secret">An API key, sent as <c>Authorization: Bearer</c> with every request; none when the service is open.</param>
+    public static HttpClient NewClient(string? secret = null)
     {
-        Timeout = TimeSpan.FromSeconds(60),
-    };
+        var http = new HttpClient(new SocketsHttpHandler { MaxConnectionsPerServer = 1024, UseProxy = false })
+        {
+            Timeout = TimeSpan.FromSeconds(60),
+        };
+        if (secret is not null)
+            http.DefaultRequestHeaders.Authorization = new System.Net.Http.Headers.AuthenticationHeaderValue("Bearer", secret);
+        return http;
+    }
 
-    private static async Task<string?> CreateAsync(HttpClient http, string url)
+    public static async Task<string?> CreateAsync(HttpClient http, string url, string name = "tap")
     {
-        using var r = await http.PostAsync($"{url}/v1/interfaces", new StringContent("""{"name":"tap"}""", Encoding.UTF8, "application/json"));
+        using var r = await http.PostAsync($"{url}/v1/interfaces", new StringContent($$"""{"name":"{{name}}"}""", Encoding.UTF8, "application/json"));
         if (r.StatusCode != HttpStatusCode.Created)
             return null;
         using var doc = JsonDocument.Parse(await r.Content.ReadAsStreamAsync());
@@ -274,30 +334,46 @@ internal static class Load
     /// Runs the service hot until its tiered JIT has settled: on two cores that takes tens of
     /// seconds, and a cold service would be measuring its compiler.
     /// </summary>
-    public static async Task WarmUpAsync(string url, int clients, int seconds)
+    public static async Task WarmUpAsync(string url, int clients, int seconds, string? secret = null) =>
+        await WarmUpAsync([url], clients, seconds, secret);
+
+    /// <summary>The same, with the clients split evenly across several services.</summary>
+    public static async Task WarmUpAsync(IReadOnlyList<string> urls, int clients, int seconds, string? secret = null)
     {
-        using var http = NewClient();
-        await RunAsync(http, url, clients, TimeSpan.FromSeconds(seconds), []);
-        await RunAsync(http, url, 1, TimeSpan.FromSeconds(Math.Max(1, seconds / 4)), []);
+        using var http = NewClient(secret);
+        await RunAsync(http, urls, clients, TimeSpan.FromSeconds(seconds), []);
+        await RunAsync(http, urls, urls.Count, TimeSpan.FromSeconds(Math.Max(1, seconds / 4)), []);
     }
 
     /// <summary>Each client creates a tap and destroys it, as fast as it can, for the given time.</summary>
-    public static async Task<Figures> CreateDestroyAsync(string url, int clients, int seconds)
+    public static Task<Figures> CreateDestroyAsync(string url, int clients, int seconds, string? secret = null) =>
+        CreateDestroyAsync([url], clients, seconds, secret);
+
+    /// <summary>
+    /// The same, client c talking to <c>urls[c % urls.Count]</c>. With <paramref name="cpuSeconds"/>
+    /// (the services' CPU time so far), also the services' CPU time per operation.
+    /// </summary>
+    public static async Task<Figures> CreateDestroyAsync(IReadOnlyList<string> urls, int clients, int seconds, string? secret = null, Func<double>? cpuSeconds = null)
     {
-        using var http = NewClient();
-        await RunAsync(http, url, clients, TimeSpan.FromSeconds(1), []);
+        using var http = NewClient(secret);
+        await RunAsync(http, urls, clients, TimeSpan.FromSeconds(1), []);
         var latencies = new List<double>[clients];
+        var cpu = cpuSeconds?.Invoke();
         var sw = Stopwatch.StartNew();
-        var errors = await RunAsync(http, url, clients, TimeSpan.FromSeconds(seconds), latencies);
-        return Figures.From(latencies.SelectMany(l => l).ToList(), sw.Elapsed.TotalSeconds, errors);
+        var errors = await RunAsync(http, urls, clients, TimeSpan.FromSeconds(seconds), latencies);
+        var elapsed = sw.Elapsed.TotalSeconds;
+        var all = latencies.SelectMany(l => l).ToList();
+        var f = Figures.From(all, elapsed, errors);
+        return cpuSeconds is null || all.Count == 0 ? f : f with { CpuMsPerOp = (cpuSeconds() - cpu!.Value) * 1000 / all.Count };
     }
 
-    private static async Task<long> RunAsync(HttpClient http, string url, int clients, TimeSpan duration, List<double>[] latencies)
+    private static async Task<long> RunAsync(HttpClient http, IReadOnlyList<string> urls, int clients, TimeSpan duration, List<double>[] latencies)
     {
         long errors = 0;
         var until = Stopwatch.GetTimestamp() + (long)(duration.TotalSeconds * Stopwatch.Frequency);
         await Task.WhenAll(Enumerable.Range(0, clients).Select(c => Task.Run(async () =>
         {
+            var url = urls[c % urls.Count];
             var mine = new List<double>(4096);
             while (Stopwatch.GetTimestamp() < until)
             {
