@@ -79,8 +79,10 @@ public static class StoreSetup
                 await db.Database.ExecuteSqlRawAsync("PRAGMA journal_mode=WAL;", ct); // readers do not block the writer
             var pending = (await db.Database.GetPendingMigrationsAsync(ct)).ToList();
             if (pending.Count > 0)
+            {
                 log.LogInformation("applying migrations {Migrations}", string.Join(", ", pending));
-            await db.Database.MigrateAsync(ct);
+                await db.Database.MigrateAsync(ct);
+            }
         }
         await sp.GetRequiredService<IfStore>().BootstrapAsync(staticInterfaces, ct);
     }
