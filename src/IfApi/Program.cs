@@ -22,6 +22,7 @@ builder.Services.AddIfEvents();       // the event outbox's sequencer (after the
 builder.Services.AddIfProblems();     // errno → problem+json
 builder.Services.AddIfOpenApi();      // Swagger UI and openapi/v1.json
 builder.AddIfTelemetry();             // /metrics: OpenTelemetry meters, Prometheus text
+builder.AddIfMemoryTrim();            // Memory:TrimWhenIdle: a burst's garbage goes back once it is over
 
 var app = builder.Build();
 app.UseIfRequestLog();                // X-Request-ID, and one log line per change with its key

@@ -1,0 +1,121 @@
+using System.Globalization;
+using System.Runtime.InteropServices;
+
+namespace IfApi;
+
+/// <summary>
+/// Decides when a burst of work is over and the memory it left behind should go back to the
+/// operating system.
+/// </summary>
+/// <remarks>
+/// The garbage collector grows its budget to the work it sees (on 2 cores with a 32 MB cache the
+/// workstation collector lets 16 MB of garbage pile up before it collects) and keeps what it grew:
+/// a service that has gone quiet allocates nothing, so nothing makes it collect again. Start-up is
+/// such a burst (building the store's model, migrating, compiling the first queries), and so is
+/// opening a thousand taps. Once the process has been quiet for a whole sample interval after at
+/// least <see cref="BurstBytes"/> were allocated since the last trim, one compacting collection
+/// gives the freed memory back. A busy service never trims; a quiet one trims once per burst.
+/// </remarks>
+public sealed class IdleTrimPolicy(long quietBytes, long burstBytes)
+{
+    private long _lastSample;
+    private long _atLastTrim;
+
+    /// <summary>At most this many bytes allocated during one sample interval counts as quiet.</summary>
+    public long QuietBytes { get; } = quietBytes;
+
+    /// <summary>At least this many bytes allocated since the last trim make another worth its pause.</summary>
+    public long BurstBytes { get; } = burstBytes;
+
+    /// <summary>Takes one sample of the process's total allocated bytes; true when a trim is due now.</summary>
+    public bool ShouldTrim(long allocatedBytes)
+    {
+        var sinceSample = allocatedBytes - _lastSample;
+        _lastSample = allocatedBytes;
+        if (sinceSample > QuietBytes || allocatedBytes - _atLastTrim < BurstBytes)
+            return false;
+        _atLastTrim = allocatedBytes;
+        return true;
+    }
+}
+
+/// <summary><c>Memory:TrimWhenIdle</c> (default true) and how often the process is sampled.</summary>
+public sealed class MemoryTrimOptions
+{
+    public bool Enabled { get; set; } = true;
+    public TimeSpan Interval { get; set; } = TimeSpan.FromSeconds(2);
+    public long QuietBytes { get; set; } = 1 << 20;
+    public long BurstBytes { get; set; } = 16 << 20;
+}
+
+/// <summary>Samples the process's allocations and trims the heap once a burst of work is over.</summary>
+internal sealed class MemoryTrimmer(MemoryTrimOptions options, ILogger<MemoryTrimmer> log) : BackgroundService
+{
+    /// <summary>How many trims ran (for tests and the log).</summary>
+    public int Trims => Volatile.Read(ref _trims);
+    private int _trims;
+
+    protected override async Task ExecuteAsync(CancellationToken ct)
+    {
+        var policy = new IdleTrimPolicy(options.QuietBytes, options.BurstBytes);
+        using var timer = new PeriodicTimer(options.Interval);
+        try
+        {
+            while (await timer.WaitForNextTickAsync(ct))
+            {
+                if (!policy.ShouldTrim(GC.GetTotalAllocatedBytes()))
+                    continue;
+                var before = Environment.WorkingSet;
+                var heapBefore = GC.GetGCMemoryInfo().HeapSizeBytes;
+                // Aggressive: compacts every generation and decommits what the heap no longer uses,
+                // free regions included, instead of keeping them for the next burst.
+                GC.Collect(GC.MaxGeneration, GCCollectionMode.Aggressive, blocking: true, compacting: true);
+                TrimNativeHeap();
+                Interlocked.Increment(ref _trims);
+                log.LogDebug("memory: trimmed after a burst: resident {Before} -> {After} MB, heap {HeapBefore} -> {HeapAfter} MB",
+                    Mb(before), Mb(Environment.WorkingSet), Mb(heapBefore), Mb(GC.GetGCMemoryInfo().HeapSizeBytes));
+            }
+        }
+        catch (OperationCanceledException) when (ct.IsCancellationRequested)
+        {
+        }
+    }
+
+    /// <summary>glibc keeps what native code freed in its arenas; <c>malloc_trim</c> returns it. Other C libraries are left alone.</summary>
+    private static void TrimNativeHeap()
+    {
+        if (!OperatingSystem.IsLinux())
+            return;
+        try
+        {
+            _ = MallocTrim(0);
+        }
+        catch (Exception e) when (e is DllNotFoundException or EntryPointNotFoundException)
+        {
+        }
+    }
+
+    [DllImport("libc", EntryPoint = "malloc_trim")]
+    private static extern int MallocTrim(nuint pad);
+
+    private static string Mb(long bytes) => (bytes / 1048576.0).ToString("F1", CultureInfo.InvariantCulture);
+}
+
+public static class MemoryTrimHosting
+{
+    /// <summary>Registers the trimmer unless <c>Memory:TrimWhenIdle</c> is false.</summary>
+    public static WebApplicationBuilder AddIfMemoryTrim(this WebApplicationBuilder builder)
+    {
+        var options = new MemoryTrimOptions();
+        if (builder.Configuration["Memory:TrimWhenIdle"] is { Length: > 0 } value)
+            options.Enabled = bool.TryParse(value, out var on)
+                ? on : throw new InvalidOperationException($"Memory:TrimWhenIdle '{value}' is not true or false");
+        builder.Services.AddSingleton(options);
+        if (options.Enabled && !StoreHosting.GeneratingDocument)
+        {
+            builder.Services.AddSingleton<MemoryTrimmer>();
+            builder.Services.AddHostedService(sp => sp.GetRequiredService<MemoryTrimmer>());
+        }
+        return builder;
+    }
+}
