@@ -169,17 +169,32 @@ public sealed class PgFastPath(StoreOptions options, ILogger<PgFastPath> log)
         private readonly string _sql;
         private readonly List<string> _order = [];
 
-        public Positional(string named) =>
-            _sql = System.Text.RegularExpressions.Regex.Replace(named, "@([a-z]+)", m =>
+        public Positional(string named)
+        {
+            // A scan, not a regular expression: the service would load the regex engine for this alone.
+            var sql = new System.Text.StringBuilder(named.Length);
+            for (var at = 0; at < named.Length;)
             {
-                var i = _order.IndexOf(m.Groups[1].Value);
+                var end = at + 1;
+                while (named[at] == '@' && end < named.Length && named[end] is >= 'a' and <= 'z')
+                    end++;
+                if (end == at + 1)
+                {
+                    sql.Append(named[at++]);
+                    continue;
+                }
+                var name = named[(at + 1)..end];
+                var i = _order.IndexOf(name);
                 if (i < 0)
                 {
-                    _order.Add(m.Groups[1].Value);
+                    _order.Add(name);
                     i = _order.Count - 1;
                 }
-                return "$" + (i + 1).ToString(System.Globalization.CultureInfo.InvariantCulture);
-            });
+                sql.Append('$').Append(i + 1);
+                at = end;
+            }
+            _sql = sql.ToString();
+        }
 
         public NpgsqlBatchCommand Command(Dictionary<string, NpgsqlParameter> values)
         {

@@ -255,6 +255,10 @@ public sealed class ApiKeyRingTests
             Ring(("Auth:Keys:a:Secret", "long-enough-secret"), ("Auth:Keys:a:Scopes", "read root"))).Message);
         Assert.Contains("key name", Assert.Throws<InvalidOperationException>(() =>
             Ring(("Auth:Keys:a b:Secret", "long-enough-secret"), ("Auth:Keys:a b:Scopes", "read"))).Message);
+        Assert.Contains("key name", Assert.Throws<InvalidOperationException>(() =>
+            Ring(($"Auth:Keys:{new string('k', 65)}:Secret", "long-enough-secret"), ($"Auth:Keys:{new string('k', 65)}:Scopes", "read"))).Message);
+        Assert.Equal(2, Ring(($"Auth:Keys:{new string('k', 64)}:Secret", "long-enough-secret-1"), ($"Auth:Keys:{new string('k', 64)}:Scopes", "read"),
+            ("Auth:Keys:ops.ci_1-x:Secret", "long-enough-secret-2"), ("Auth:Keys:ops.ci_1-x:Scopes", "read")).Keys.Count);
         Assert.Contains("same secret", Assert.Throws<InvalidOperationException>(() =>
             Ring(("Auth:Keys:a:Secret", "long-enough-secret"), ("Auth:Keys:a:Scopes", "read"),
                 ("Auth:Keys:b:Secret", "long-enough-secret"), ("Auth:Keys:b:Scopes", "write"))).Message);

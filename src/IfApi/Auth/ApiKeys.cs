@@ -1,6 +1,5 @@
 using System.Security.Cryptography;
 using System.Text;
-using System.Text.RegularExpressions;
 
 namespace IfApi.Auth;
 
@@ -90,7 +89,7 @@ public sealed partial class ApiKeyRing
         foreach (var entry in section.GetChildren())
         {
             var name = entry.Key;
-            if (!KeyName().IsMatch(name))
+            if (!IsKeyName(name))
                 throw new InvalidOperationException($"Auth:Keys: '{name}' is not a key name (1-64 of letters, digits, '.', '_', '-')");
             var secret = entry["Secret"];
             if (string.IsNullOrEmpty(secret))
@@ -150,6 +149,7 @@ public sealed partial class ApiKeyRing
         }
     }
 
-    [GeneratedRegex("^[A-Za-z0-9._-]{1,64}$")]
-    private static partial Regex KeyName();
+    /// <summary>1-64 of letters, digits, '.', '_', '-'.</summary>
+    private static bool IsKeyName(string name) =>
+        name.Length is >= 1 and <= 64 && name.All(c => char.IsAsciiLetterOrDigit(c) || c is '.' or '_' or '-');
 }
