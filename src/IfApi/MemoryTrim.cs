@@ -10,16 +10,20 @@ namespace IfApi;
 /// <remarks>
 /// The garbage collector grows its budget to the work it sees (on 2 cores with a 32 MB cache the
 /// workstation collector lets 16 MB of garbage pile up before it collects) and keeps what it grew:
-/// a service that has gone quiet allocates nothing, so nothing makes it collect again. Start-up is
-/// such a burst (building the store's model, migrating, compiling the first queries), and so is
-/// opening a thousand taps. Once the process has been quiet for a whole sample interval after at
-/// least <see cref="BurstBytes"/> were allocated since the last trim, one compacting collection
-/// gives the freed memory back. A busy service never trims; a quiet one trims once per burst.
+/// a service that has gone quiet allocates nothing, so nothing makes it collect again. The JIT's
+/// scratch memory, freed after each method, stays in the C library's arenas the same way. Start-up
+/// is such a burst (building the store's model, migrating, compiling the first queries), and so is
+/// the first run of each background job, or opening a thousand taps. A burst is at least
+/// <see cref="BurstBytes"/> allocated or <see cref="BurstMethods"/> methods compiled since the last
+/// trim; it is over when a whole sample interval allocates at most <see cref="QuietBytes"/>. The JIT
+/// is not asked to be quiet too: tiered compilation goes on promoting the methods an idle service
+/// calls for half a minute. A busy service never trims; a quiet one trims once per burst.
 /// </remarks>
-public sealed class IdleTrimPolicy(long quietBytes, long burstBytes)
+public sealed class IdleTrimPolicy(long quietBytes, long burstBytes, long burstMethods = long.MaxValue)
 {
-    private long _lastSample;
-    private long _atLastTrim;
+    private long _lastBytes;
+    private long _bytesAtTrim;
+    private long _methodsAtTrim;
 
     /// <summary>At most this many bytes allocated during one sample interval counts as quiet.</summary>
     public long QuietBytes { get; } = quietBytes;
@@ -27,53 +31,58 @@ public sealed class IdleTrimPolicy(long quietBytes, long burstBytes)
     /// <summary>At least this many bytes allocated since the last trim make another worth its pause.</summary>
     public long BurstBytes { get; } = burstBytes;
 
-    /// <summary>Takes one sample of the process's total allocated bytes; true when a trim is due now.</summary>
-    public bool ShouldTrim(long allocatedBytes)
+    /// <summary>At least this many methods compiled since the last trim make another worth its pause.</summary>
+    public long BurstMethods { get; } = burstMethods;
+
+    /// <summary>
+    /// Takes one sample of the process's total allocated bytes and compiled methods; true when a
+    /// trim is due now.
+    /// </summary>
+    public bool ShouldTrim(long allocatedBytes, long compiledMethods = 0)
     {
-        var sinceSample = allocatedBytes - _lastSample;
-        _lastSample = allocatedBytes;
-        if (sinceSample > QuietBytes || allocatedBytes - _atLastTrim < BurstBytes)
+        var quiet = allocatedBytes - _lastBytes <= QuietBytes;
+        _lastBytes = allocatedBytes;
+        if (!quiet || (allocatedBytes - _bytesAtTrim < BurstBytes && compiledMethods - _methodsAtTrim < BurstMethods))
             return false;
-        _atLastTrim = allocatedBytes;
+        _bytesAtTrim = allocatedBytes;
+        _methodsAtTrim = compiledMethods;
         return true;
     }
 }
 
-/// <summary><c>Memory:TrimWhenIdle</c> (default true) and how often the process is sampled.</summary>
+/// <summary><c>Memory:TrimWhenIdle</c> (default true), how often the process is sampled, and what a burst is.</summary>
 public sealed class MemoryTrimOptions
 {
     public bool Enabled { get; set; } = true;
     public TimeSpan Interval { get; set; } = TimeSpan.FromSeconds(2);
     public long QuietBytes { get; set; } = 1 << 20;
-    public long BurstBytes { get; set; } = 16 << 20;
+    public long BurstBytes { get; set; } = 4 << 20;
+    public long BurstMethods { get; set; } = 1000;
 }
 
 /// <summary>Samples the process's allocations and trims the heap once a burst of work is over.</summary>
 internal sealed class MemoryTrimmer(MemoryTrimOptions options, ILogger<MemoryTrimmer> log) : BackgroundService
 {
-    /// <summary>How many trims ran (for tests and the log).</summary>
-    public int Trims => Volatile.Read(ref _trims);
-    private int _trims;
-
     protected override async Task ExecuteAsync(CancellationToken ct)
     {
-        var policy = new IdleTrimPolicy(options.QuietBytes, options.BurstBytes);
+        var policy = new IdleTrimPolicy(options.QuietBytes, options.BurstBytes, options.BurstMethods);
         using var timer = new PeriodicTimer(options.Interval);
         try
         {
             while (await timer.WaitForNextTickAsync(ct))
             {
-                if (!policy.ShouldTrim(GC.GetTotalAllocatedBytes()))
+                if (!policy.ShouldTrim(GC.GetTotalAllocatedBytes(), System.Runtime.JitInfo.GetCompiledMethodCount()))
                     continue;
                 var before = Environment.WorkingSet;
                 var heapBefore = GC.GetGCMemoryInfo().HeapSizeBytes;
+                var started = System.Diagnostics.Stopwatch.GetTimestamp();
                 // Aggressive: compacts every generation and decommits what the heap no longer uses,
                 // free regions included, instead of keeping them for the next burst.
                 GC.Collect(GC.MaxGeneration, GCCollectionMode.Aggressive, blocking: true, compacting: true);
                 TrimNativeHeap();
-                Interlocked.Increment(ref _trims);
-                log.LogDebug("memory: trimmed after a burst: resident {Before} -> {After} MB, heap {HeapBefore} -> {HeapAfter} MB",
-                    Mb(before), Mb(Environment.WorkingSet), Mb(heapBefore), Mb(GC.GetGCMemoryInfo().HeapSizeBytes));
+                var took = System.Diagnostics.Stopwatch.GetElapsedTime(started);
+                log.LogDebug("memory: trimmed after a burst in {Ms} ms: resident {Before} -> {After} MB, heap {HeapBefore} -> {HeapAfter} MB",
+                    took.TotalMilliseconds.ToString("F1", CultureInfo.InvariantCulture), Mb(before), Mb(Environment.WorkingSet), Mb(heapBefore), Mb(GC.GetGCMemoryInfo().HeapSizeBytes));
             }
         }
         catch (OperationCanceledException) when (ct.IsCancellationRequested)

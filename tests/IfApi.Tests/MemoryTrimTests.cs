@@ -39,6 +39,17 @@ public sealed class IdleTrimPolicyTests
     }
 
     [Fact]
+    public void Compiling_many_methods_is_a_burst_too_and_the_jit_need_not_be_quiet()
+    {
+        var policy = new IdleTrimPolicy(quietBytes: 1 * Mb, burstBytes: 16 * Mb, burstMethods: 500);
+        Assert.False(policy.ShouldTrim(Mb / 2, compiledMethods: 499));
+        Assert.True(policy.ShouldTrim(Mb, compiledMethods: 500));   // quiet allocation, 500 methods since the start
+        Assert.False(policy.ShouldTrim(Mb + 10, compiledMethods: 900));
+        Assert.True(policy.ShouldTrim(Mb + 20, compiledMethods: 1000));
+        Assert.False(policy.ShouldTrim(10 * Mb, compiledMethods: 5000)); // busy allocating: never
+    }
+
+    [Fact]
     public void Each_burst_is_trimmed_after_it()
     {
         var policy = new IdleTrimPolicy(quietBytes: 1 * Mb, burstBytes: 16 * Mb);
