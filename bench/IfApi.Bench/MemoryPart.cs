@@ -166,15 +166,17 @@ internal static class MemoryPart
     }
 
     /// <summary>
-    /// RSS once the process is idle: at least 10 s after the last work, then until it moved less
-    /// than 1% over 3 s (at most 60 s).
+    /// RSS once the process is idle: at least 30 s after the last work, then until it moved less
+    /// than 1% over 3 s (at most 80 s). Thirty seconds, because for that long after a burst tiered
+    /// compilation goes on promoting the methods an idle service calls (a few hundred a second at
+    /// first, traced with dotnet-counters), and RSS moves with it by several megabytes.
     /// </summary>
     private static async Task<Rss> SettledAsync(int pid)
     {
         var sw = Stopwatch.StartNew();
-        await Task.Delay(TimeSpan.FromSeconds(10));
+        await Task.Delay(TimeSpan.FromSeconds(30));
         var history = new List<Rss> { Rss.Of(pid) };
-        while (sw.Elapsed < TimeSpan.FromSeconds(60))
+        while (sw.Elapsed < TimeSpan.FromSeconds(80))
         {
             await Task.Delay(TimeSpan.FromSeconds(1));
             history.Add(Rss.Of(pid));
