@@ -64,8 +64,8 @@ internal static class MemoryPart
         }
         foreach (var (config, all) in samples)
         {
-            long Median(Func<Sample, long> f) => all.Select(f).Order().ElementAt(all.Count / 2);
-            double MedianD(Func<Sample, double> f) => all.Select(f).Order().ElementAt(all.Count / 2);
+            long Median(Func<Sample, long> f) => (long)Figures.MedianOf(all.Select(s => (double)f(s)));
+            double MedianD(Func<Sample, double> f) => Figures.MedianOf(all.Select(f));
             string Each(Func<Sample, double> f) => string.Join(" ", all.Select(s => f(s).ToString("F1", CultureInfo.InvariantCulture)));
             line(string.Create(CultureInfo.InvariantCulture,
                 $"memory postgres {config}: idle VmRSS={Mb(Median(s => s.Idle.VmRss))} RssAnon={Mb(Median(s => s.Idle.Anon))} (target <= 120MB; per run {Each(s => s.Idle.VmRss / 1024.0)})"));

@@ -38,8 +38,8 @@ if (opts.Postgres is { } pg && new[] { "create", "patch", "events", "latency" }.
             }
             Report(Median(https), $"create+destroy http    postgres clients={c,-2}");
             Report(Median(refs), $"create+destroy pgbench postgres clients={c,-2}");
-            var ratios = https.Zip(refs, (h, p) => h.OpsPerSecond / p.OpsPerSecond).Order().ToList();
-            Line($"ratio http/pgbench     postgres clients={c,-2} {ratios[ratios.Count / 2]:F2} (median of {ratios.Count} paired rounds: {string.Join(" ", ratios.Select(x => x.ToString("F2", CultureInfo.InvariantCulture)))}; target >= 0.70 at 32)");
+            var ratios = https.Zip(refs, (h, p) => h.OpsPerSecond / p.OpsPerSecond).ToList();
+            Line($"ratio http/pgbench     postgres clients={c,-2} {Figures.MedianOf(ratios):F2} (median of {ratios.Count} paired rounds: {string.Join(" ", ratios.Select(x => x.ToString("F2", CultureInfo.InvariantCulture)))}; target >= 0.70 at 32)");
         }
         // Attribute changes next to create/destroy, and how soon a subscriber hears of each.
         foreach (var c in opts.Runs("patch") ? new[] { 8, 32 } : [])
@@ -165,7 +165,15 @@ internal sealed record Figures(double OpsPerSecond, double P50, double P99, long
         return new Figures(latenciesMs.Count / seconds, Percentile(latenciesMs, 0.50), Percentile(latenciesMs, 0.99), errors);
     }
 
-    /// <summary>The median round by throughput, with the errors of all rounds.</summary>
+    /// <summary>The middle value; with an even count, the mean of the two middle ones.</summary>
+    public static double MedianOf(IEnumerable<double> values)
+    {
+        var sorted = values.Order().ToList();
+        var mid = sorted.Count / 2;
+        return sorted.Count == 0 ? double.NaN : sorted.Count % 2 == 1 ? sorted[mid] : (sorted[mid - 1] + sorted[mid]) / 2;
+    }
+
+    /// <summary>The median round by throughput (the upper middle one of an even count), with the errors of all rounds.</summary>
     public static Figures Median(List<Figures> all) =>
         all.OrderBy(f => f.OpsPerSecond).ElementAt(all.Count / 2) with { Errors = all.Sum(f => f.Errors) };
 
@@ -175,7 +183,7 @@ internal sealed record Figures(double OpsPerSecond, double P50, double P99, long
     /// <summary>As <see cref="Format"/>, with the median round's throughput and the median CPU per operation of all rounds.</summary>
     public static string FormatRounds(List<Figures> rounds, string label)
     {
-        var cpu = rounds.Select(r => r.CpuMsPerOp).Order().ElementAt(rounds.Count / 2);
+        var cpu = MedianOf(rounds.Select(r => r.CpuMsPerOp));
         return Median(rounds).Format(label) + string.Create(CultureInfo.InvariantCulture, $" service-cpu/op={cpu:F2}ms");
     }
 

@@ -137,9 +137,8 @@ internal static class ServiceParts
     {
         of ??= f => f.OpsPerSecond;
         var ratios = x.Zip(y, (p, q) => of(p) / of(q)).ToList();
-        var sorted = ratios.Order().ToList();
         return string.Create(CultureInfo.InvariantCulture,
-            $"{sorted[sorted.Count / 2]:F3} (median of {ratios.Count} paired rounds: {string.Join(" ", ratios.Select(r => r.ToString("F3", CultureInfo.InvariantCulture)))})");
+            $"{Figures.MedianOf(ratios):F3} (median of {ratios.Count} paired rounds: {string.Join(" ", ratios.Select(r => r.ToString("F3", CultureInfo.InvariantCulture)))})");
     }
 
     private static async Task<List<string>> CreateManyAsync(string[] urls, int count, int clients)
