@@ -16,8 +16,8 @@ internal static class MemoryPart
 
     /// <summary>
     /// Resident set in kB: all of it, its anonymous part (GC heap, native heaps, stacks), its
-    /// file-backed part (mapped assemblies and libraries), its shared-memory part (the runtime maps
-    /// the code it compiles twice, writable and executable, through a shared memory file).
+    /// file-backed part (mapped assemblies and libraries), its shared-memory part (the code the
+    /// runtime compiles, mapped writable and executable through a shared memory file, counted once).
     /// </summary>
     internal sealed record Rss(long VmRss, long Anon, long File, long Shmem)
     {
@@ -168,8 +168,8 @@ internal static class MemoryPart
     /// <summary>
     /// RSS once the process is idle: at least 30 s after the last work, then until it moved less
     /// than 1% over 3 s (at most 80 s). Thirty seconds, because for that long after a burst tiered
-    /// compilation goes on promoting the methods an idle service calls (a few hundred a second at
-    /// first, traced with dotnet-counters), and RSS moves with it by several megabytes.
+    /// compilation goes on promoting the methods an idle service calls (the runtime's count of
+    /// compiled methods rose by about 1,400 in the 35 s after start-up), and RSS moves with it.
     /// </summary>
     private static async Task<Rss> SettledAsync(int pid)
     {

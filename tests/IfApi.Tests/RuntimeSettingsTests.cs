@@ -4,7 +4,7 @@ namespace IfApi.Tests;
 
 /// <summary>
 /// The runtime settings the service ships with, as <c>dotnet IfApi.dll</c> reads them from
-/// IfApi.runtimeconfig.json. Each was chosen by a measurement (see src/IfApi/IfApi.csproj); these
+/// IfApi.runtimeconfig.json. Each was chosen by a measurement (see src/IfApi/Runtime.props); these
 /// keep a project-file edit from dropping one unnoticed.
 /// </summary>
 public sealed class RuntimeSettingsTests
