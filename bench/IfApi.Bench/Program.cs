@@ -625,61 +625,30 @@ internal static class Pg
 }
 
 /// <summary>
-/// pgbench replaying what one HTTP create of "tap" and one destroy of the interface it made send,
-/// statement for statement and round trip for round trip: the service's fast-path statements, the
-/// lock statement and the data statement as one "\;" compound query because the service sends them
-/// as one batch (it knows the cloner from its first create). The script is
-/// written from the service's SQL constants, so it cannot drift from what the service runs.
+/// pgbench running a script of <c>bench/sql/</c> on the service's database: one run of the script is
+/// one create and one destroy, as one HTTP operation of <see cref="Load.CreateDestroyAsync"/> is.
 /// </summary>
 internal static class PgBench
 {
-    public static string Script()
-    {
-        // The service's parameters, as pgbench literals and variables (:seq is the tap cloner's, :unit
-        // the unit the create took).
-        var values = new Dictionary<string, string>
-        {
-            ["cloner"] = "'tap'",
-            ["seq"] = ":seq",
-            ["id"] = "gen_random_uuid()",
-            ["now"] = "now()",
-            ["flags"] = ((int)InterfaceKind.Tap.DefaultFlags()).ToString(CultureInfo.InvariantCulture),
-            ["kind"] = "'tap'",
-            ["lladdr"] = "'f2:0b:a4:00:00:01'",
-            ["mtu"] = InterfaceKind.Tap.DefaultMtu().ToString(CultureInfo.InvariantCulture),
-            ["groups"] = "'{all,tap}'::text[]",
-            ["ref"] = "'tap' || :unit",
-            ["actor"] = "'bench'",
-        };
-        string Sql(string s) => System.Text.RegularExpressions.Regex.Replace(s, "@([a-z]+)", m => values[m.Groups[1].Value]);
-        return $"""
-            -- create: POST /v1/interfaces {"{"}"name":"tap"{"}"}
-            {Sql(PgFastPath.CreateLockSql)} \;
-            {Sql(PgFastPath.CreateSql)} \gset
-            -- destroy: DELETE /v1/interfaces/tapN
-            {Sql(PgFastPath.DestroyLockByNameSql)} \;
-            {Sql(PgFastPath.DestroySql)};
+    /// <summary>The reference: the rows a create and a destroy write, with no lock shared between clients.</summary>
+    public static string Reference => Path.Combine(Repo.Root(), "bench", "sql", "create-destroy.reference.sql");
 
-            """;
-    }
-
-    public static async Task<Figures> RunAsync(string connection, int clients, int seconds)
+    public static async Task<Figures> RunAsync(string connection, int clients, int seconds, string? script = null)
     {
+        script ??= Reference;
         var cs = new NpgsqlConnectionStringBuilder(connection);
         var logDir = Directory.CreateTempSubdirectory("pgbench-");
-        var script = Path.Combine(logDir.FullName, "create-destroy.pgbench.sql");
-        await File.WriteAllTextAsync(script, Script());
-        long seq;
         await using (var conn = new NpgsqlConnection(connection))
         {
             await conn.OpenAsync();
-            await using var cmd = new NpgsqlCommand("SELECT seq FROM cloners WHERE name = 'tap'", conn);
-            seq = (long)(await cmd.ExecuteScalarAsync())!;
+            // Indexes far above any the service hands out: the two never meet.
+            await using var cmd = new NpgsqlCommand("CREATE SEQUENCE IF NOT EXISTS reference_index START 1000000000", conn);
+            await cmd.ExecuteNonQueryAsync();
         }
         var exe = File.Exists("/usr/bin/pgbench") ? "/usr/bin/pgbench" : "pgbench";
         string[] common = ["-h", cs.Host!, "-p", cs.Port.ToString(CultureInfo.InvariantCulture), "-U", cs.Username ?? "postgres", "-n",
             "-c", clients.ToString(CultureInfo.InvariantCulture), "-j", Math.Min(clients, 2).ToString(CultureInfo.InvariantCulture),
-            "-f", script, "-D", $"seq={seq}"];
+            "-f", script, "-D", $"flags={(int)InterfaceKind.Tap.DefaultFlags()}", "-D", $"mtu={InterfaceKind.Tap.DefaultMtu()}"];
         await Run(exe, [.. common, "-T", Math.Min(3, seconds).ToString(CultureInfo.InvariantCulture), cs.Database!]); // warm-up
         var output = await Run(exe, [.. common, "-T", seconds.ToString(CultureInfo.InvariantCulture), "-l", "--log-prefix", Path.Combine(logDir.FullName, "tx"), cs.Database!]);
         var latencies = new List<double>();

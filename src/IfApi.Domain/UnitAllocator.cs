@@ -7,29 +7,31 @@ public readonly record struct FreeRange(int Lo, int Hi)
 }
 
 /// <summary>
-/// The set of free units of one pool (a cloner's units, or the interface indexes), kept as disjoint
-/// ranges the way the kernel's <c>unrhdr</c> keeps runs, so that the lowest free unit is found
-/// without looking at what is allocated. Implemented in memory for tests and in the store for the
-/// service; the caller holds the pool's lock for as long as it uses it.
+/// The free units of one pool (a cloner's units, or the interface indexes), as the kernel's
+/// <c>unrhdr</c>. A unit is claimed for one caller at a time: several callers may claim units of
+/// one pool at once and each gets another, as several threads calling <c>alloc_unr</c> do. In the
+/// store a claim lasts until the caller's transaction ends, and a rolled-back transaction gives
+/// its claims back by itself (<c>ifc_free_unit</c> on a failed create).
 /// </summary>
 public interface IUnitPool
 {
-    /// <summary>The lowest free range whose upper end is at or above <paramref name="atOrAbove"/>.</summary>
-    ValueTask<FreeRange?> FindFreeAsync(int atOrAbove, CancellationToken ct);
+    /// <summary>Claims the lowest free unit at or above <paramref name="atOrAbove"/>; null when none is free.</summary>
+    ValueTask<int?> ClaimLowestAsync(int atOrAbove, CancellationToken ct);
 
-    /// <summary>Marks <paramref name="unit"/>, which lies in <paramref name="range"/>, allocated.</summary>
-    ValueTask TakeAsync(FreeRange range, int unit, CancellationToken ct);
+    /// <summary>Claims <paramref name="unit"/> (<c>alloc_unr_specific</c>); false when it is allocated or claimed by another.</summary>
+    ValueTask<bool> ClaimAsync(int unit, CancellationToken ct);
 
-    /// <summary>Marks an allocated unit free again, joining it with free neighbours.</summary>
+    /// <summary>Marks an allocated or claimed unit free again (<c>free_unr</c>).</summary>
     ValueTask ReleaseAsync(int unit, CancellationToken ct);
 }
 
 public static class UnitAllocator
 {
     /// <summary>
-    /// <c>ifc_alloc_unit</c>. A specific unit: ENOSPC above <paramref name="maxUnit"/>, EEXIST when it is
-    /// allocated or when its name is held by another (e.g. renamed) interface. A wildcard: the lowest
-    /// free unit, moving past units whose name is held (<c>ifc_alloc_unit_next</c>); ENOSPC when none is left.
+    /// <c>ifc_alloc_unit</c>. A specific unit (<c>ifc_alloc_unit_specific</c>): ENOSPC above
+    /// <paramref name="maxUnit"/>, EEXIST when it is allocated or when its name is held by another (e.g.
+    /// renamed) interface. A wildcard (<c>ifc_alloc_unit_next</c>): the lowest free unit, moving past
+    /// units whose name is held, which stay free; ENOSPC when none is left.
     /// </summary>
     public static async ValueTask<int> AllocateAsync(
         IUnitPool pool,
@@ -43,27 +45,29 @@ public static class UnitAllocator
         {
             if (unit > maxUnit)
                 throw new IfError(Errno.ENOSPC, $"unit {unit} is above the cloner's maximum {maxUnit}", ioctl);
-            var range = await pool.FindFreeAsync(unit, ct);
-            if (range is not { } r || !r.Contains(unit) || await nameHeld(unit, ct))
+            if (!await pool.ClaimAsync(unit, ct))
                 throw new IfError(Errno.EEXIST, $"unit {unit} is in use", ioctl);
-            await pool.TakeAsync(r, unit, ct);
+            if (await nameHeld(unit, ct))
+            {
+                await pool.ReleaseAsync(unit, ct);
+                throw new IfError(Errno.EEXIST, $"unit {unit} is in use", ioctl);
+            }
             return unit;
         }
 
         var at = 0;
         while (true)
         {
-            var range = await pool.FindFreeAsync(at, ct);
-            if (range is not { } r)
+            if (await pool.ClaimLowestAsync(at, ct) is not int candidate)
                 throw new IfError(Errno.ENOSPC, "no free unit is left", ioctl);
-            var candidate = Math.Max(r.Lo, at);
             if (candidate > maxUnit)
-                throw new IfError(Errno.ENOSPC, "no free unit is left", ioctl);
-            if (!await nameHeld(candidate, ct))
             {
-                await pool.TakeAsync(r, candidate, ct);
-                return candidate;
+                await pool.ReleaseAsync(candidate, ct);
+                throw new IfError(Errno.ENOSPC, "no free unit is left", ioctl);
             }
+            if (!await nameHeld(candidate, ct))
+                return candidate;
+            await pool.ReleaseAsync(candidate, ct);
             if (candidate == int.MaxValue)
                 throw new IfError(Errno.ENOSPC, "no free unit is left", ioctl);
             at = candidate + 1;
@@ -91,13 +95,27 @@ public sealed class InMemoryUnitPool : IUnitPool
 
     public IReadOnlyCollection<FreeRange> Ranges => _free;
 
-    public ValueTask<FreeRange?> FindFreeAsync(int atOrAbove, CancellationToken ct)
+    public ValueTask<int?> ClaimLowestAsync(int atOrAbove, CancellationToken ct)
     {
         var view = _free.GetViewBetween(new FreeRange(atOrAbove, atOrAbove), new FreeRange(int.MaxValue, int.MaxValue));
-        return ValueTask.FromResult<FreeRange?>(view.Count == 0 ? null : view.Min);
+        if (view.Count == 0)
+            return ValueTask.FromResult<int?>(null);
+        var range = view.Min;
+        var unit = Math.Max(range.Lo, atOrAbove);
+        Take(range, unit);
+        return ValueTask.FromResult<int?>(unit);
     }
 
-    public ValueTask TakeAsync(FreeRange range, int unit, CancellationToken ct)
+    public ValueTask<bool> ClaimAsync(int unit, CancellationToken ct)
+    {
+        var view = _free.GetViewBetween(new FreeRange(unit, unit), new FreeRange(int.MaxValue, int.MaxValue));
+        if (view.Count == 0 || !view.Min.Contains(unit))
+            return ValueTask.FromResult(false);
+        Take(view.Min, unit);
+        return ValueTask.FromResult(true);
+    }
+
+    private void Take(FreeRange range, int unit)
     {
         var (left, right) = UnitAllocator.Split(range, unit);
         _free.Remove(range);
@@ -105,7 +123,6 @@ public sealed class InMemoryUnitPool : IUnitPool
             _free.Add(l);
         if (right is { } r)
             _free.Add(r);
-        return ValueTask.CompletedTask;
     }
 
     public ValueTask ReleaseAsync(int unit, CancellationToken ct)

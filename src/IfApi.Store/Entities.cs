@@ -50,15 +50,29 @@ public sealed class GroupMemberRow
 }
 
 /// <summary>
-/// A run of free units of one pool: a cloner's units (pool = cloner name) or the interface indexes
-/// (pool = <see cref="Pools.Ifindex"/>). Everything not in a run is allocated.
+/// One unit pool (the kernel's <c>unrhdr</c>): a cloner's units (pool = cloner name, 0..its
+/// maxUnit) or the interface indexes (pool = <see cref="Pools.Ifindex"/>, 1..int.MaxValue). Units
+/// from <see cref="Fresh"/> up to <see cref="Hi"/> have never been handed out and are free without a
+/// row; below it, a unit is free exactly when it has a <see cref="FreeUnitRow"/>.
 /// </summary>
-public sealed class FreeRangeRow
+/// <remarks>
+/// Lock story: a create claims a free unit by deleting its row, skipping rows other transactions
+/// hold (<c>FOR UPDATE SKIP LOCKED</c>), so creates on one pool never wait for each other's commits;
+/// a destroy gives a unit back by inserting its row. Rows for fresh units are made ahead, a few at
+/// a time, by a short transaction of their own that holds this row only while it runs.
+/// </remarks>
+public sealed class UnitPoolRow
 {
-    public long Id { get; set; }
     public required string Pool { get; set; }
-    public int Lo { get; set; }
+    public long Fresh { get; set; }
     public int Hi { get; set; }
+}
+
+/// <summary>A free unit of a pool below its <see cref="UnitPoolRow.Fresh"/> (never held by an interface).</summary>
+public sealed class FreeUnitRow
+{
+    public required string Pool { get; set; }
+    public int Unit { get; set; }
 }
 
 /// <summary>

@@ -7,17 +7,12 @@ public sealed class IfDbContext(DbContextOptions<IfDbContext> options) : DbConte
     public DbSet<ClonerRow> Cloners => Set<ClonerRow>();
     public DbSet<InterfaceRow> Interfaces => Set<InterfaceRow>();
     public DbSet<GroupMemberRow> GroupMembers => Set<GroupMemberRow>();
-    public DbSet<FreeRangeRow> FreeRanges => Set<FreeRangeRow>();
+    public DbSet<UnitPoolRow> UnitPools => Set<UnitPoolRow>();
+    public DbSet<FreeUnitRow> FreeUnits => Set<FreeUnitRow>();
     public DbSet<MetaRow> Meta => Set<MetaRow>();
     public DbSet<EventRow> Events => Set<EventRow>();
     public DbSet<IdempotencyRow> IdempotencyKeys => Set<IdempotencyRow>();
     public DbSet<TapLeaseRow> TapLeases => Set<TapLeaseRow>();
-
-    /// <summary>The in-process pool gates this transaction holds (<see cref="TransactionRunner.LockAsync"/>); released when it ends.</summary>
-    internal List<SemaphoreSlim> HeldGates { get; } = [];
-
-    /// <summary>Whether this transaction has taken a pool lock; from then on it runs its statements synchronously.</summary>
-    internal bool HoldsPoolLock { get; set; }
 
     protected override void OnModelCreating(ModelBuilder b)
     {
@@ -81,16 +76,22 @@ public sealed class IfDbContext(DbContextOptions<IfDbContext> options) : DbConte
             e.HasIndex(x => new { x.Group, x.InterfaceId });
         });
 
-        b.Entity<FreeRangeRow>(e =>
+        b.Entity<UnitPoolRow>(e =>
         {
-            e.ToTable("free_ranges");
-            e.HasKey(x => x.Id);
-            e.Property(x => x.Id).HasColumnName("id").ValueGeneratedOnAdd();
+            e.ToTable("unit_pools");
+            e.HasKey(x => x.Pool);
             e.Property(x => x.Pool).HasColumnName("pool").HasMaxLength(16);
-            e.Property(x => x.Lo).HasColumnName("lo");
+            e.Property(x => x.Fresh).HasColumnName("fresh");
             e.Property(x => x.Hi).HasColumnName("hi");
-            e.HasIndex(x => new { x.Pool, x.Hi });
-            e.HasIndex(x => new { x.Pool, x.Lo });
+        });
+
+        b.Entity<FreeUnitRow>(e =>
+        {
+            e.ToTable("free_units");
+            // The key is the order a claim scans in: the lowest free unit of a pool is one index seek.
+            e.HasKey(x => new { x.Pool, x.Unit });
+            e.Property(x => x.Pool).HasColumnName("pool").HasMaxLength(16);
+            e.Property(x => x.Unit).HasColumnName("unit");
         });
 
         b.Entity<EventRow>(e =>

@@ -5,13 +5,14 @@ using Microsoft.Extensions.Logging;
 namespace IfApi.Store;
 
 /// <summary>
-/// The store seam: every cloning operation as one transaction. Lock story: a transaction that
-/// allocates or frees units takes its cloner's pool lock first and the index pool's lock last
-/// (just before it touches indexes), always in that order, so no two transactions deadlock and
-/// creates on different cloners share only the short index step. On PostgreSQL the commonest
-/// create and destroy first try <see cref="PgFastPath"/>, which shares those locks.
+/// The store seam: every cloning operation as one transaction. Lock story: units and indexes are
+/// claimed row by row (<see cref="StoredUnitPool"/>), so creates, also on one cloner, never wait for
+/// each other's commits; a cloner's detach locks its row, which every create of one of its clones
+/// holds shared through its foreign key, so a detach and the creates on its cloner take turns;
+/// interface rows are locked before group locks (<see cref="StoreDialect.LockRowsAsync"/>).
 /// </summary>
-public sealed partial class IfStore(TransactionRunner tx, PgFastPath fast, EventSignals events, IInterfaceWatcher watcher, StoreOptions options, ILogger<IfStore> log)
+public sealed partial class IfStore(TransactionRunner tx, IInterfaceWatcher watcher, StoreOptions options,
+    UnitPoolExtender extender, ILogger<IfStore> log)
 {
     // ---- cloners -------------------------------------------------------------------------------
 
@@ -40,7 +41,6 @@ public sealed partial class IfStore(TransactionRunner tx, PgFastPath fast, Event
     public Task<ClonerInfo> AttachClonerAsync(ClonerSpec spec, CancellationToken ct) =>
         tx.WriteAsync(async (db, ct) =>
         {
-            await tx.LockAsync(db, spec.Name, ct);
             if (db.Cloners.Any(c => c.Name == spec.Name))
                 throw new IfError(Errno.EEXIST, $"cloner '{spec.Name}' exists", Ioctl.CloneAttach);
             await AttachAsync(db, spec, ct);
@@ -53,20 +53,22 @@ public sealed partial class IfStore(TransactionRunner tx, PgFastPath fast, Event
     {
         var gone = await tx.WriteAsync(async (db, ct) =>
         {
-            await tx.LockAsync(db, name, ct);
+            // Creates of its clones hold the row shared (their foreign key) until they commit: the
+            // detach waits for them, and creates after it find the cloner gone.
+            await StoreDialect.LockClonerAsync(db, options.Provider, name, ct);
             var cloner = db.Cloners.FirstOrDefault(c => c.Name == name)
                 ?? throw new IfError(Errno.ENOENT, $"no cloner named '{name}'", Ioctl.CloneDetach);
-            // Delete exactly the clones whose indexes are freed below. A dotted vlan created meanwhile
-            // (it takes no unit of its cloner's) keeps the cloner row by its foreign key, and the
-            // transaction runs again rather than losing that vlan's index.
+            // Delete exactly the clones whose indexes are freed below; one destroyed meanwhile makes
+            // the transaction run again rather than free its index twice.
             var clones = db.Interfaces.Where(i => i.Cloner == name).Select(i => new { i.Id, i.Index, i.Name, i.Unit }).ToList();
             var ids = clones.ConvertAll(c => c.Id);
             var (groups, announceGroups) = await LeaveGroupsAsync(db, clones.ConvertAll(c => (c.Id, c.Name, cloner.NoGroup ? null : (string?)name)), ct);
             var announceBridges = await LeaveBridgesAsync(db, ids, ct);
-            db.Interfaces.Where(i => ids.Contains(i.Id)).ExecuteDelete();
-            db.FreeRanges.Where(r => r.Pool == name).ExecuteDelete();
-            await tx.LockAsync(db, Pools.Ifindex, ct);
-            new EfUnitPool(db, Pools.Ifindex).ReleaseMany(clones.Select(c => c.Index));
+            if (await db.Interfaces.Where(i => ids.Contains(i.Id)).ExecuteDeleteAsync(ct) != ids.Count)
+                throw new RaceLostException($"a clone of '{name}' was destroyed while the cloner was being detached");
+            await db.FreeUnits.Where(u => u.Pool == name).ExecuteDeleteAsync(ct);
+            await db.UnitPools.Where(u => u.Pool == name).ExecuteDeleteAsync(ct);
+            await Pool(db, Pools.Ifindex).ReleaseManyAsync(clones.ConvertAll(c => c.Index), ct);
             db.Cloners.Remove(cloner);
             foreach (var c in clones)
                 AnnounceDeparture(db, c.Id, c.Name, c.Index, name, c.Unit, groups[c.Id]);
@@ -76,7 +78,6 @@ public sealed partial class IfStore(TransactionRunner tx, PgFastPath fast, Event
             log.LogInformation("cloner {Cloner} detached with {Count} interfaces", name, clones.Count);
             return ids;
         }, ct);
-        _wildcardCloners.TryRemove(name, out _);
         await watcher.ChangedAsync(gone, ct);
     }
 
@@ -110,8 +111,6 @@ public sealed partial class IfStore(TransactionRunner tx, PgFastPath fast, Event
         Action<string> matched, CancellationToken ct)
     {
         IfNames.Validate(name, Ioctl.IfCreate);
-        if (key is null && fast.Enabled && await TryCreateFastAsync(name, p, ct) is { } done)
-            return (done, false);
         return await tx.WriteAsync(async (db, ct) =>
         {
             if (key is not null && await ReplayAsync(db, key, ct) is { } earlier)
@@ -188,12 +187,6 @@ public sealed partial class IfStore(TransactionRunner tx, PgFastPath fast, Event
     /// <returns>The cloner of the interface destroyed.</returns>
     private async Task<string?> DestroyAsync(string reference, IReadOnlySet<long>? ifMatch, Action<string?> found, CancellationToken ct)
     {
-        if (ifMatch is null && fast.Enabled && await fast.TryDestroyAsync(reference, ct) is ({ } destroyed, var pool))
-        {
-            events.Kick();
-            await watcher.ChangedAsync([destroyed], ct);
-            return pool;
-        }
         var gone = await tx.WriteAsync(async (db, ct) =>
         {
             // Before the lock, read what cannot change while the interface exists: its cloner, unit,
@@ -227,7 +220,6 @@ public sealed partial class IfStore(TransactionRunner tx, PgFastPath fast, Event
             var ids = target.PeerId is Guid peer ? new[] { target.Id, peer } : [target.Id];
             int[] indexes = target.PeerIndex is int pi ? [target.Index, pi] : [target.Index];
 
-            await tx.LockAsync(db, target.Cloner, ct);
             var clonerGroup = target.NoGroup ? null : target.Cloner;
             var leaving = new List<(Guid, string, string?)> { (target.Id, target.Name, clonerGroup) };
             if (target.PeerId is Guid p)
@@ -244,9 +236,8 @@ public sealed partial class IfStore(TransactionRunner tx, PgFastPath fast, Event
                 throw new IfError(Errno.ENXIO, $"no interface '{reference}'", Ioctl.IfDestroy);
             }
             if (target.Unit is int u)
-                await new EfUnitPool(db, target.Cloner).ReleaseAsync(u, ct);
-            await tx.LockAsync(db, Pools.Ifindex, ct);
-            new EfUnitPool(db, Pools.Ifindex).ReleaseMany(indexes);
+                await Pool(db, target.Cloner).ReleaseAsync(u, ct);
+            await Pool(db, Pools.Ifindex).ReleaseManyAsync(indexes, ct);
             AnnounceDeparture(db, target.Id, target.Name, target.Index, target.Cloner, target.Unit, groups[target.Id]);
             if (target.PeerId is Guid peerId && target.PeerIndex is int peerIndex)
                 AnnounceDeparture(db, peerId, target.PeerName!, peerIndex, target.Cloner, target.Unit, groups[peerId]);
@@ -506,10 +497,9 @@ public sealed partial class IfStore(TransactionRunner tx, PgFastPath fast, Event
             await tx.LockAsync(db, Pools.Bootstrap, ct);
             if (!await db.Meta.AnyAsync(m => m.Key == "bootstrapped", ct))
             {
-                db.FreeRanges.Add(EfUnitPool.Whole(Pools.Ifindex, 1, int.MaxValue));
-                await db.SaveChangesAsync(ct);
+                await UnitPoolExtender.CreatePoolAsync(db, Pools.Ifindex, 1, int.MaxValue, ct);
                 foreach (var spec in ClonerSpec.BuiltIn)
-                    await AttachAsync(db, spec, ct);
+                    await AttachAsync(db, spec, ct, UnitPoolExtender.InPlace);
                 db.Meta.Add(new MetaRow { Key = "bootstrapped", Value = DateTimeOffset.UtcNow.ToString("O") });
                 log.LogInformation("first start: attached cloners {Cloners}", string.Join(", ", ClonerSpec.BuiltIn.Select(c => c.Name)));
             }
@@ -517,9 +507,8 @@ public sealed partial class IfStore(TransactionRunner tx, PgFastPath fast, Event
             {
                 if (await db.Interfaces.AnyAsync(i => i.Name == name, ct))
                     continue;
-                await tx.LockAsync(db, Pools.Ifindex, ct);
                 var row = NewRow(name, InterfaceKind.Ether, cloner: null, unit: null,
-                    await AllocIndexAsync(db, ct), InterfaceKind.Ether.NewLladdr());
+                    await AllocIndexAsync(db, ct, UnitPoolExtender.InPlace), InterfaceKind.Ether.NewLladdr());
                 row.Groups.Add(new GroupMemberRow { Group = GroupNames.All });
                 db.Interfaces.Add(row);
                 AnnounceArrival(db, row);
@@ -548,57 +537,17 @@ public sealed partial class IfStore(TransactionRunner tx, PgFastPath fast, Event
         return (rows.ToDictionary(r => r.Cloner.Name, r => r.Cloner.Seq), match, rows.Count > 0 && rows[0].Taken);
     }
 
-    /// <summary>
-    /// The cloners that wildcard creates went to, by the name created. A name without a unit can only
-    /// be matched by the cloner of that very name (cloner names are letters, a unit is digits, only
-    /// vlan matches more, and only dotted names), so this is the matcher's answer for as long as that
-    /// cloner is attached; the fast statement checks that it still is (by its seq) and that no
-    /// interface has taken the name, and an entry is dropped whenever the fast path declines.
-    /// </summary>
-    private readonly System.Collections.Concurrent.ConcurrentDictionary<string, (ClonerSpec Cloner, long Seq)> _wildcardCloners =
-        new(StringComparer.Ordinal);
-
-    /// <summary>
-    /// A wildcard create on a cloner of one-interface clones, through <see cref="PgFastPath"/>. Null
-    /// when it does not apply or declines; then the locked path runs and answers.
-    /// </summary>
-    private async Task<InterfaceInfo?> TryCreateFastAsync(string name, CreateParams? p, CancellationToken ct)
-    {
-        if (p is { Vlan: not null } or { Parent: not null })
-            return null;
-        if (!_wildcardCloners.TryGetValue(name, out var known))
-        {
-            var (seqs, match, taken) = await tx.ReadAsync((db, ct) => MatchAsync(db, name, ct), ct);
-            if (taken || match is not UnitMatch { UnitText: "" } m || m.Cloner.Kind == InterfaceKind.Epair)
-                return null;
-            known = (m.Cloner, seqs[m.Cloner.Name]);
-            _wildcardCloners[name] = known;
-        }
-        var (cloner, seq) = known;
-        var row = NewRow(name, cloner.Kind, cloner.Name, unit: null, index: 0, CheckLladdr(cloner.Kind, p) ?? cloner.Kind.NewLladdr('a'));
-        AddGroups(row, cloner);
-        var groups = row.Groups.ConvertAll(g => g.Group);
-        var took = await fast.TryCreateAsync(new PgFastPath.CreateRequest(row.Id, cloner.Name, seq, row.Kind,
-            row.Flags, row.Mtu, row.Lladdr, [.. groups], row.CreatedAt), ct);
-        if (took is not var (index, unit))
-        {
-            // Perhaps the cloner went or came anew: read it again next time.
-            _wildcardCloners.TryRemove(name, out _);
-            return null;
-        }
-        (row.Index, row.Unit, row.Name) = (index, unit, cloner.UnitName(unit));
-        events.Kick();
-        return ToInfo(new Projected { Row = row, Groups = groups });
-    }
-
-    private async Task AttachAsync(IfDbContext db, ClonerSpec spec, CancellationToken ct)
+    /// <param name="indexes">How the index pool makes rows for fresh indexes: in place when this
+    /// transaction made it (the first start).</param>
+    private async Task AttachAsync(IfDbContext db, ClonerSpec spec, CancellationToken ct, UnitPoolExtender? indexes = null)
     {
         db.Cloners.Add(ToRow(spec));
-        db.FreeRanges.Add(EfUnitPool.Whole(spec.Name, 0, spec.MaxUnit));
         await db.SaveChangesAsync(ct);
+        await UnitPoolExtender.CreatePoolAsync(db, spec.Name, 0, spec.MaxUnit, ct);
         for (var unit = 0; unit < spec.MinIfs; unit++)
         {
-            await CreateUnitAsync(db, new UnitMatch(spec, unit.ToString(System.Globalization.CultureInfo.InvariantCulture)), null, ct, Ioctl.CloneAttach);
+            await CreateUnitAsync(db, new UnitMatch(spec, unit.ToString(System.Globalization.CultureInfo.InvariantCulture)), null, ct, Ioctl.CloneAttach,
+                units: UnitPoolExtender.InPlace, indexes: indexes);
             if (unit % 256 == 255)
             {
                 // Thousands of minIfs units: write them in slices and forget them, so the change
@@ -612,10 +561,13 @@ public sealed partial class IfStore(TransactionRunner tx, PgFastPath fast, Event
 
     private sealed record Created(InterfaceRow Row, string? Peer = null, string? Parent = null);
 
-    /// <param name="clonerSeq">The cloner as matched, when it was read before its lock: if it has been
-    /// detached (or detached and attached anew) since, the allocation notices and the transaction runs again.</param>
+    /// <param name="clonerSeq">The cloner as matched: if it has been detached and attached anew
+    /// since, the allocation notices and the transaction runs again.</param>
+    /// <param name="units">How the cloner's pool makes rows for fresh units: in place when this
+    /// transaction made it (an attach's minIfs).</param>
+    /// <param name="indexes">The same for the index pool.</param>
     private async Task<Created> CreateUnitAsync(IfDbContext db, UnitMatch m, CreateParams? p, CancellationToken ct,
-        string ioctl = Ioctl.IfCreate, long? clonerSeq = null)
+        string ioctl = Ioctl.IfCreate, long? clonerSeq = null, UnitPoolExtender? units = null, UnitPoolExtender? indexes = null)
     {
         var cloner = m.Cloner;
         if (!IfNames.TryParseUnit(m.UnitText, out var requested, out var err))
@@ -623,20 +575,22 @@ public sealed partial class IfStore(TransactionRunner tx, PgFastPath fast, Event
 
         var (lladdr, vlan, parent) = await CheckParamsAsync(db, cloner.Kind, p, ct);
 
-        await tx.LockAsync(db, cloner.Name, ct);
-        var units = new EfUnitPool(db, cloner.Name, namesOf: cloner, clonerSeq: clonerSeq);
-        var unit = await UnitAllocator.AllocateAsync(units, requested, cloner.MaxUnit,
+        var unit = await UnitAllocator.AllocateAsync(Pool(db, cloner.Name, units), requested, cloner.MaxUnit,
             async (u, ct) =>
             {
-                if (units.NamesHeld(u) is bool known)
-                    return known; // answered by the range look-up itself
+                // Whether another (renamed) interface holds a name of the unit, and, in the same
+                // round trip, whether the cloner is still the one matched.
                 var names = cloner.NamesHeldByUnit(u);
-                return db.Interfaces.Any(i => names.Contains(i.Name));
+                var probe = await db.Cloners.AsNoTracking().Where(c => c.Name == cloner.Name)
+                    .Select(c => new { c.Seq, Held = db.Interfaces.Any(i => names.Contains(i.Name)) })
+                    .FirstOrDefaultAsync(ct);
+                if (probe is null || clonerSeq is not null && probe.Seq != clonerSeq)
+                    throw new RaceLostException($"cloner '{cloner.Name}' changed while this transaction used it");
+                return probe.Held;
             }, ct, ioctl);
 
-        await tx.LockAsync(db, Pools.Ifindex, ct);
         var names = cloner.InterfaceNames(unit);
-        var first = NewRow(names[0], cloner.Kind, cloner.Name, unit, await AllocIndexAsync(db, ct),
+        var first = NewRow(names[0], cloner.Kind, cloner.Name, unit, await AllocIndexAsync(db, ct, indexes),
             lladdr ?? (parent?.Lladdr) ?? cloner.Kind.NewLladdr('a'));
         AddGroups(first, cloner);
         if (vlan is int tag && parent is not null)
@@ -646,7 +600,7 @@ public sealed partial class IfStore(TransactionRunner tx, PgFastPath fast, Event
         AnnounceArrival(db, first);
         if (cloner.Kind == InterfaceKind.Epair)
         {
-            var second = NewRow(names[1], cloner.Kind, cloner.Name, unit, await AllocIndexAsync(db, ct), cloner.Kind.NewLladdr('b'));
+            var second = NewRow(names[1], cloner.Kind, cloner.Name, unit, await AllocIndexAsync(db, ct, indexes), cloner.Kind.NewLladdr('b'));
             AddGroups(second, cloner);
             (first.PeerId, second.PeerId) = (second.Id, first.Id);
             db.Interfaces.Add(second);
@@ -664,9 +618,8 @@ public sealed partial class IfStore(TransactionRunner tx, PgFastPath fast, Event
         if (p is { Vlan: not null } or { Parent: not null } or { Lladdr: not null })
             throw new IfError(Errno.EINVAL, $"'{name}' names its parent and tag; params are for plain vlan names", Ioctl.IfCreate);
         var parent = await ParentAsync(db, m.Parent, ct);
-        // It takes no unit, but it is one of the cloner's clones: hold the cloner against a detach.
-        await tx.LockAsync(db, m.Cloner.Name, ct);
-        await tx.LockAsync(db, Pools.Ifindex, ct);
+        // It takes no unit, but it is one of the cloner's clones: its foreign key holds the cloner
+        // against a detach.
         var row = NewRow(name, InterfaceKind.Vlan, m.Cloner.Name, unit: null, await AllocIndexAsync(db, ct), parent.Lladdr);
         (row.VlanTag, row.ParentId) = (tag, parent.Id);
         AddGroups(row, m.Cloner);
@@ -714,16 +667,19 @@ public sealed partial class IfStore(TransactionRunner tx, PgFastPath fast, Event
         return parent;
     }
 
-    private static async Task<int> AllocIndexAsync(IfDbContext db, CancellationToken ct) =>
-        await UnitAllocator.AllocateAsync(new EfUnitPool(db, Pools.Ifindex), null, int.MaxValue,
+    private async Task<int> AllocIndexAsync(IfDbContext db, CancellationToken ct, UnitPoolExtender? extension = null) =>
+        await UnitAllocator.AllocateAsync(Pool(db, Pools.Ifindex, extension), null, int.MaxValue,
             static (_, _) => ValueTask.FromResult(false), ct);
 
-    /// <summary>IFAN_ARRIVAL. <see cref="PgFastPath.CreateSql"/> writes the same shape.</summary>
+    private StoredUnitPool Pool(IfDbContext db, string pool, UnitPoolExtender? extension = null) =>
+        new(db, options.Provider, pool, extension ?? extender);
+
+    /// <summary>IFAN_ARRIVAL.</summary>
     private static void AnnounceArrival(IfDbContext db, InterfaceRow row) =>
         Outbox.Add(db, EventTypes.Arrival, row.Id, row.Name,
             new { id = row.Id, name = row.Name, index = row.Index, kind = row.Kind, cloner = row.Cloner, unit = row.Unit, groups = OrderGroups(row.Groups.Select(g => g.Group)) });
 
-    /// <summary>IFAN_DEPARTURE, with the groups the interface left. <see cref="PgFastPath.DestroySql"/> writes the same shape.</summary>
+    /// <summary>IFAN_DEPARTURE, with the groups the interface left.</summary>
     private static void AnnounceDeparture(IfDbContext db, Guid id, string name, int index, string cloner, int? unit, string[] groups) =>
         Outbox.Add(db, EventTypes.Departure, id, name, new { id, name, index, cloner, unit, groups });
 

@@ -3,20 +3,16 @@ using Microsoft.EntityFrameworkCore;
 namespace IfApi.Store;
 
 /// <summary>
-/// The one thing the two stores do differently: how a transaction takes a pool's lock.
-/// PostgreSQL: a transaction-scoped advisory lock per pool, keyed by the server's hash of the pool
-/// name, so creates on different cloners do not wait for each other. The locked path takes it
-/// exclusively, <see cref="PgFastPath"/> shared (a statement there finds the key from a row, which is
-/// why the server computes it). SQLite: the database has one writer and <c>BEGIN IMMEDIATE</c>
+/// How the two stores take locks. PostgreSQL: row locks, and transaction-scoped advisory locks keyed
+/// by the server's hash of a name. SQLite: the database has one writer and <c>BEGIN IMMEDIATE</c>
 /// already holds it, so there is nothing more to take.
 /// </summary>
 internal static class StoreDialect
 {
-    public static void Lock(IfDbContext db, StoreProvider provider, string pool)
-    {
-        if (provider == StoreProvider.Postgres)
-            db.Database.ExecuteSql($"SELECT pg_advisory_xact_lock(hashtext({pool}))");
-    }
+    public static Task LockAsync(IfDbContext db, StoreProvider provider, string name, CancellationToken ct) =>
+        provider == StoreProvider.Postgres
+            ? db.Database.ExecuteSqlAsync($"SELECT pg_advisory_xact_lock(hashtext({name}))", ct)
+            : Task.CompletedTask;
 
     /// <summary>
     /// Locks interface rows until the transaction ends (PostgreSQL <c>FOR NO KEY UPDATE</c>, which a
@@ -33,7 +29,14 @@ internal static class StoreDialect
     /// only waits the server can see are waits its deadlock detector can break.
     /// </summary>
     public static Task LockGroupAsync(IfDbContext db, StoreProvider provider, string group, CancellationToken ct) =>
+        LockAsync(db, provider, Pools.Group(group), ct);
+
+    /// <summary>
+    /// Locks a cloner's row until the transaction ends (PostgreSQL <c>FOR UPDATE</c>): a create of one
+    /// of its clones holds it shared through the interface's foreign key, so the two take turns.
+    /// </summary>
+    public static Task LockClonerAsync(IfDbContext db, StoreProvider provider, string cloner, CancellationToken ct) =>
         provider == StoreProvider.Postgres
-            ? db.Database.ExecuteSqlAsync($"SELECT pg_advisory_xact_lock(hashtext({Pools.Group(group)}))", ct)
+            ? db.Database.ExecuteSqlAsync($"SELECT 1 FROM cloners WHERE name = {cloner} FOR UPDATE", ct)
             : Task.CompletedTask;
 }

@@ -47,11 +47,13 @@ public static class StoreSetup
         // machine's thread pool (2 threads on 2 cores) short until it injects more, slowly.
         ThreadPool.GetMinThreads(out var workers, out var io);
         ThreadPool.SetMinThreads(Math.Max(workers, 8 * Environment.ProcessorCount), io);
-        services.AddPooledDbContextFactory<IfDbContext>(b => Configure((DbContextOptionsBuilder<IfDbContext>)b, options));
+        // Interceptors registered with the services see every command (diagnostics; tests inject faults with them).
+        services.AddPooledDbContextFactory<IfDbContext>((sp, b) =>
+            Configure((DbContextOptionsBuilder<IfDbContext>)b, options).AddInterceptors(sp.GetServices<IInterceptor>()));
         services.AddSingleton<EventSignals>();
         services.AddSingleton<TransactionRunner>();
         services.AddSingleton<EventSequencer>();
-        services.AddSingleton<PgFastPath>();
+        services.AddSingleton<UnitPoolExtender>();
         services.TryAddSingleton<IInterfaceWatcher, NoInterfaceWatcher>(); // the frame plane replaces it
         services.AddSingleton<IfStore>();
         return services;

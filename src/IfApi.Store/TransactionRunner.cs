@@ -20,7 +20,6 @@ public sealed class TransactionRunner(IDbContextFactory<IfDbContext> factory, St
     // SQLite has one writer. Waiting here, in order, is cheaper and fairer than every connection
     // polling the file lock with busy retries.
     private readonly SemaphoreSlim _sqliteWriter = new(1, 1);
-    private readonly System.Collections.Concurrent.ConcurrentDictionary<string, SemaphoreSlim> _poolGates = new(StringComparer.Ordinal);
 
     public async Task<T> WriteAsync<T>(Func<IfDbContext, CancellationToken, Task<T>> work, CancellationToken ct)
     {
@@ -45,19 +44,9 @@ public sealed class TransactionRunner(IDbContextFactory<IfDbContext> factory, St
                 await using var tx = await db.Database.BeginTransactionAsync(isolation, ct);
                 var result = await work(db, ct);
                 var announces = db.ChangeTracker.Entries<EventRow>().Any();
-                if (db.HoldsPoolLock)
-                {
-                    // Still under the pool lock: synchronously, as LockAsync explains.
-                    db.SaveChanges();
-                    committing = true;
-                    tx.Commit();
-                }
-                else
-                {
-                    await db.SaveChangesAsync(ct);
-                    committing = true;
-                    await tx.CommitAsync(ct);
-                }
+                await db.SaveChangesAsync(ct);
+                committing = true;
+                await tx.CommitAsync(ct);
                 if (announces)
                     events.Kick();
                 return result;
@@ -83,18 +72,10 @@ public sealed class TransactionRunner(IDbContextFactory<IfDbContext> factory, St
             }
             finally
             {
-                // The transaction has ended (committed, or rolled back when it was disposed): let the
-                // next one on these pools in before anything else, sleeping included.
                 try
                 {
                     if (db is not null)
-                    {
-                        foreach (var gate in db.HeldGates)
-                            gate.Release();
-                        db.HeldGates.Clear();
-                        db.HoldsPoolLock = false;
                         await db.DisposeAsync();
-                    }
                 }
                 finally
                 {
@@ -135,32 +116,11 @@ public sealed class TransactionRunner(IDbContextFactory<IfDbContext> factory, St
     public Task LockGroupAsync(IfDbContext db, string group, CancellationToken ct) => StoreDialect.LockGroupAsync(db, options.Provider, group, ct);
 
     /// <summary>
-    /// Takes a pool's lock for the rest of the transaction. Every other writer of the pool waits
-    /// while it is held, so the holder's statements must not wait either:
-    /// <list type="bullet">
-    /// <item>Transactions of this process queue for the pool here first, in the same order as the
-    /// advisory locks, so a waiter costs nothing and the holder's work does not queue for CPU behind
-    /// requests that could not proceed anyway. The advisory lock orders this process against others.</item>
-    /// <item>From here to commit, statements run synchronously: an awaited round trip wakes the
-    /// socket thread and then a pool thread, a blocked one only itself, and on a small VM each
-    /// wake-up is a large part of a round trip (the create/destroy benchmark's one-client cycle went
-    /// from 16 ms to 9.5 ms at the median). The gate bounds this to one blocked thread per held pool.</item>
-    /// </list>
+    /// Takes a named lock for the rest of the transaction (PostgreSQL: an advisory lock on the
+    /// server's hash of the name; SQLite: <c>BEGIN IMMEDIATE</c> holds the one writer already).
+    /// For what needs one writer at a time across replicas: the first start, event numbering.
     /// </summary>
-    public async Task LockAsync(IfDbContext db, string pool, CancellationToken ct)
-    {
-        if (options.Provider == StoreProvider.Postgres)
-        {
-            var gate = _poolGates.GetOrAdd(pool, static _ => new SemaphoreSlim(1, 1));
-            if (!db.HeldGates.Contains(gate))
-            {
-                await gate.WaitAsync(ct);
-                db.HeldGates.Add(gate);
-            }
-        }
-        db.HoldsPoolLock = true;
-        StoreDialect.Lock(db, options.Provider, pool);
-    }
+    public Task LockAsync(IfDbContext db, string name, CancellationToken ct) => StoreDialect.LockAsync(db, options.Provider, name, ct);
 
     /// <summary>
     /// Pooled connections that saw the server go away are useless: drop them, so the next try opens

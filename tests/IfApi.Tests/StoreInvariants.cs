@@ -5,7 +5,7 @@ namespace IfApi.Tests;
 
 /// <summary>
 /// Reads the store directly and checks what no crash or race may break: for every pool, the units
-/// held by interfaces and the free runs are disjoint and together cover the whole pool.
+/// held by interfaces, the free units and the fresh ones are disjoint and together cover the whole pool.
 /// </summary>
 public static class StoreInvariants
 {
@@ -16,24 +16,29 @@ public static class StoreInvariants
         await using var db = new IfDbContext(options);
         var cloners = await db.Cloners.AsNoTracking().ToListAsync();
         var interfaces = await db.Interfaces.AsNoTracking().ToListAsync();
-        var ranges = await db.FreeRanges.AsNoTracking().ToListAsync();
+        var pools = await db.UnitPools.AsNoTracking().ToListAsync();
+        var free = await db.FreeUnits.AsNoTracking().ToListAsync();
 
         Assert.Equal(interfaces.Count, interfaces.Select(i => i.Index).Distinct().Count());
         Assert.Equal(interfaces.Count, interfaces.Select(i => i.Name).Distinct().Count());
-        AssertCovers(Pools.Ifindex, 1, int.MaxValue, interfaces.Select(i => i.Index), ranges);
+        AssertCovers(Pools.Ifindex, 1, int.MaxValue, interfaces.Select(i => i.Index), pools, free);
         foreach (var c in cloners)
         {
             var units = interfaces.Where(i => i.Cloner == c.Name && i.Unit is not null).Select(i => i.Unit!.Value).Distinct();
-            AssertCovers(c.Name, 0, c.MaxUnit, units, ranges);
+            AssertCovers(c.Name, 0, c.MaxUnit, units, pools, free);
         }
         Assert.All(interfaces.Where(i => i.Cloner is not null), i => Assert.Contains(cloners, c => c.Name == i.Cloner));
+        Assert.Equal(cloners.Select(c => c.Name).Append(Pools.Ifindex).Order(), pools.Select(p => p.Pool).Order());
         Assert.All(interfaces.Where(i => i.PeerId is not null), i => Assert.Contains(interfaces, p => p.Id == i.PeerId && p.PeerId == i.Id));
     }
 
-    private static void AssertCovers(string pool, long lo, long hi, IEnumerable<int> allocated, List<FreeRangeRow> ranges)
+    private static void AssertCovers(string pool, long lo, long hi, IEnumerable<int> allocated, List<UnitPoolRow> pools, List<FreeUnitRow> free)
     {
-        var runs = ranges.Where(r => r.Pool == pool).Select(r => (Lo: (long)r.Lo, Hi: (long)r.Hi))
+        var fresh = pools.Single(p => p.Pool == pool);
+        Assert.Equal(hi, fresh.Hi);
+        var runs = free.Where(f => f.Pool == pool).Select(f => (Lo: (long)f.Unit, Hi: (long)f.Unit))
             .Concat(allocated.Select(u => (Lo: (long)u, Hi: (long)u)))
+            .Concat(fresh.Fresh <= hi ? [(Lo: fresh.Fresh, Hi: hi)] : [])
             .OrderBy(r => r.Lo)
             .ToList();
         var next = lo;

@@ -116,36 +116,20 @@ namespace IfApi.Migrations.Postgres.Migrations
                     b.ToTable("events", (string)null);
                 });
 
-            modelBuilder.Entity("IfApi.Store.FreeRangeRow", b =>
+            modelBuilder.Entity("IfApi.Store.FreeUnitRow", b =>
                 {
-                    b.Property<long>("Id")
-                        .ValueGeneratedOnAdd()
-                        .HasColumnType("bigint")
-                        .HasColumnName("id");
-
-                    NpgsqlPropertyBuilderExtensions.UseIdentityByDefaultColumn(b.Property<long>("Id"));
-
-                    b.Property<int>("Hi")
-                        .HasColumnType("integer")
-                        .HasColumnName("hi");
-
-                    b.Property<int>("Lo")
-                        .HasColumnType("integer")
-                        .HasColumnName("lo");
-
                     b.Property<string>("Pool")
-                        .IsRequired()
                         .HasMaxLength(16)
                         .HasColumnType("character varying(16)")
                         .HasColumnName("pool");
 
-                    b.HasKey("Id");
+                    b.Property<int>("Unit")
+                        .HasColumnType("integer")
+                        .HasColumnName("unit");
 
-                    b.HasIndex("Pool", "Hi");
+                    b.HasKey("Pool", "Unit");
 
-                    b.HasIndex("Pool", "Lo");
-
-                    b.ToTable("free_ranges", (string)null);
+                    b.ToTable("free_units", (string)null);
                 });
 
             modelBuilder.Entity("IfApi.Store.GroupMemberRow", b =>
@@ -328,6 +312,26 @@ namespace IfApi.Migrations.Postgres.Migrations
                     b.HasIndex("ExpiresAt");
 
                     b.ToTable("tap_leases", (string)null);
+                });
+
+            modelBuilder.Entity("IfApi.Store.UnitPoolRow", b =>
+                {
+                    b.Property<string>("Pool")
+                        .HasMaxLength(16)
+                        .HasColumnType("character varying(16)")
+                        .HasColumnName("pool");
+
+                    b.Property<long>("Fresh")
+                        .HasColumnType("bigint")
+                        .HasColumnName("fresh");
+
+                    b.Property<int>("Hi")
+                        .HasColumnType("integer")
+                        .HasColumnName("hi");
+
+                    b.HasKey("Pool");
+
+                    b.ToTable("unit_pools", (string)null);
                 });
 
             modelBuilder.Entity("IfApi.Store.GroupMemberRow", b =>

@@ -105,34 +105,20 @@ namespace IfApi.Migrations.Sqlite.Migrations
                     b.ToTable("events", (string)null);
                 });
 
-            modelBuilder.Entity("IfApi.Store.FreeRangeRow", b =>
+            modelBuilder.Entity("IfApi.Store.FreeUnitRow", b =>
                 {
-                    b.Property<long>("Id")
-                        .ValueGeneratedOnAdd()
-                        .HasColumnType("INTEGER")
-                        .HasColumnName("id");
-
-                    b.Property<int>("Hi")
-                        .HasColumnType("INTEGER")
-                        .HasColumnName("hi");
-
-                    b.Property<int>("Lo")
-                        .HasColumnType("INTEGER")
-                        .HasColumnName("lo");
-
                     b.Property<string>("Pool")
-                        .IsRequired()
                         .HasMaxLength(16)
                         .HasColumnType("TEXT")
                         .HasColumnName("pool");
 
-                    b.HasKey("Id");
+                    b.Property<int>("Unit")
+                        .HasColumnType("INTEGER")
+                        .HasColumnName("unit");
 
-                    b.HasIndex("Pool", "Hi");
+                    b.HasKey("Pool", "Unit");
 
-                    b.HasIndex("Pool", "Lo");
-
-                    b.ToTable("free_ranges", (string)null);
+                    b.ToTable("free_units", (string)null);
                 });
 
             modelBuilder.Entity("IfApi.Store.GroupMemberRow", b =>
@@ -315,6 +301,26 @@ namespace IfApi.Migrations.Sqlite.Migrations
                     b.HasIndex("ExpiresAt");
 
                     b.ToTable("tap_leases", (string)null);
+                });
+
+            modelBuilder.Entity("IfApi.Store.UnitPoolRow", b =>
+                {
+                    b.Property<string>("Pool")
+                        .HasMaxLength(16)
+                        .HasColumnType("TEXT")
+                        .HasColumnName("pool");
+
+                    b.Property<long>("Fresh")
+                        .HasColumnType("INTEGER")
+                        .HasColumnName("fresh");
+
+                    b.Property<int>("Hi")
+                        .HasColumnType("INTEGER")
+                        .HasColumnName("hi");
+
+                    b.HasKey("Pool");
+
+                    b.ToTable("unit_pools", (string)null);
                 });
 
             modelBuilder.Entity("IfApi.Store.GroupMemberRow", b =>

@@ -1,0 +1,236 @@
+using System.Collections.Concurrent;
+using System.Data.Common;
+using System.Net;
+using System.Net.Http.Json;
+using System.Text.RegularExpressions;
+using Microsoft.EntityFrameworkCore.Diagnostics;
+using Microsoft.Extensions.DependencyInjection;
+using Npgsql;
+
+namespace IfApi.Tests;
+
+public sealed class SqliteUnitClaimTests(SqliteStore store) : UnitClaimTests<SqliteStore>(store);
+
+public sealed class PostgresUnitClaimTests(PostgresStore store) : UnitClaimTests<PostgresStore>(store)
+{
+    [Fact]
+    public async Task Creates_on_one_cloner_are_in_flight_in_the_store_at_once()
+    {
+        // Each create stops just before it writes its interface row, after its unit and index were
+        // claimed, until all eight have got there. Creates that queued on the pool through each
+        // other's commits would never all get there together.
+        const int creates = 8;
+        var barrier = new Barrier(creates);
+        var met = 0;
+        using var factory = Store.NewFactory();
+        using var http = factory.CreateClient();
+        var c = await http.AttachCloner();
+        // A host of its own, so that only its creates meet at the barrier.
+        using var gated = new IfApiFactory(Store.Provider, Store.ConnectionString, [])
+        {
+            MoreServices = s => s.AddSingleton<IInterceptor>(new BeforeInterfaceInsert(() =>
+            {
+                if (barrier.SignalAndWait(TimeSpan.FromSeconds(15)))
+                    Interlocked.Increment(ref met);
+            })),
+        };
+        using var client = gated.CreateClient();
+        var responses = await Task.WhenAll(Enumerable.Range(0, creates).Select(_ => Task.Run(() => client.Create(c))));
+        var units = await Task.WhenAll(responses.Select(async r => (await r.Json(HttpStatusCode.Created)).Int("unit")));
+        Assert.Equal(creates, met);
+        Assert.Equal(Enumerable.Range(0, creates), units.Order());
+        await StoreInvariants.AssertConsistentAsync(Store);
+    }
+
+    [Fact]
+    public async Task A_unit_another_replica_has_claimed_holds_up_no_create()
+    {
+        using var factory = Store.NewFactory();
+        using var http = factory.CreateClient();
+        var c = await http.AttachCloner();
+        Assert.Equal(0, (await http.CreateOk(c)).Int("unit")); // warm, and a row for the next units exists
+
+        // Another replica (here: a bare connection) is inside a create that claimed unit 1.
+        await using var other = new NpgsqlConnection(Store.ConnectionString);
+        await other.OpenAsync();
+        await using var tx = await other.BeginTransactionAsync();
+        await using (var cmd = new NpgsqlCommand($"DELETE FROM free_units WHERE pool = '{c}' AND unit = 1", other, tx))
+            Assert.Equal(1, await cmd.ExecuteNonQueryAsync());
+
+        var created = await http.Create(c).WaitAsync(TimeSpan.FromSeconds(10));
+        Assert.Equal(2, (await created.Json(HttpStatusCode.Created)).Int("unit"));
+        await (await http.Create($"{c}1").WaitAsync(TimeSpan.FromSeconds(10))).Problem(HttpStatusCode.Conflict, "EEXIST");
+
+        await tx.RollbackAsync(); // that create failed: its unit is free again, and the lowest
+        Assert.Equal(1, (await http.CreateOk(c)).Int("unit"));
+        await StoreInvariants.AssertConsistentAsync(Store);
+    }
+
+    [Fact]
+    public async Task A_cloner_detached_and_attached_anew_elsewhere_is_not_mistaken_for_the_old_one()
+    {
+        using var one = Store.NewFactory();
+        using var two = Store.NewFactory();
+        using var a = one.CreateClient();
+        using var b = two.CreateClient();
+        var c = await a.AttachCloner();
+        Assert.Equal("tap", (await a.CreateOk(c)).Str("kind")); // host one now knows c as a tap cloner
+
+        // Host two replaces it with a bridge cloner of the same name, and an interface takes the
+        // wildcard name itself.
+        Assert.Equal(HttpStatusCode.NoContent, (await b.DeleteAsync($"/v1/cloners/{c}")).StatusCode);
+        await (await b.PostAsJsonAsync("/v1/cloners", new { name = c, kind = "bridge", maxUnit = 3 })).Json(HttpStatusCode.Created);
+        var created = await a.CreateOk(c);
+        Assert.Equal(($"{c}0", "bridge"), (created.Str("name"), created.Str("kind")));
+        await a.CreateOk($"{c}3");
+        await a.CreateOk(c);
+        await a.CreateOk(c);
+        await (await a.Create(c)).Problem(HttpStatusCode.Conflict, "ENOSPC"); // the new maxUnit, not the old one
+        await StoreInvariants.AssertConsistentAsync(Store);
+    }
+}
+
+/// <summary>
+/// Units and indexes are claimed row by row: concurrent creates on one cloner each get another
+/// unit without waiting for each other's commits, and a create that fails gives its claims back.
+/// </summary>
+public abstract class UnitClaimTests<TStore>(TStore store) : IClassFixture<TStore> where TStore : StoreFixture
+{
+    protected TStore Store => store;
+
+    [Fact]
+    public async Task A_create_and_destroy_storm_on_two_cloners_leaves_exactly_what_was_kept()
+    {
+        using var factory = store.NewFactory();
+        using var http = factory.CreateClient();
+        var cloners = new[] { await http.AttachCloner(), await http.AttachCloner("bridge") };
+        var failures = new ConcurrentBag<string>();
+        var kept = new ConcurrentBag<string>();
+        // Sixteen clients on two cloners, so creates queue on each pool's lowest run and on the index
+        // pool's, and destroys extend runs that creates are taking from.
+        await Task.WhenAll(Enumerable.Range(0, 16).Select(w => Task.Run(async () =>
+        {
+            for (var i = 0; i < 20; i++)
+            {
+                var r = await http.Create(cloners[(w + i) % 2]);
+                if (r.StatusCode != HttpStatusCode.Created)
+                {
+                    failures.Add($"create: {(int)r.StatusCode} {await r.Content.ReadAsStringAsync()}");
+                    continue;
+                }
+                var name = (await r.Json(HttpStatusCode.Created)).Str("name");
+                if (i % 5 == 4)
+                {
+                    kept.Add(name);
+                    continue;
+                }
+                var d = await http.DeleteAsync($"/v1/interfaces/{name}");
+                if (d.StatusCode != HttpStatusCode.NoContent)
+                    failures.Add($"destroy {name}: {(int)d.StatusCode}");
+            }
+        })));
+        Assert.Empty(failures);
+        await StoreInvariants.AssertConsistentAsync(store);
+
+        // What survived is exactly what was kept, each with its cloner's group.
+        foreach (var name in kept)
+        {
+            var groups = (await (await http.GetAsync($"/v1/interfaces/{name}")).Json()).GetProperty("groups").EnumerateArray().Select(g => g.GetString());
+            Assert.Equal(["all", name.TrimEnd("0123456789".ToCharArray())], groups);
+        }
+        var listed = new HashSet<string>();
+        foreach (var c in cloners)
+            listed.UnionWith((await (await http.GetAsync($"/v1/interfaces?cloner={c}&limit=1000")).Json()).Names());
+        Assert.Equal(kept.ToHashSet(), listed);
+    }
+
+    [Fact]
+    public async Task A_destroy_by_id_frees_its_unit_and_index()
+    {
+        using var factory = store.NewFactory();
+        using var http = factory.CreateClient();
+        var c = await http.AttachCloner();
+        var first = await http.CreateOk(c);
+        Assert.Equal(HttpStatusCode.NoContent, (await http.DeleteAsync($"/v1/interfaces/{first.Str("id")}")).StatusCode);
+        await (await http.GetAsync($"/v1/interfaces/{first.Str("id")}")).Problem(HttpStatusCode.NotFound, "ENXIO");
+        var again = await http.CreateOk(c);
+        Assert.Equal((first.Int("unit"), first.Int("index")), (again.Int("unit"), again.Int("index")));
+        await StoreInvariants.AssertConsistentAsync(store);
+    }
+
+    [Fact]
+    public async Task A_unit_whose_name_is_held_is_skipped_and_stays_free()
+    {
+        // fph0 is a static interface: unit 0 of cloner fph is free, but its name is held.
+        using var factory = store.NewFactory(("Interfaces:Static", "fph0"));
+        using var http = factory.CreateClient();
+        await (await http.PostAsJsonAsync("/v1/cloners", new { name = "fph", kind = "tap" })).Json(HttpStatusCode.Created);
+        Assert.Equal("fph1", (await http.CreateOk("fph")).Str("name"));
+        await StoreInvariants.AssertConsistentAsync(store); // unit 0 was claimed, looked at, and given back
+        Assert.Equal("fph2", (await http.CreateOk("fph")).Str("name"));
+        Assert.Equal(HttpStatusCode.OK, (await http.PatchAsJsonAsync("/v1/interfaces/fph0", new { name = "static0" })).StatusCode);
+        Assert.Equal("fph0", (await http.CreateOk("fph")).Str("name"));
+    }
+
+    [Fact]
+    public async Task A_create_that_fails_after_claiming_its_unit_and_index_frees_them()
+    {
+        using var factory = store.NewFactory();
+        using var http = factory.CreateClient();
+        var c = await http.AttachCloner("epair");
+        var before = await http.CreateOk(c); // unit 0, two indexes
+        using var failing = new IfApiFactory(store.Provider, store.ConnectionString, [])
+        {
+            MoreServices = s => s.AddSingleton<IInterceptor>(new BeforeInterfaceInsert(
+                () => throw new InvalidOperationException("the disk is full (injected)"))),
+        };
+        using var client = failing.CreateClient();
+        Assert.Equal(HttpStatusCode.InternalServerError, (await client.Create(c)).StatusCode);
+        await StoreInvariants.AssertConsistentAsync(store);
+        var after = await http.CreateOk(c);
+        Assert.Equal(1, after.Int("unit")); // the unit the failed create claimed, free again
+        Assert.Equal(before.Int("index") + 2, after.Int("index"));
+    }
+
+    [Fact]
+    public async Task Specific_units_far_above_the_others_are_taken_and_the_lowest_still_comes_first()
+    {
+        using var factory = store.NewFactory();
+        using var http = factory.CreateClient();
+        var c = await http.AttachCloner();
+        await http.CreateOk($"{c}30000");
+        await http.CreateOk($"{c}32767");
+        await (await http.Create($"{c}30000")).Problem(HttpStatusCode.Conflict, "EEXIST");
+        Assert.Equal(0, (await http.CreateOk(c)).Int("unit"));
+        Assert.Equal(HttpStatusCode.NoContent, (await http.DeleteAsync($"/v1/interfaces/{c}30000")).StatusCode);
+        await http.CreateOk($"{c}30000");
+        await StoreInvariants.AssertConsistentAsync(store);
+    }
+}
+
+/// <summary>Runs an action just before the command that inserts an interface row goes to the store.</summary>
+internal sealed partial class BeforeInterfaceInsert(Action action) : DbCommandInterceptor
+{
+    [GeneratedRegex(@"INSERT INTO ""?interfaces""?", RegexOptions.IgnoreCase)]
+    private static partial Regex InsertsInterface();
+
+    private void Before(DbCommand command)
+    {
+        if (InsertsInterface().IsMatch(command.CommandText))
+            action();
+    }
+
+    public override ValueTask<InterceptionResult<DbDataReader>> ReaderExecutingAsync(DbCommand command, CommandEventData eventData,
+        InterceptionResult<DbDataReader> result, CancellationToken ct = default)
+    {
+        Before(command);
+        return ValueTask.FromResult(result);
+    }
+
+    public override ValueTask<InterceptionResult<int>> NonQueryExecutingAsync(DbCommand command, CommandEventData eventData,
+        InterceptionResult<int> result, CancellationToken ct = default)
+    {
+        Before(command);
+        return ValueTask.FromResult(result);
+    }
+}
