@@ -648,7 +648,8 @@ internal static class PgBench
         var exe = File.Exists("/usr/bin/pgbench") ? "/usr/bin/pgbench" : "pgbench";
         string[] common = ["-h", cs.Host!, "-p", cs.Port.ToString(CultureInfo.InvariantCulture), "-U", cs.Username ?? "postgres", "-n",
             "-c", clients.ToString(CultureInfo.InvariantCulture), "-j", Math.Min(clients, 2).ToString(CultureInfo.InvariantCulture),
-            "-f", script, "-D", $"flags={(int)InterfaceKind.Tap.DefaultFlags()}", "-D", $"mtu={InterfaceKind.Tap.DefaultMtu()}"];
+            // Prepared statements, as the service's connections prepare theirs (Max Auto Prepare).
+            "-M", "prepared", "-f", script, "-D", $"flags={(int)InterfaceKind.Tap.DefaultFlags()}", "-D", $"mtu={InterfaceKind.Tap.DefaultMtu()}"];
         await Run(exe, [.. common, "-T", Math.Min(3, seconds).ToString(CultureInfo.InvariantCulture), cs.Database!]); // warm-up
         var output = await Run(exe, [.. common, "-T", seconds.ToString(CultureInfo.InvariantCulture), "-l", "--log-prefix", Path.Combine(logDir.FullName, "tx"), cs.Database!]);
         var latencies = new List<double>();

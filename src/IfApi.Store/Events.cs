@@ -1,3 +1,4 @@
+using IfApi.Domain;
 using System.Text.Json;
 using Microsoft.EntityFrameworkCore;
 using Microsoft.Extensions.Logging;
@@ -30,36 +31,20 @@ public sealed class EventRow
     public string? Actor { get; set; }
 }
 
-/// <summary>Event types, after the kernel's announcements.</summary>
-public static class EventTypes
-{
-    public const string Arrival = "interface-arrival";        // IFAN_ARRIVAL
-    public const string Departure = "interface-departure";    // IFAN_DEPARTURE
-    public const string Rename = "interface-rename";          // if_rename's departure + arrival, as one
-    public const string Change = "interface-change";          // RTM_IFINFO: attributes
-    public const string LinkUp = "link-up";                    // RTM_IFINFO with IFF_UP set
-    public const string LinkDown = "link-down";
-    public const string GroupAttach = "group-attach";          // group_attach_event
-    public const string GroupDetach = "group-detach";          // group_detach_event
-    public const string GroupChange = "group-change";          // group_change_event: a group began or ended
-    public const string ClonerAttach = "cloner-attach";
-    public const string ClonerDetach = "cloner-detach";
-}
-
 /// <summary>Adds events to the transaction at hand.</summary>
 public static class Outbox
 {
     /// <summary>How the store writes JSON it keeps (event data, remembered answers).</summary>
     internal static readonly JsonSerializerOptions Json = new(JsonSerializerDefaults.Web);
 
-    public static void Add(IfDbContext db, string type, Guid? interfaceId, string? subject, object data) =>
+    public static void Add(IfDbContext db, Announcement announcement) =>
         db.Events.Add(new EventRow
         {
             At = db.Database.IsNpgsql() ? default : DateTimeOffset.UtcNow, // PostgreSQL's own clock: see the model
-            Type = type,
-            InterfaceId = interfaceId,
-            Subject = subject,
-            Data = JsonSerializer.Serialize(data, Json),
+            Type = announcement.Type,
+            InterfaceId = announcement.InterfaceId,
+            Subject = announcement.Subject,
+            Data = JsonSerializer.Serialize(announcement, announcement.GetType(), Json),
             Actor = ChangeActor.Current,
         });
 }

@@ -300,6 +300,5 @@ public sealed partial class IfStore
 
     /// <summary>RTM_IFINFO for the bridge: its member list changed.</summary>
     private static void AnnounceMembers(IfDbContext db, Projected bridge) =>
-        Outbox.Add(db, EventTypes.Change, bridge.Row.Id, bridge.Row.Name,
-            new { id = bridge.Row.Id, name = bridge.Row.Name, changes = new { members = bridge.Members } });
+        Outbox.Add(db, new InterfaceChange(bridge.Row.Id, bridge.Row.Name, new AttributeChanges { Members = bridge.Members }));
 }

@@ -41,10 +41,10 @@ public sealed partial class IfStore(TransactionRunner tx, IInterfaceWatcher watc
     public Task<ClonerInfo> AttachClonerAsync(ClonerSpec spec, CancellationToken ct) =>
         tx.WriteAsync(async (db, ct) =>
         {
-            if (db.Cloners.Any(c => c.Name == spec.Name))
+            if (await db.Cloners.AnyAsync(c => c.Name == spec.Name, ct))
                 throw new IfError(Errno.EEXIST, $"cloner '{spec.Name}' exists", Ioctl.CloneAttach);
             await AttachAsync(db, spec, ct);
-            Outbox.Add(db, EventTypes.ClonerAttach, null, spec.Name, new { cloner = spec.Name, kind = spec.Kind.WireName() });
+            Outbox.Add(db, new ClonerAttach(spec.Name, spec.Kind.WireName()));
             return ToInfo(new ClonerCount { Row = ToRow(spec), Interfaces = spec.MinIfs * (spec.Kind == InterfaceKind.Epair ? 2 : 1) });
         }, ct);
 
@@ -56,11 +56,11 @@ public sealed partial class IfStore(TransactionRunner tx, IInterfaceWatcher watc
             // Creates of its clones hold the row shared (their foreign key) until they commit: the
             // detach waits for them, and creates after it find the cloner gone.
             await StoreDialect.LockClonerAsync(db, options.Provider, name, ct);
-            var cloner = db.Cloners.FirstOrDefault(c => c.Name == name)
+            var cloner = await db.Cloners.FirstOrDefaultAsync(c => c.Name == name, ct)
                 ?? throw new IfError(Errno.ENOENT, $"no cloner named '{name}'", Ioctl.CloneDetach);
             // Delete exactly the clones whose indexes are freed below; one destroyed meanwhile makes
             // the transaction run again rather than free its index twice.
-            var clones = db.Interfaces.Where(i => i.Cloner == name).Select(i => new { i.Id, i.Index, i.Name, i.Unit }).ToList();
+            var clones = await db.Interfaces.Where(i => i.Cloner == name).Select(i => new { i.Id, i.Index, i.Name, i.Unit }).ToListAsync(ct);
             var ids = clones.ConvertAll(c => c.Id);
             var (groups, announceGroups) = await LeaveGroupsAsync(db, clones.ConvertAll(c => (c.Id, c.Name, cloner.NoGroup ? null : (string?)name)), ct);
             var announceBridges = await LeaveBridgesAsync(db, ids, ct);
@@ -74,7 +74,7 @@ public sealed partial class IfStore(TransactionRunner tx, IInterfaceWatcher watc
                 AnnounceDeparture(db, c.Id, c.Name, c.Index, name, c.Unit, groups[c.Id]);
             announceGroups(db);
             await announceBridges(ct);
-            Outbox.Add(db, EventTypes.ClonerDetach, null, name, new { cloner = name });
+            Outbox.Add(db, new ClonerDetach(name));
             log.LogInformation("cloner {Cloner} detached with {Count} interfaces", name, clones.Count);
             return ids;
         }, ct);
@@ -229,7 +229,7 @@ public sealed partial class IfStore(TransactionRunner tx, IInterfaceWatcher watc
             // has moved its version, and the next attempt tells which.
             var version = ifMatch is null ? (long?)null : target.Version;
             var announceBridges = await LeaveBridgesAsync(db, ids, ct);
-            if (db.Interfaces.Where(i => ids.Contains(i.Id) && (version == null || i.Id != target.Id || i.Version == version)).ExecuteDelete() != ids.Length)
+            if (await db.Interfaces.Where(i => ids.Contains(i.Id) && (version == null || i.Id != target.Id || i.Version == version)).ExecuteDeleteAsync(ct) != ids.Length)
             {
                 if (version is not null)
                     throw new RaceLostException($"'{target.Name}' changed while it was being destroyed");
@@ -310,11 +310,11 @@ public sealed partial class IfStore(TransactionRunner tx, IInterfaceWatcher watc
                     ? (false, ToInfo(found))
                     : throw new IfError(Errno.EEXIST, $"'{found.Row.Name}' is in group '{group}' already", Ioctl.AddGroup);
             }
-            var begins = !db.GroupMembers.Any(g => g.Group == group);
+            var begins = !await db.GroupMembers.AnyAsync(g => g.Group == group, ct);
             db.GroupMembers.Add(new GroupMemberRow { InterfaceId = found.Row.Id, Group = group });
             found.Row.Version++;
             if (begins)
-                Outbox.Add(db, EventTypes.GroupAttach, null, group, new { group });
+                Outbox.Add(db, new GroupAttach(group));
             AnnounceMembership(db, found.Row.Id, found.Row.Name, group, member: true);
             found.Groups.Add(group);
             return (true, ToInfo(found));
@@ -331,10 +331,10 @@ public sealed partial class IfStore(TransactionRunner tx, IInterfaceWatcher watc
             CheckVersion(found.Row, ifMatch);
             if (!found.Groups.Remove(group))
                 throw new IfError(Errno.ENOENT, $"'{found.Row.Name}' is not in group '{group}'", Ioctl.DeleteGroup);
-            db.GroupMembers.Where(g => g.InterfaceId == found.Row.Id && g.Group == group).ExecuteDelete();
+            await db.GroupMembers.Where(g => g.InterfaceId == found.Row.Id && g.Group == group).ExecuteDeleteAsync(ct);
             found.Row.Version++;
-            if (!db.GroupMembers.Any(g => g.Group == group))
-                Outbox.Add(db, EventTypes.GroupDetach, null, group, new { group });
+            if (!await db.GroupMembers.AnyAsync(g => g.Group == group, ct))
+                Outbox.Add(db, new GroupDetach(group));
             AnnounceMembership(db, found.Row.Id, found.Row.Name, group, member: false);
             return ToInfo(found);
         }, ct);
@@ -350,13 +350,13 @@ public sealed partial class IfStore(TransactionRunner tx, IInterfaceWatcher watc
             ?? throw new IfError(Errno.ENXIO, $"no interface '{reference}'", ioctl);
         await tx.LockRowsAsync(db, [id], ct);
         await tx.LockGroupAsync(db, group, ct);
-        return Project(db, db.Interfaces.Where(i => i.Id == id)).FirstOrDefault()
+        return await Project(db, db.Interfaces.Where(i => i.Id == id)).FirstOrDefaultAsync(ct)
             ?? throw new IfError(Errno.ENXIO, $"no interface '{reference}'", ioctl); // destroyed meanwhile
     }
 
     /// <summary><c>group_change_event</c>: an interface joined or left a group.</summary>
     private static void AnnounceMembership(IfDbContext db, Guid id, string name, string group, bool member) =>
-        Outbox.Add(db, EventTypes.GroupChange, id, name, new { group, id, name, member });
+        Outbox.Add(db, new GroupChange(group, id, name, member));
 
     /// <summary>
     /// <c>if_delgroups</c> for interfaces about to be destroyed: locks their rows, then the groups they
@@ -370,14 +370,16 @@ public sealed partial class IfStore(TransactionRunner tx, IInterfaceWatcher watc
     {
         var ids = leaving.Select(l => l.Id).ToArray();
         await tx.LockRowsAsync(db, ids, ct); // a group call on them now waits, then finds them gone
-        var held = db.GroupMembers.Where(g => ids.Contains(g.InterfaceId)).Select(g => new { g.InterfaceId, g.Group }).ToList();
+        var held = await db.GroupMembers.Where(g => ids.Contains(g.InterfaceId)).Select(g => new { g.InterfaceId, g.Group }).ToListAsync(ct);
         var byId = leaving.ToDictionary(l => l.Id);
         var called = held.Where(m => m.Group != GroupNames.All && m.Group != byId[m.InterfaceId].ClonerGroup).ToList();
         var groups = called.Select(m => m.Group).Distinct().Order(StringComparer.Ordinal).ToList();
         foreach (var g in groups)
             await tx.LockGroupAsync(db, g, ct);
-        db.GroupMembers.Where(g => ids.Contains(g.InterfaceId)).ExecuteDelete();
-        var ended = groups.Where(g => !db.GroupMembers.Any(m => m.Group == g)).ToHashSet(StringComparer.Ordinal);
+        await db.GroupMembers.Where(g => ids.Contains(g.InterfaceId)).ExecuteDeleteAsync(ct);
+        var stillHeld = groups.Count == 0 ? []
+            : await db.GroupMembers.Where(m => groups.Contains(m.Group)).Select(m => m.Group).Distinct().ToListAsync(ct);
+        var ended = groups.Except(stillHeld, StringComparer.Ordinal).ToHashSet(StringComparer.Ordinal);
         var of = leaving.ToDictionary(l => l.Id, l => OrderGroups(held.Where(m => m.InterfaceId == l.Id).Select(m => m.Group)));
         return (of, db =>
         {
@@ -388,7 +390,7 @@ public sealed partial class IfStore(TransactionRunner tx, IInterfaceWatcher watc
                 for (var i = 0; i < members.Count; i++)
                 {
                     if (i == members.Count - 1 && ended.Contains(group.Key))
-                        Outbox.Add(db, EventTypes.GroupDetach, null, group.Key, new { group = group.Key });
+                        Outbox.Add(db, new GroupDetach(group.Key));
                     AnnounceMembership(db, members[i].InterfaceId, byId[members[i].InterfaceId].Name, group.Key, member: false);
                 }
             }
@@ -429,24 +431,14 @@ public sealed partial class IfStore(TransactionRunner tx, IInterfaceWatcher watc
     private static void AnnounceChange(IfDbContext db, Guid id, InterfaceAttributes before, InterfaceAttributes after)
     {
         if (after.Name != before.Name)
-            Outbox.Add(db, EventTypes.Rename, id, after.Name, new { id, oldName = before.Name, name = after.Name });
+            Outbox.Add(db, new InterfaceRename(id, before.Name, after.Name));
         var wasUp = (before.Flags & IfFlags.Up) != 0;
         var isUp = (after.Flags & IfFlags.Up) != 0;
         if (wasUp != isUp)
-            Outbox.Add(db, isUp ? EventTypes.LinkUp : EventTypes.LinkDown, id, after.Name, new { id, name = after.Name });
-        var changes = new Dictionary<string, object?>();
-        if (after.Mtu != before.Mtu)
-            changes["mtu"] = after.Mtu;
-        if (after.Metric != before.Metric)
-            changes["metric"] = after.Metric;
-        if (after.Description != before.Description)
-            changes["description"] = after.Description;
-        if (after.Lladdr != before.Lladdr)
-            changes["lladdr"] = after.Lladdr;
-        if ((after.Flags & ~IfFlags.Up) != (before.Flags & ~IfFlags.Up))
-            changes["flags"] = IfFlagNames.ToNames(after.Flags);
-        if (changes.Count > 0)
-            Outbox.Add(db, EventTypes.Change, id, after.Name, new { id, name = after.Name, changes });
+            Outbox.Add(db, isUp ? new LinkUp(id, after.Name) : new LinkDown(id, after.Name));
+        var changes = AttributeChanges.Between(before, after);
+        if (changes.Any)
+            Outbox.Add(db, new InterfaceChange(id, after.Name, changes));
     }
 
     private static void CheckVersion(InterfaceRow row, IReadOnlySet<long>? ifMatch) => CheckVersion(row.Name, row.Version, ifMatch);
@@ -676,12 +668,11 @@ public sealed partial class IfStore(TransactionRunner tx, IInterfaceWatcher watc
 
     /// <summary>IFAN_ARRIVAL.</summary>
     private static void AnnounceArrival(IfDbContext db, InterfaceRow row) =>
-        Outbox.Add(db, EventTypes.Arrival, row.Id, row.Name,
-            new { id = row.Id, name = row.Name, index = row.Index, kind = row.Kind, cloner = row.Cloner, unit = row.Unit, groups = OrderGroups(row.Groups.Select(g => g.Group)) });
+        Outbox.Add(db, new InterfaceArrival(row.Id, row.Name, row.Index, row.Kind, row.Cloner, row.Unit, OrderGroups(row.Groups.Select(g => g.Group))));
 
     /// <summary>IFAN_DEPARTURE, with the groups the interface left.</summary>
     private static void AnnounceDeparture(IfDbContext db, Guid id, string name, int index, string cloner, int? unit, string[] groups) =>
-        Outbox.Add(db, EventTypes.Departure, id, name, new { id, name, index, cloner, unit, groups });
+        Outbox.Add(db, new InterfaceDeparture(id, name, index, cloner, unit, groups));
 
     private static InterfaceRow NewRow(string name, InterfaceKind kind, string? cloner, int? unit, int index, string? lladdr) => new()
     {

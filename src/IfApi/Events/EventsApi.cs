@@ -32,7 +32,7 @@ public static class EventsApi
                 Events are kept for `Events:Retention` (a day) and at most `Events:Keep` of them (a million); resuming after an event no longer kept is 410 with errno `ENOBUFS`, and an id never given is 400 `EINVAL`.
                 `interface` (a name or an id), `type` (comma-separated) and `group` (the group's `group-attach`, `group-detach` and `group-change` events) narrow the stream.
                 """)
-            .Produces(200, contentType: "text/event-stream")
+            .Produces<StreamedEvent>(200, "text/event-stream")
             .ProducesProblem(400).ProducesProblem(410).ProducesProblem(503);
         return routes;
     }
@@ -196,6 +196,18 @@ public static class EventsApi
         }
     }
 }
+
+/// <summary>
+/// The <c>data:</c> line of one event of the stream: the envelope the service writes around the
+/// announcement, whose type is <see cref="Type"/> (one of <see cref="EventTypes"/>).
+/// </summary>
+/// <param name="Id">The event's id, also its <c>id:</c> line: increasing by one.</param>
+/// <param name="Type">The event's type, also its <c>event:</c> line.</param>
+/// <param name="At">When the change that wrote it was made.</param>
+/// <param name="Subject">The interface, group or cloner the event is about, by name.</param>
+/// <param name="Actor">The API key whose request made the change; absent when the service runs without keys.</param>
+/// <param name="Data">The announcement itself.</param>
+public sealed record StreamedEvent(long Id, string Type, DateTimeOffset At, string? Subject, string? Actor, Announcement Data);
 
 /// <summary>Runs this replica's event sequencer and, on PostgreSQL, its listener for the other replicas'.</summary>
 internal sealed class EventPump(EventSequencer sequencer) : BackgroundService

@@ -29,6 +29,9 @@ public static class OpenApiSetup
                 Description = "An API key's secret (`Auth:Keys:<name>:Secret`). Its scopes (`read`, `write`, `admin`, `tap`) say what it may do. WebSockets and event streams from a browser may pass it as `access_token` in the query instead.",
             });
             o.OperationFilter<KeyScopes>();
+            // The events stream's data is one of the announcements, each described by its own record.
+            o.UseOneOfForPolymorphism();
+            o.SelectSubTypesUsing(t => t == typeof(IfApi.Domain.Announcement) ? IfApi.Domain.Announcement.Kinds : []);
         });
         return services;
     }
