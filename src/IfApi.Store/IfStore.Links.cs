@@ -275,24 +275,19 @@ public sealed partial class IfStore
     }
 
     /// <summary>
-    /// Interfaces about to be deleted leave their bridges (<c>bridge_ifdetach</c>): read, before the
-    /// delete, which bridges lose members; the returned step, after it, moves each remaining
-    /// bridge's version and announces its members.
+    /// Bridges that lost members to interfaces deleted in this transaction (<c>bridge_ifdetach</c>),
+    /// after the delete: each remaining one's version moves and its members are announced.
     /// </summary>
-    private static async Task<Func<CancellationToken, Task>> LeaveBridgesAsync(IfDbContext db, IReadOnlyCollection<Guid> ids, CancellationToken ct)
+    private static async Task LeaveBridgesAsync(IfDbContext db, IReadOnlyCollection<Guid> bridges, CancellationToken ct)
     {
-        var bridges = await db.Interfaces.Where(i => ids.Contains(i.Id) && i.BridgeId != null).Select(i => i.BridgeId!.Value).Distinct().ToListAsync(ct);
-        return async ct =>
+        foreach (var b in bridges)
         {
-            foreach (var b in bridges)
+            if (await Project(db, db.Interfaces.Where(i => i.Id == b)).FirstOrDefaultAsync(ct) is { } bridge)
             {
-                if (await Project(db, db.Interfaces.Where(i => i.Id == b)).FirstOrDefaultAsync(ct) is { } bridge)
-                {
-                    bridge.Row.Version++;
-                    AnnounceMembers(db, bridge);
-                }
+                bridge.Row.Version++;
+                AnnounceMembers(db, bridge);
             }
-        };
+        }
     }
 
     private static IQueryable<string> MembersOf(IfDbContext db, Guid bridge) =>

@@ -62,8 +62,10 @@ public sealed partial class IfStore(TransactionRunner tx, IInterfaceWatcher watc
             // the transaction run again rather than free its index twice.
             var clones = await db.Interfaces.Where(i => i.Cloner == name).Select(i => new { i.Id, i.Index, i.Name, i.Unit }).ToListAsync(ct);
             var ids = clones.ConvertAll(c => c.Id);
-            var (groups, announceGroups) = await LeaveGroupsAsync(db, clones.ConvertAll(c => (c.Id, c.Name, cloner.NoGroup ? null : (string?)name)), ct);
-            var announceBridges = await LeaveBridgesAsync(db, ids, ct);
+            await tx.LockRowsAsync(db, [.. ids], ct); // a group call on them now waits, then finds them gone
+            var held = await db.GroupMembers.Where(g => ids.Contains(g.InterfaceId)).Select(g => new Membership(g.InterfaceId, g.Group)).ToListAsync(ct);
+            var (groups, announceGroups) = await LeaveGroupsAsync(db, clones.ConvertAll(c => (c.Id, c.Name, cloner.NoGroup ? null : (string?)name)), held, ct);
+            var bridges = await db.Interfaces.Where(i => ids.Contains(i.Id) && i.BridgeId != null).Select(i => i.BridgeId!.Value).Distinct().ToListAsync(ct);
             if (await db.Interfaces.Where(i => ids.Contains(i.Id)).ExecuteDeleteAsync(ct) != ids.Count)
                 throw new RaceLostException($"a clone of '{name}' was destroyed while the cloner was being detached");
             await db.FreeUnits.Where(u => u.Pool == name).ExecuteDeleteAsync(ct);
@@ -73,7 +75,7 @@ public sealed partial class IfStore(TransactionRunner tx, IInterfaceWatcher watc
             foreach (var c in clones)
                 AnnounceDeparture(db, c.Id, c.Name, c.Index, name, c.Unit, groups[c.Id]);
             announceGroups(db);
-            await announceBridges(ct);
+            await LeaveBridgesAsync(db, bridges, ct);
             Outbox.Add(db, new ClonerDetach(name));
             log.LogInformation("cloner {Cloner} detached with {Count} interfaces", name, clones.Count);
             return ids;
@@ -189,25 +191,9 @@ public sealed partial class IfStore(TransactionRunner tx, IInterfaceWatcher watc
     {
         var gone = await tx.WriteAsync(async (db, ct) =>
         {
-            // Before the lock, read what cannot change while the interface exists: its cloner, unit,
-            // index, its epair peer's index, and the cloner's minIfs. Under the lock, the delete
-            // itself tells whether it still existed.
-            var target = await ByReference(db.Interfaces.AsNoTracking(), reference)
-                .Select(i => new
-                {
-                    i.Id,
-                    i.Name,
-                    i.Cloner,
-                    i.Unit,
-                    i.Index,
-                    i.PeerId,
-                    i.Version,
-                    PeerIndex = db.Interfaces.Where(p => p.Id == i.PeerId).Select(p => (int?)p.Index).FirstOrDefault(),
-                    PeerName = db.Interfaces.Where(p => p.Id == i.PeerId).Select(p => p.Name).FirstOrDefault(),
-                    MinIfs = db.Cloners.Where(c => c.Name == i.Cloner).Select(c => (int?)c.MinIfs).FirstOrDefault(),
-                    NoGroup = db.Cloners.Where(c => c.Name == i.Cloner).Select(c => c.NoGroup).FirstOrDefault(),
-                })
-                .FirstOrDefaultAsync(ct)
+            // Its row (and its epair peer's) locked, and read with all its departure needs: a group
+            // or bridge call on it now waits for the destroy, then finds it gone.
+            var target = await DestroyTargets.ReadLockedAsync(db, reference, ct)
                 ?? throw new IfError(Errno.ENXIO, $"no interface '{reference}'", Ioctl.IfDestroy);
             found(target.Cloner);
             CheckVersion(target.Name, target.Version, ifMatch);
@@ -217,35 +203,29 @@ public sealed partial class IfStore(TransactionRunner tx, IInterfaceWatcher watc
                 throw new IfError(Errno.EINVAL, $"'{target.Name}' is one of its cloner's minimum interfaces", Ioctl.IfDestroy);
 
             // Both ends of an epair go together, as epair_clone_destroy does.
-            var ids = target.PeerId is Guid peer ? new[] { target.Id, peer } : [target.Id];
-            int[] indexes = target.PeerIndex is int pi ? [target.Index, pi] : [target.Index];
-
+            var ends = target.Peer is { } peer ? new[] { target.End, peer } : [target.End];
             var clonerGroup = target.NoGroup ? null : target.Cloner;
-            var leaving = new List<(Guid, string, string?)> { (target.Id, target.Name, clonerGroup) };
-            if (target.PeerId is Guid p)
-                leaving.Add((p, target.PeerName!, clonerGroup));
-            var (groups, announceGroups) = await LeaveGroupsAsync(db, leaving, ct);
-            // A destroy that raced us here has deleted it already; a change that raced an If-Match
-            // has moved its version, and the next attempt tells which.
-            var version = ifMatch is null ? (long?)null : target.Version;
-            var announceBridges = await LeaveBridgesAsync(db, ids, ct);
-            if (await db.Interfaces.Where(i => ids.Contains(i.Id) && (version == null || i.Id != target.Id || i.Version == version)).ExecuteDeleteAsync(ct) != ids.Length)
+            var (groups, announceGroups) = await LeaveGroupsAsync(db, ends.Select(e => (e.Id, e.Name, clonerGroup)).ToList(), target.Memberships, ct);
+            foreach (var end in ends)
             {
-                if (version is not null)
-                    throw new RaceLostException($"'{target.Name}' changed while it was being destroyed");
-                throw new IfError(Errno.ENXIO, $"no interface '{reference}'", Ioctl.IfDestroy);
+                // Its group memberships go with it (the foreign key's cascade).
+                var row = new InterfaceRow { Id = end.Id, Name = end.Name, Kind = "", Version = end.Version };
+                db.Interfaces.Attach(row);
+                db.Interfaces.Remove(row);
+                db.FreeUnits.Add(new FreeUnitRow { Pool = Pools.Ifindex, Unit = end.Index });
             }
             if (target.Unit is int u)
-                await Pool(db, target.Cloner).ReleaseAsync(u, ct);
-            await Pool(db, Pools.Ifindex).ReleaseManyAsync(indexes, ct);
-            AnnounceDeparture(db, target.Id, target.Name, target.Index, target.Cloner, target.Unit, groups[target.Id]);
-            if (target.PeerId is Guid peerId && target.PeerIndex is int peerIndex)
-                AnnounceDeparture(db, peerId, target.PeerName!, peerIndex, target.Cloner, target.Unit, groups[peerId]);
+                db.FreeUnits.Add(new FreeUnitRow { Pool = target.Cloner, Unit = u });
+            var bridges = ends.Select(e => e.Bridge).OfType<Guid>().Distinct().ToList();
+            if (bridges.Count > 0)
+                await db.SaveChangesAsync(ct); // the bridges' member lists, read next, must not hold it
+            await LeaveBridgesAsync(db, bridges, ct);
+            foreach (var end in ends)
+                AnnounceDeparture(db, end.Id, end.Name, end.Index, target.Cloner, target.Unit, groups[end.Id]);
             announceGroups(db);
-            await announceBridges(ct);
-            return (ids, target.Cloner);
+            return (Ids: ends.Select(e => e.Id).ToArray(), target.Cloner);
         }, ct);
-        await watcher.ChangedAsync(gone.ids, ct);
+        await watcher.ChangedAsync(gone.Ids, ct);
         return gone.Cloner;
     }
 
@@ -359,24 +339,24 @@ public sealed partial class IfStore(TransactionRunner tx, IInterfaceWatcher watc
         Outbox.Add(db, new GroupChange(group, id, name, member));
 
     /// <summary>
-    /// <c>if_delgroups</c> for interfaces about to be destroyed: locks their rows, then the groups they
-    /// were put in by group calls (sorted), and leaves every group. Returns, per interface, the groups
+    /// <c>if_delgroups</c> for interfaces about to be destroyed, whose rows the caller locked and whose
+    /// memberships (<paramref name="held"/>) it read under that lock: locks the groups they were put in
+    /// by group calls (sorted), and leaves every group. Returns, per interface, the groups
     /// it was in (for its departure) and the group events to announce after it. The groups creation
     /// put it in (<c>all</c>, and its cloner's unless the cloner is noGroup) are left silently: its
     /// departure says so. Call under the cloner's pool lock, before the rows are deleted.
     /// </summary>
     private async Task<(Dictionary<Guid, string[]> Groups, Action<IfDbContext> Announce)> LeaveGroupsAsync(
-        IfDbContext db, IReadOnlyList<(Guid Id, string Name, string? ClonerGroup)> leaving, CancellationToken ct)
+        IfDbContext db, IReadOnlyList<(Guid Id, string Name, string? ClonerGroup)> leaving, IReadOnlyList<Membership> held, CancellationToken ct)
     {
         var ids = leaving.Select(l => l.Id).ToArray();
-        await tx.LockRowsAsync(db, ids, ct); // a group call on them now waits, then finds them gone
-        var held = await db.GroupMembers.Where(g => ids.Contains(g.InterfaceId)).Select(g => new { g.InterfaceId, g.Group }).ToListAsync(ct);
         var byId = leaving.ToDictionary(l => l.Id);
         var called = held.Where(m => m.Group != GroupNames.All && m.Group != byId[m.InterfaceId].ClonerGroup).ToList();
         var groups = called.Select(m => m.Group).Distinct().Order(StringComparer.Ordinal).ToList();
         foreach (var g in groups)
             await tx.LockGroupAsync(db, g, ct);
-        await db.GroupMembers.Where(g => ids.Contains(g.InterfaceId)).ExecuteDeleteAsync(ct);
+        if (groups.Count > 0) // to tell which groups end; otherwise they go with the rows
+            await db.GroupMembers.Where(g => ids.Contains(g.InterfaceId)).ExecuteDeleteAsync(ct);
         var stillHeld = groups.Count == 0 ? []
             : await db.GroupMembers.Where(m => groups.Contains(m.Group)).Select(m => m.Group).Distinct().ToListAsync(ct);
         var ended = groups.Except(stillHeld, StringComparer.Ordinal).ToHashSet(StringComparer.Ordinal);

@@ -42,6 +42,9 @@ public sealed class TransactionRunner(IDbContextFactory<IfDbContext> factory, St
                 // what the previous holder committed. SQLite: BEGIN IMMEDIATE (its Serializable).
                 var isolation = options.Provider == StoreProvider.Postgres ? IsolationLevel.ReadCommitted : IsolationLevel.Serializable;
                 await using var tx = await db.Database.BeginTransactionAsync(isolation, ct);
+                // A failed statement fails the whole transaction, which runs again from the start: no
+                // savepoint around each SaveChanges, which would cost two round trips more.
+                db.Database.AutoSavepointsEnabled = false;
                 var result = await work(db, ct);
                 var announces = db.ChangeTracker.Entries<EventRow>().Any();
                 await db.SaveChangesAsync(ct);

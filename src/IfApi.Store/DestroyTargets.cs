@@ -1,0 +1,102 @@
+using Microsoft.EntityFrameworkCore;
+using Microsoft.EntityFrameworkCore.Storage;
+using Npgsql;
+
+namespace IfApi.Store;
+
+/// <summary>One membership of an interface in a group, as read.</summary>
+internal sealed record Membership(Guid InterfaceId, string Group);
+
+/// <summary>An interface about to be destroyed, or its epair peer.</summary>
+internal sealed record DestroyedEnd(Guid Id, string Name, int Index, long Version, Guid? Bridge);
+
+/// <summary>What a destroy needs of its interface, read with the interface's row (and its peer's) locked.</summary>
+internal sealed record DestroyTarget(DestroyedEnd End, DestroyedEnd? Peer, string? Cloner, int? Unit, int? MinIfs, bool NoGroup,
+    IReadOnlyList<Membership> Memberships)
+{
+    public string Name => End.Name;
+    public long Version => End.Version;
+}
+
+/// <summary>
+/// Reads a destroy's target. On PostgreSQL one round trip: the interface's row is locked, then its
+/// peer's, then their memberships are read, each statement seeing what committed before it, so
+/// the memberships are exactly those that the destroy ends (a group call waits for the row lock).
+/// SQLite's one writer holds everything already.
+/// </summary>
+internal static class DestroyTargets
+{
+    public static async Task<DestroyTarget?> ReadLockedAsync(IfDbContext db, string reference, CancellationToken ct)
+    {
+        var byId = Guid.TryParse(reference, out var id);
+        return db.Database.IsNpgsql()
+            ? await ReadPostgresAsync(db, byId ? id : reference, byId ? "i.id = $1" : "i.name = $1", ct)
+            : await ReadAsync(db, reference, ct);
+    }
+
+    private static async Task<DestroyTarget?> ReadPostgresAsync(IfDbContext db, object reference, string where, CancellationToken ct)
+    {
+        var connection = (NpgsqlConnection)db.Database.GetDbConnection();
+        await using var batch = new NpgsqlBatch(connection)
+        {
+            Transaction = (NpgsqlTransaction?)db.Database.CurrentTransaction?.GetDbTransaction(),
+            BatchCommands =
+            {
+                new NpgsqlBatchCommand($"""
+                    SELECT i.id, i.name, i.if_index, i.version, i.bridge_id, i.cloner, i.unit, c.min_ifs, coalesce(c.no_group, false)
+                    FROM interfaces AS i LEFT JOIN cloners AS c ON c.name = i.cloner
+                    WHERE {where} FOR NO KEY UPDATE OF i
+                    """) { Parameters = { new NpgsqlParameter { Value = reference } } },
+                new NpgsqlBatchCommand($"""
+                    SELECT p.id, p.name, p.if_index, p.version, p.bridge_id FROM interfaces AS p
+                    WHERE p.peer_id = (SELECT i.id FROM interfaces AS i WHERE {where}) FOR NO KEY UPDATE OF p
+                    """) { Parameters = { new NpgsqlParameter { Value = reference } } },
+                new NpgsqlBatchCommand($"""
+                    SELECT g.interface_id, g.group_name FROM group_members AS g
+                    WHERE g.interface_id IN (SELECT i.id FROM interfaces AS i WHERE {where} UNION ALL
+                                             SELECT i.peer_id FROM interfaces AS i WHERE {where})
+                    """) { Parameters = { new NpgsqlParameter { Value = reference } } },
+            },
+        };
+        await using var reader = await batch.ExecuteReaderAsync(ct);
+        if (!await reader.ReadAsync(ct))
+            return null;
+        var end = new DestroyedEnd(reader.GetGuid(0), reader.GetString(1), reader.GetInt32(2), reader.GetInt64(3),
+            reader.IsDBNull(4) ? null : reader.GetGuid(4));
+        var cloner = reader.IsDBNull(5) ? null : reader.GetString(5);
+        int? unit = reader.IsDBNull(6) ? null : reader.GetInt32(6);
+        int? minIfs = reader.IsDBNull(7) ? null : reader.GetInt32(7);
+        var noGroup = reader.GetBoolean(8);
+        await reader.NextResultAsync(ct);
+        DestroyedEnd? peer = await reader.ReadAsync(ct)
+            ? new DestroyedEnd(reader.GetGuid(0), reader.GetString(1), reader.GetInt32(2), reader.GetInt64(3), reader.IsDBNull(4) ? null : reader.GetGuid(4))
+            : null;
+        await reader.NextResultAsync(ct);
+        var memberships = new List<Membership>();
+        while (await reader.ReadAsync(ct))
+            memberships.Add(new Membership(reader.GetGuid(0), reader.GetString(1)));
+        return new DestroyTarget(end, peer, cloner, unit, minIfs, noGroup, memberships);
+    }
+
+    private static async Task<DestroyTarget?> ReadAsync(IfDbContext db, string reference, CancellationToken ct)
+    {
+        var q = Guid.TryParse(reference, out var id) ? db.Interfaces.Where(i => i.Id == id) : db.Interfaces.Where(i => i.Name == reference);
+        var found = await q.AsNoTracking()
+            .Select(i => new
+            {
+                End = new DestroyedEnd(i.Id, i.Name, i.Index, i.Version, i.BridgeId),
+                Peer = db.Interfaces.Where(p => p.Id == i.PeerId).Select(p => new DestroyedEnd(p.Id, p.Name, p.Index, p.Version, p.BridgeId)).FirstOrDefault(),
+                i.Cloner,
+                i.Unit,
+                MinIfs = db.Cloners.Where(c => c.Name == i.Cloner).Select(c => (int?)c.MinIfs).FirstOrDefault(),
+                NoGroup = db.Cloners.Where(c => c.Name == i.Cloner).Select(c => c.NoGroup).FirstOrDefault(),
+            })
+            .FirstOrDefaultAsync(ct);
+        if (found is null)
+            return null;
+        Guid[] ids = found.Peer is { } p ? [found.End.Id, p.Id] : [found.End.Id];
+        var memberships = await db.GroupMembers.AsNoTracking().Where(g => ids.Contains(g.InterfaceId))
+            .Select(g => new Membership(g.InterfaceId, g.Group)).ToListAsync(ct);
+        return new DestroyTarget(found.End, found.Peer, found.Cloner, found.Unit, found.MinIfs, found.NoGroup, memberships);
+    }
+}
