@@ -42,11 +42,6 @@ public static class StoreSetup
     public static IServiceCollection AddIfStore(this IServiceCollection services, StoreOptions options)
     {
         services.AddSingleton(options);
-        // A transaction runs its statements synchronously while it holds a pool lock (see
-        // TransactionRunner.LockAsync); one such thread per held pool must not leave a small
-        // machine's thread pool (2 threads on 2 cores) short until it injects more, slowly.
-        ThreadPool.GetMinThreads(out var workers, out var io);
-        ThreadPool.SetMinThreads(Math.Max(workers, 8 * Environment.ProcessorCount), io);
         services.AddPooledDbContextFactory<IfDbContext>(b => Configure((DbContextOptionsBuilder<IfDbContext>)b, options));
         services.AddSingleton<EventSignals>();
         services.AddSingleton<TransactionRunner>();

@@ -13,6 +13,7 @@ using IfApi.Tap;
 if (HealthProbe.Requested(args))
     return await HealthProbe.RunAsync(Environment.GetEnvironmentVariable("ASPNETCORE_URLS"));  // container health checks
 
+RuntimeSetup.RaiseMinThreads();        // threads for store transactions that hold a pool lock
 var builder = WebApplication.CreateBuilder(args);
 builder.AddIfAuth();                  // Auth:Keys and their scopes; no keys → open, on loopback only
 builder.AddIfRequestLimits();         // Kestrel:Limits:MaxRequestBodySize (1 MiB)
