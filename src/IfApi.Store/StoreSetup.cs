@@ -39,10 +39,10 @@ public static class StoreSetup
         return csb.ConnectionString;
     }
 
-    public static IServiceCollection AddIfStore(this IServiceCollection services, StoreOptions options)
+    /// <summary>The store's services; the host registers <see cref="StoreOptions"/>.</summary>
+    public static IServiceCollection AddIfStore(this IServiceCollection services)
     {
-        services.AddSingleton(options);
-        services.AddPooledDbContextFactory<IfDbContext>(b => Configure((DbContextOptionsBuilder<IfDbContext>)b, options));
+        services.AddPooledDbContextFactory<IfDbContext>((sp, b) => Configure((DbContextOptionsBuilder<IfDbContext>)b, sp.GetRequiredService<StoreOptions>()));
         services.AddSingleton<EventSignals>();
         services.AddSingleton<TransactionRunner>();
         services.AddSingleton<EventSequencer>();
