@@ -26,6 +26,7 @@ builder.AddIfTelemetry();             // /metrics: OpenTelemetry meters, Prometh
 builder.AddIfMemoryTrim();            // Memory:TrimWhenIdle: a burst's garbage goes back once it is over
 
 var app = builder.Build();
+app.CheckSettings();                  // a bad setting stops the start here, named by its key
 app.UseIfRequestLog();                // X-Request-ID, and one log line per change with its key
 app.UseIfProblems();
 app.UseIfOpenApi();

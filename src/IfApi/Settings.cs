@@ -21,6 +21,17 @@ internal static class Settings
         return services.AddOptions<TOptions>().BindConfiguration(section).ValidateOnStart();
     }
 
+    /// <summary>
+    /// Checks every setting now, before the pipeline is built: building it resolves services that read
+    /// settings, and the first of those would otherwise fail on its own. The host checks them again as
+    /// it starts, from what is already bound.
+    /// </summary>
+    public static WebApplication CheckSettings(this WebApplication app)
+    {
+        app.Services.GetRequiredService<IStartupValidator>().Validate();
+        return app;
+    }
+
     /// <summary>A validator's answer: every failure given (null for a check that passed), each naming its key.</summary>
     public static ValidateOptionsResult Check(params string?[] failures) =>
         failures.OfType<string>().ToList() is { Count: > 0 } failed ? ValidateOptionsResult.Fail(failed) : ValidateOptionsResult.Success;

@@ -16,6 +16,21 @@ public static class StoreHosting
     public static WebApplicationBuilder AddIfStore(this WebApplicationBuilder builder)
     {
         var services = builder.Services;
+        AddStoreSettings(services);
+        services.AddIfStore();
+        if (!GeneratingDocument)
+            services.AddHostedService<StoreStartup>();
+        services.ConfigureHttpJsonOptions(o =>
+        {
+            // A misspelt field is a client bug worth hearing about, not something to drop silently.
+            o.SerializerOptions.UnmappedMemberHandling = JsonUnmappedMemberHandling.Disallow;
+        });
+        return builder;
+    }
+
+    /// <summary>The store's settings, checked at start-up, and the <see cref="StoreOptions"/> made of them.</summary>
+    internal static IServiceCollection AddStoreSettings(IServiceCollection services)
+    {
         services.AddSettings<DatabaseOptions, DatabaseOptionsValidation>(DatabaseOptions.Section)
             .Configure<IConfiguration>((database, config) => database.ConnectionString = config.GetConnectionString(DatabaseOptions.ConnectionStringName));
         services.AddSettings<EventsOptions, EventsOptionsValidation>(EventsOptions.Section);
@@ -33,16 +48,7 @@ public static class StoreHosting
             if (events.Value.Keep is { } keep)
                 store.EventsKept = keep;
         });
-        services.AddSingleton(sp => sp.GetRequiredService<IOptions<StoreOptions>>().Value);
-        services.AddIfStore();
-        if (!GeneratingDocument)
-            services.AddHostedService<StoreStartup>();
-        services.ConfigureHttpJsonOptions(o =>
-        {
-            // A misspelt field is a client bug worth hearing about, not something to drop silently.
-            o.SerializerOptions.UnmappedMemberHandling = JsonUnmappedMemberHandling.Disallow;
-        });
-        return builder;
+        return services.AddSingleton(sp => sp.GetRequiredService<IOptions<StoreOptions>>().Value);
     }
 }
 
