@@ -14,7 +14,7 @@ if (HealthProbe.Requested(args))
     return await HealthProbe.RunAsync(Environment.GetEnvironmentVariable("ASPNETCORE_URLS"));  // container health checks
 
 RuntimeSetup.RaiseMinThreads();        // threads for store transactions that hold a pool lock
-var builder = WebApplication.CreateBuilder(args);
+var builder = WebApplication.CreateBuilder(ContentRoot.Options(args)); // the service's own folder, wherever it is started from
 builder.AddIfAuth();                  // Auth:Keys and their scopes; no keys → open, on loopback only
 builder.AddIfRequestLimits();         // Kestrel:Limits:MaxRequestBodySize (1 MiB)
 builder.AddIfStore();                 // Database:Provider, ConnectionStrings:IfApi, Interfaces:Static

@@ -1,5 +1,6 @@
 using System.Text.Json.Serialization;
 using IfApi.Store;
+using Microsoft.Data.Sqlite;
 using Microsoft.Extensions.Options;
 
 namespace IfApi;
@@ -37,18 +38,36 @@ public static class StoreHosting
         services.AddOptions<InterfacesOptions>().BindConfiguration(InterfacesOptions.Section).Configure<IConfiguration>(InterfacesOptions.ReadOneString);
         // What is configured goes to the store; what is not keeps the store's own default.
         // Tap:LeaseSeconds is the frame path's setting: TapHosting adds it.
-        services.AddOptions<StoreOptions>().Configure<IOptions<DatabaseOptions>, IOptions<EventsOptions>>((store, database, events) =>
+        services.AddOptions<StoreOptions>().Configure<IOptions<DatabaseOptions>, IOptions<EventsOptions>, IHostEnvironment>((store, database, events, host) =>
         {
             if (database.Value.Provider is { } provider)
                 store.Provider = provider;
             if (!string.IsNullOrWhiteSpace(database.Value.ConnectionString))
                 store.ConnectionString = database.Value.ConnectionString;
+            if (store.Provider == StoreProvider.Sqlite)
+                store.ConnectionString = SqliteFileUnder(host.ContentRootPath, store.ConnectionString);
             if (events.Value.Retention is { } retention)
                 store.EventRetention = retention;
             if (events.Value.Keep is { } keep)
                 store.EventsKept = keep;
         });
         return services.AddSingleton(sp => sp.GetRequiredService<IOptions<StoreOptions>>().Value);
+    }
+
+    /// <summary>
+    /// A relative SQLite file (the default <c>data/ifapi.db</c>) is under the content root, as the
+    /// appsettings.json beside it is (<see cref="ContentRoot"/>), not under whatever folder the service
+    /// was started from. In-memory databases, <c>file:</c> URIs and <c>|DataDirectory|</c> are SQLite's own.
+    /// </summary>
+    internal static string SqliteFileUnder(string contentRoot, string connectionString)
+    {
+        var csb = new SqliteConnectionStringBuilder(connectionString);
+        var file = csb.DataSource;
+        if (file.Length == 0 || file == ":memory:" || csb.Mode == SqliteOpenMode.Memory || Path.IsPathRooted(file)
+            || file.StartsWith("file:", StringComparison.OrdinalIgnoreCase) || file.Contains("|DataDirectory|", StringComparison.OrdinalIgnoreCase))
+            return connectionString;
+        csb.DataSource = Path.GetFullPath(file, contentRoot);
+        return csb.ConnectionString;
     }
 }
 
@@ -57,7 +76,10 @@ internal sealed class StoreStartup(IServiceProvider sp, IOptions<InterfacesOptio
 {
     public async Task StartAsync(CancellationToken ct)
     {
-        log.LogInformation("store: {Provider}", options.Provider);
+        if (options.Provider == StoreProvider.Sqlite)
+            log.LogInformation("store: {Provider} in {File}", options.Provider, new SqliteConnectionStringBuilder(options.ConnectionString).DataSource);
+        else
+            log.LogInformation("store: {Provider}", options.Provider); // its connection string may hold a password
         await StoreSetup.MigrateAndBootstrapAsync(sp, interfaces.Value.Static, ct);
     }
 

@@ -1,4 +1,5 @@
 using IfApi.Store;
+using Microsoft.Data.Sqlite;
 using Microsoft.Extensions.Options;
 
 namespace IfApi;
@@ -27,7 +28,24 @@ internal sealed class DatabaseOptionsValidation : IValidateOptions<DatabaseOptio
         options.Provider is null || Enum.IsDefined(options.Provider.Value) ? null
             : $"Database:Provider '{options.Provider}' is not Sqlite or Postgres",
         options.Provider != StoreProvider.Postgres || !string.IsNullOrWhiteSpace(options.ConnectionString) ? null
-            : "Database:Provider is Postgres but ConnectionStrings:IfApi is not set");
+            : "Database:Provider is Postgres but ConnectionStrings:IfApi is not set",
+        (options.Provider ?? StoreProvider.Sqlite) == StoreProvider.Sqlite ? NotSqlite(options.ConnectionString) : null);
+
+    /// <summary>Read before the store opens it (its file is placed under the content root), so named here when it cannot be.</summary>
+    private static string? NotSqlite(string? connectionString)
+    {
+        if (string.IsNullOrWhiteSpace(connectionString))
+            return null;
+        try
+        {
+            _ = new SqliteConnectionStringBuilder(connectionString);
+            return null;
+        }
+        catch (ArgumentException e)
+        {
+            return $"ConnectionStrings:IfApi is not an SQLite connection string: {e.Message}"; // a password never fails to parse, so none is quoted
+        }
+    }
 }
 
 /// <summary>

@@ -1,3 +1,5 @@
+using System.Net;
+using System.Net.Http.Json;
 using Microsoft.AspNetCore.Server.Kestrel.Core;
 using Microsoft.Extensions.Configuration;
 using Microsoft.Extensions.DependencyInjection;
@@ -7,7 +9,7 @@ namespace IfApi.Tests;
 
 /// <summary>
 /// Settings (README, Configuration): a value that cannot work stops the start with a message that names
-/// its key.
+/// its key, and the service reads its own appsettings.json wherever it is started from.
 /// </summary>
 public sealed class SettingsTests(SqliteStore store) : IClassFixture<SqliteStore>
 {
@@ -23,6 +25,7 @@ public sealed class SettingsTests(SqliteStore store) : IClassFixture<SqliteStore
     [InlineData("Events:Retention", "1 day", "'1 day' at 'Events:Retention'")]                          // not a duration
     [InlineData("Events:Retention", "-00:00:01", "Events:Retention '-00:00:01'")]                       // a duration out of range
     [InlineData("Memory:TrimWhenIdle", "yes", "'yes' at 'Memory:TrimWhenIdle'")]
+    [InlineData("ConnectionStrings:IfApi", "Data Sauce=x.db", "ConnectionStrings:IfApi is not an SQLite connection string")]
     [InlineData("Auth:Keys:ci:Secret", "too-short", "Auth:Keys:ci:Secret is shorter than 16 characters")]
     public void A_setting_that_cannot_work_stops_the_start_and_names_its_key(string key, string value, string message)
     {
@@ -89,5 +92,51 @@ public sealed class SettingsTests(SqliteStore store) : IClassFixture<SqliteStore
         Assert.Equal(["em0", "em1", "em2"], Static(("Interfaces:Static", "em0,em1 em2")));
         Assert.Equal(["em9"], Static(("Interfaces:Static", "em9"), ("Interfaces:Static:0", "em0"))); // the string, as before
         Assert.Empty(Static());
+    }
+
+    [Theory]
+    [InlineData("Data Source=data/ifapi.db", "/srv/ifapi/data/ifapi.db")]   // the default: under the content root
+    [InlineData("Data Source=ifapi.db;Cache=Shared", "/srv/ifapi/ifapi.db")]
+    [InlineData("Data Source=/var/lib/ifapi/ifapi.db", "/var/lib/ifapi/ifapi.db")]
+    [InlineData("Data Source=:memory:", ":memory:")]
+    [InlineData("Data Source=shared;Mode=Memory", "shared")]
+    [InlineData("Data Source=file:ifapi.db?cache=shared", "file:ifapi.db?cache=shared")] // SQLite's own URI rules
+    [InlineData("Data Source=|DataDirectory|ifapi.db", "|DataDirectory|ifapi.db")]
+    public void A_relative_SQLite_file_is_under_the_content_root(string connectionString, string file)
+    {
+        var placed = StoreHosting.SqliteFileUnder("/srv/ifapi", connectionString);
+        Assert.Equal(file, new Microsoft.Data.Sqlite.SqliteConnectionStringBuilder(placed).DataSource);
+    }
+
+    [Fact]
+    public async Task Started_from_another_folder_the_service_reads_its_own_appsettings_json()
+    {
+        // A folder with an appsettings.json of its own that would stop the start: the service must not read it.
+        var elsewhere = Directory.CreateTempSubdirectory("ifapi-elsewhere");
+        try
+        {
+            await File.WriteAllTextAsync(Path.Combine(elsewhere.FullName, "appsettings.json"), """{ "Tap": { "QueueLength": 0 } }""");
+            await using var service = await ServiceProcess.StartAsync(store, workingDirectory: elsewhere.FullName);
+            using var client = service.Client();
+            var created = await client.PostAsJsonAsync("/v1/interfaces", new { name = "tap" });
+            Assert.Equal(HttpStatusCode.Created, created.StatusCode);
+            Assert.Equal(HttpStatusCode.OK, (await client.GetAsync("/v1/interfaces")).StatusCode);
+            await service.WaitForOutputAsync(l => l.Contains("answered 201", StringComparison.Ordinal)); // what came before it is in too
+
+            Assert.Contains(service.Output, l => l.Contains($"Content root path: {Path.TrimEndingDirectorySeparator(AppContext.BaseDirectory)}", StringComparison.Ordinal));
+            // Its appsettings.json keeps EF Core's command lines at Warning; without it they are Information.
+            Assert.DoesNotContain(service.Output, l => l.Contains("info: Microsoft.EntityFrameworkCore", StringComparison.Ordinal));
+        }
+        finally
+        {
+            elsewhere.Delete(recursive: true);
+        }
+    }
+
+    [Fact]
+    public async Task A_service_process_with_a_bad_setting_exits_and_says_which()
+    {
+        var e = await Assert.ThrowsAsync<InvalidOperationException>(() => ServiceProcess.StartAsync(store, [("Tap:QueueLength", "many")]));
+        Assert.Contains("'many' at 'Tap:QueueLength'", e.Message, StringComparison.Ordinal);
     }
 }
