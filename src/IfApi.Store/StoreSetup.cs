@@ -39,17 +39,12 @@ public static class StoreSetup
         return csb.ConnectionString;
     }
 
-    public static IServiceCollection AddIfStore(this IServiceCollection services, StoreOptions options)
+    /// <summary>The store's services; the host registers <see cref="StoreOptions"/>.</summary>
+    public static IServiceCollection AddIfStore(this IServiceCollection services)
     {
-        services.AddSingleton(options);
-        // A transaction runs its statements synchronously while it holds a pool lock (see
-        // TransactionRunner.LockAsync); one such thread per held pool must not leave a small
-        // machine's thread pool (2 threads on 2 cores) short until it injects more, slowly.
-        ThreadPool.GetMinThreads(out var workers, out var io);
-        ThreadPool.SetMinThreads(Math.Max(workers, 8 * Environment.ProcessorCount), io);
         // Interceptors registered with the services see every command (diagnostics; tests inject faults with them).
         services.AddPooledDbContextFactory<IfDbContext>((sp, b) =>
-            Configure((DbContextOptionsBuilder<IfDbContext>)b, options).AddInterceptors(sp.GetServices<IInterceptor>()));
+            Configure((DbContextOptionsBuilder<IfDbContext>)b, sp.GetRequiredService<StoreOptions>()).AddInterceptors(sp.GetServices<IInterceptor>()));
         services.AddSingleton<EventSignals>();
         services.AddSingleton<TransactionRunner>();
         services.AddSingleton<EventSequencer>();

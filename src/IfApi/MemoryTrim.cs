@@ -1,5 +1,6 @@
 using System.Globalization;
 using System.Runtime.InteropServices;
+using Microsoft.Extensions.Options;
 
 namespace IfApi;
 
@@ -50,14 +51,16 @@ public sealed class IdleTrimPolicy(long quietBytes, long burstBytes, long burstM
     }
 }
 
-/// <summary><c>Memory:TrimWhenIdle</c> (default true), how often the process is sampled, and what a burst is.</summary>
+/// <summary><c>Memory:TrimWhenIdle</c> (default true); how often the process is sampled and what a burst is are not settings.</summary>
 public sealed class MemoryTrimOptions
 {
-    public bool Enabled { get; set; } = true;
-    public TimeSpan Interval { get; set; } = TimeSpan.FromSeconds(2);
-    public long QuietBytes { get; set; } = 1 << 20;
-    public long BurstBytes { get; set; } = 4 << 20;
-    public long BurstMethods { get; set; } = 1000;
+    public const string Section = "Memory";
+
+    public bool TrimWhenIdle { get; set; } = true;
+    public TimeSpan Interval { get; } = TimeSpan.FromSeconds(2);
+    public long QuietBytes { get; } = 1 << 20;
+    public long BurstBytes { get; } = 4 << 20;
+    public long BurstMethods { get; } = 1000;
 }
 
 /// <summary>Samples the process's allocations and trims the heap once a burst of work is over.</summary>
@@ -65,6 +68,8 @@ internal sealed class MemoryTrimmer(MemoryTrimOptions options, ILogger<MemoryTri
 {
     protected override async Task ExecuteAsync(CancellationToken ct)
     {
+        if (!options.TrimWhenIdle)
+            return; // the collector decides alone
         var policy = new IdleTrimPolicy(options.QuietBytes, options.BurstBytes, options.BurstMethods);
         using var timer = new PeriodicTimer(options.Interval);
         try
@@ -112,15 +117,12 @@ internal sealed class MemoryTrimmer(MemoryTrimOptions options, ILogger<MemoryTri
 
 public static class MemoryTrimHosting
 {
-    /// <summary>Registers the trimmer unless <c>Memory:TrimWhenIdle</c> is false.</summary>
+    /// <summary>Registers the trimmer, which does nothing when <c>Memory:TrimWhenIdle</c> is false.</summary>
     public static WebApplicationBuilder AddIfMemoryTrim(this WebApplicationBuilder builder)
     {
-        var options = new MemoryTrimOptions();
-        if (builder.Configuration["Memory:TrimWhenIdle"] is { Length: > 0 } value)
-            options.Enabled = bool.TryParse(value, out var on)
-                ? on : throw new InvalidOperationException($"Memory:TrimWhenIdle '{value}' is not true or false");
-        builder.Services.AddSingleton(options);
-        if (options.Enabled && !StoreHosting.GeneratingDocument)
+        builder.Services.AddOptions<MemoryTrimOptions>().BindConfiguration(MemoryTrimOptions.Section).ValidateOnStart();
+        builder.Services.AddSingleton(sp => sp.GetRequiredService<IOptions<MemoryTrimOptions>>().Value);
+        if (!StoreHosting.GeneratingDocument)
         {
             builder.Services.AddSingleton<MemoryTrimmer>();
             builder.Services.AddHostedService(sp => sp.GetRequiredService<MemoryTrimmer>());

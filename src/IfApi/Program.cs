@@ -13,7 +13,7 @@ using IfApi.Tap;
 if (HealthProbe.Requested(args))
     return await HealthProbe.RunAsync(Environment.GetEnvironmentVariable("ASPNETCORE_URLS"));  // container health checks
 
-var builder = WebApplication.CreateBuilder(args);
+var builder = WebApplication.CreateBuilder(ContentRoot.Options(args)); // the service's own folder, wherever it is started from
 builder.AddIfAuth();                  // Auth:Keys and their scopes; no keys → open, on loopback only
 builder.AddIfRequestLimits();         // Kestrel:Limits:MaxRequestBodySize (1 MiB)
 builder.AddIfStore();                 // Database:Provider, ConnectionStrings:IfApi, Interfaces:Static
@@ -25,6 +25,7 @@ builder.AddIfTelemetry();             // /metrics: OpenTelemetry meters, Prometh
 builder.AddIfMemoryTrim();            // Memory:TrimWhenIdle: a burst's garbage goes back once it is over
 
 var app = builder.Build();
+app.CheckSettings();                  // a bad setting stops the start here, named by its key
 app.UseIfRequestLog();                // X-Request-ID, and one log line per change with its key
 app.UseIfProblems();
 app.UseIfOpenApi();

@@ -1,5 +1,7 @@
 using System.Text.Json.Serialization;
 using IfApi.Store;
+using Microsoft.Data.Sqlite;
+using Microsoft.Extensions.Options;
 
 namespace IfApi;
 
@@ -14,33 +16,12 @@ public static class StoreHosting
 
     public static WebApplicationBuilder AddIfStore(this WebApplicationBuilder builder)
     {
-        var config = builder.Configuration;
-        var provider = config["Database:Provider"] is { Length: > 0 } p
-            ? Enum.TryParse<StoreProvider>(p, ignoreCase: true, out var parsed) ? parsed
-                : throw new InvalidOperationException($"Database:Provider '{p}' is not Sqlite or Postgres")
-            : StoreProvider.Sqlite;
-        var connection = config.GetConnectionString("IfApi");
-        if (string.IsNullOrWhiteSpace(connection))
-        {
-            if (provider == StoreProvider.Postgres)
-                throw new InvalidOperationException("Database:Provider is Postgres but ConnectionStrings:IfApi is not set");
-            connection = StoreOptions.DefaultSqlite;
-        }
-        var options = new StoreOptions { Provider = provider, ConnectionString = connection };
-        if (config["Events:Retention"] is { Length: > 0 } retention)
-            options.EventRetention = TimeSpan.TryParse(retention, System.Globalization.CultureInfo.InvariantCulture, out var kept) && kept >= TimeSpan.Zero
-                ? kept : throw new InvalidOperationException($"Events:Retention '{retention}' is not a duration such as 1.00:00:00 (a day) or 06:00:00");
-        if (config["Events:Keep"] is { Length: > 0 } keep)
-            options.EventsKept = long.TryParse(keep, System.Globalization.NumberStyles.None, System.Globalization.CultureInfo.InvariantCulture, out var most) && most >= 1
-                ? most : throw new InvalidOperationException($"Events:Keep '{keep}' is not a whole number of events, at least 1");
-        if (config["Tap:LeaseSeconds"] is { Length: > 0 } lease)
-            options.LeaseDuration = int.TryParse(lease, System.Globalization.NumberStyles.None, System.Globalization.CultureInfo.InvariantCulture, out var seconds) && seconds >= 1
-                ? TimeSpan.FromSeconds(seconds) : throw new InvalidOperationException($"Tap:LeaseSeconds '{lease}' is not a whole number of seconds, at least 1");
-        builder.Services.AddIfStore(options);
-        builder.Services.AddSingleton(new StaticInterfaces(ReadList(config.GetSection("Interfaces:Static"))));
+        var services = builder.Services;
+        AddStoreSettings(services);
+        services.AddIfStore();
         if (!GeneratingDocument)
-            builder.Services.AddHostedService<StoreStartup>();
-        builder.Services.ConfigureHttpJsonOptions(o =>
+            services.AddHostedService<StoreStartup>();
+        services.ConfigureHttpJsonOptions(o =>
         {
             // A misspelt field is a client bug worth hearing about, not something to drop silently.
             o.SerializerOptions.UnmappedMemberHandling = JsonUnmappedMemberHandling.Disallow;
@@ -48,22 +29,58 @@ public static class StoreHosting
         return builder;
     }
 
-    /// <summary><c>Interfaces:Static</c> as a list (<c>Interfaces:Static:0=em0</c>) or one string (<c>em0,em1</c>).</summary>
-    private static string[] ReadList(IConfigurationSection section) =>
-        section.Value is { } one
-            ? one.Split([',', ' '], StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries)
-            : section.GetChildren().Select(c => c.Value).OfType<string>().Where(v => v.Length > 0).ToArray();
+    /// <summary>The store's settings, checked at start-up, and the <see cref="StoreOptions"/> made of them.</summary>
+    internal static IServiceCollection AddStoreSettings(IServiceCollection services)
+    {
+        services.AddSettings<DatabaseOptions, DatabaseOptionsValidation>(DatabaseOptions.Section)
+            .Configure<IConfiguration>((database, config) => database.ConnectionString = config.GetConnectionString(DatabaseOptions.ConnectionStringName));
+        services.AddSettings<EventsOptions, EventsOptionsValidation>(EventsOptions.Section);
+        services.AddOptions<InterfacesOptions>().BindConfiguration(InterfacesOptions.Section).Configure<IConfiguration>(InterfacesOptions.ReadOneString);
+        // What is configured goes to the store; what is not keeps the store's own default.
+        // Tap:LeaseSeconds is the frame path's setting: TapHosting adds it.
+        services.AddOptions<StoreOptions>().Configure<IOptions<DatabaseOptions>, IOptions<EventsOptions>, IHostEnvironment>((store, database, events, host) =>
+        {
+            if (database.Value.Provider is { } provider)
+                store.Provider = provider;
+            if (!string.IsNullOrWhiteSpace(database.Value.ConnectionString))
+                store.ConnectionString = database.Value.ConnectionString;
+            if (store.Provider == StoreProvider.Sqlite)
+                store.ConnectionString = SqliteFileUnder(host.ContentRootPath, store.ConnectionString);
+            if (events.Value.Retention is { } retention)
+                store.EventRetention = retention;
+            if (events.Value.Keep is { } keep)
+                store.EventsKept = keep;
+        });
+        return services.AddSingleton(sp => sp.GetRequiredService<IOptions<StoreOptions>>().Value);
+    }
+
+    /// <summary>
+    /// A relative SQLite file (the default <c>data/ifapi.db</c>) is under the content root, as the
+    /// appsettings.json beside it is (<see cref="ContentRoot"/>), not under whatever folder the service
+    /// was started from. In-memory databases, <c>file:</c> URIs and <c>|DataDirectory|</c> are SQLite's own.
+    /// </summary>
+    internal static string SqliteFileUnder(string contentRoot, string connectionString)
+    {
+        var csb = new SqliteConnectionStringBuilder(connectionString);
+        var file = csb.DataSource;
+        if (file.Length == 0 || file == ":memory:" || csb.Mode == SqliteOpenMode.Memory || Path.IsPathRooted(file)
+            || file.StartsWith("file:", StringComparison.OrdinalIgnoreCase) || file.Contains("|DataDirectory|", StringComparison.OrdinalIgnoreCase))
+            return connectionString;
+        csb.DataSource = Path.GetFullPath(file, contentRoot);
+        return csb.ConnectionString;
+    }
 }
 
-public sealed record StaticInterfaces(IReadOnlyList<string> Names);
-
 /// <summary>Migrates and bootstraps the store; hosted services start before the server listens.</summary>
-internal sealed class StoreStartup(IServiceProvider sp, StaticInterfaces statics, StoreOptions options, ILogger<StoreStartup> log) : IHostedService
+internal sealed class StoreStartup(IServiceProvider sp, IOptions<InterfacesOptions> interfaces, StoreOptions options, ILogger<StoreStartup> log) : IHostedService
 {
     public async Task StartAsync(CancellationToken ct)
     {
-        log.LogInformation("store: {Provider}", options.Provider);
-        await StoreSetup.MigrateAndBootstrapAsync(sp, statics.Names, ct);
+        if (options.Provider == StoreProvider.Sqlite)
+            log.LogInformation("store: {Provider} in {File}", options.Provider, new SqliteConnectionStringBuilder(options.ConnectionString).DataSource);
+        else
+            log.LogInformation("store: {Provider}", options.Provider); // its connection string may hold a password
+        await StoreSetup.MigrateAndBootstrapAsync(sp, interfaces.Value.Static, ct);
     }
 
     public Task StopAsync(CancellationToken ct) => Task.CompletedTask;

@@ -6,6 +6,7 @@ using IfApi.Auth;
 using Microsoft.AspNetCore.Builder;
 using Microsoft.Extensions.Configuration;
 using Microsoft.Extensions.DependencyInjection;
+using Microsoft.Extensions.Options;
 
 namespace IfApi.Tests;
 
@@ -219,8 +220,13 @@ public sealed class AuthTests : IClassFixture<SqliteStore>, IDisposable
 /// <summary>The key ring and the loopback rewrite, without HTTP.</summary>
 public sealed class ApiKeyRingTests
 {
-    private static ApiKeyRing Ring(params (string, string?)[] settings) =>
-        ApiKeyRing.FromConfiguration(new ConfigurationBuilder().AddInMemoryCollection(settings.Select(s => new KeyValuePair<string, string?>(s.Item1, s.Item2))).Build().GetSection("Auth:Keys"));
+    /// <summary>The ring the service would make of these settings, through its own registration.</summary>
+    private static ApiKeyRing Ring(params (string, string?)[] settings)
+    {
+        var configuration = new ConfigurationBuilder().AddInMemoryCollection(settings.Select(s => new KeyValuePair<string, string?>(s.Item1, s.Item2))).Build();
+        using var services = AuthSetup.AddApiKeys(new ServiceCollection().AddSingleton<IConfiguration>(configuration)).BuildServiceProvider();
+        return services.GetRequiredService<ApiKeyRing>();
+    }
 
     [Fact]
     public void A_secret_finds_its_key_among_several_and_nothing_else_does()
@@ -242,24 +248,25 @@ public sealed class ApiKeyRingTests
     [InlineData("Auth:Keys:a:Scopes", "read", "Secret is not set")]
     [InlineData("Auth:Keys:a:Secret", "short", "shorter than 16")]
     [InlineData("Auth:Keys:a:Secret", "long-enough-secret", "names no scope")]
+    [InlineData("Auth:Keys:a", "long-enough-secret", "Auth:Keys:a:Secret is not set")] // Auth__Keys__a=…: a value, and no key under it
     public void A_key_that_cannot_work_stops_the_start(string key, string value, string message)
     {
-        var e = Assert.Throws<InvalidOperationException>(() => Ring((key, value)));
+        var e = Assert.Throws<OptionsValidationException>(() => Ring((key, value)));
         Assert.Contains(message, e.Message, StringComparison.Ordinal);
     }
 
     [Fact]
     public void Unknown_scopes_bad_names_and_shared_secrets_stop_the_start()
     {
-        Assert.Contains("'root'", Assert.Throws<InvalidOperationException>(() =>
+        Assert.Contains("'root'", Assert.Throws<OptionsValidationException>(() =>
             Ring(("Auth:Keys:a:Secret", "long-enough-secret"), ("Auth:Keys:a:Scopes", "read root"))).Message);
-        Assert.Contains("key name", Assert.Throws<InvalidOperationException>(() =>
+        Assert.Contains("key name", Assert.Throws<OptionsValidationException>(() =>
             Ring(("Auth:Keys:a b:Secret", "long-enough-secret"), ("Auth:Keys:a b:Scopes", "read"))).Message);
-        Assert.Contains("key name", Assert.Throws<InvalidOperationException>(() =>
+        Assert.Contains("key name", Assert.Throws<OptionsValidationException>(() =>
             Ring(($"Auth:Keys:{new string('k', 65)}:Secret", "long-enough-secret"), ($"Auth:Keys:{new string('k', 65)}:Scopes", "read"))).Message);
         Assert.Equal(2, Ring(($"Auth:Keys:{new string('k', 64)}:Secret", "long-enough-secret-1"), ($"Auth:Keys:{new string('k', 64)}:Scopes", "read"),
             ("Auth:Keys:ops.ci_1-x:Secret", "long-enough-secret-2"), ("Auth:Keys:ops.ci_1-x:Scopes", "read")).Keys.Count);
-        Assert.Contains("same secret", Assert.Throws<InvalidOperationException>(() =>
+        Assert.Contains("same secret", Assert.Throws<OptionsValidationException>(() =>
             Ring(("Auth:Keys:a:Secret", "long-enough-secret"), ("Auth:Keys:a:Scopes", "read"),
                 ("Auth:Keys:b:Secret", "long-enough-secret"), ("Auth:Keys:b:Scopes", "write"))).Message);
     }

@@ -77,16 +77,18 @@ public sealed class MemoryTrimTests(SqliteStore store) : IClassFixture<SqliteSto
         using (var off = store.NewFactory(("Memory:TrimWhenIdle", "false")))
         {
             _ = off.CreateClient();
-            Assert.Null(off.Services.GetService<MemoryTrimmer>());
+            // Started and done at once: it samples nothing and never collects.
+            Assert.True(off.Services.GetRequiredService<MemoryTrimmer>().ExecuteTask?.IsCompletedSuccessfully);
         }
         using (var on = store.NewFactory())
         {
             _ = on.CreateClient();
             Assert.Contains(on.Services.GetServices<IHostedService>(), s => s is MemoryTrimmer);
+            Assert.False(on.Services.GetRequiredService<MemoryTrimmer>().ExecuteTask?.IsCompleted);
         }
         using var bad = store.NewFactory(("Memory:TrimWhenIdle", "sometimes"));
         var e = Assert.ThrowsAny<Exception>(() => bad.CreateClient());
-        Assert.Contains("Memory:TrimWhenIdle 'sometimes'", e.ToString(), StringComparison.Ordinal);
+        Assert.Contains("'sometimes' at 'Memory:TrimWhenIdle'", e.ToString(), StringComparison.Ordinal);
     }
 
     [Fact]

@@ -22,15 +22,18 @@ public sealed partial class ServiceProcess : IAsyncDisposable
     public IReadOnlyCollection<string> Output => _output;
     public bool Exited => _process.HasExited;
 
-    /// <summary>Starts the service on the store with the given settings (<c>Section:Key</c> names) and waits until it is ready.</summary>
+    /// <summary>
+    /// Starts the service on the store with the given settings (<c>Section:Key</c> names) and waits until it is ready;
+    /// from the folder IfApi.dll is in unless <paramref name="workingDirectory"/> names another.
+    /// </summary>
     public static async Task<ServiceProcess> StartAsync(StoreFixture store, IEnumerable<(string Key, string Value)>? settings = null,
-        string urls = "http://127.0.0.1:0", TimeSpan? timeout = null)
+        string urls = "http://127.0.0.1:0", TimeSpan? timeout = null, string? workingDirectory = null)
     {
         var dll = Path.Combine(AppContext.BaseDirectory, "IfApi.dll");
         var start = new ProcessStartInfo("dotnet")
         {
             ArgumentList = { dll, "--urls", urls },
-            WorkingDirectory = AppContext.BaseDirectory,
+            WorkingDirectory = workingDirectory ?? AppContext.BaseDirectory,
             RedirectStandardOutput = true,
             RedirectStandardError = true,
             UseShellExecute = false,

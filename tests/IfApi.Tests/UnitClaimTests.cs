@@ -20,24 +20,25 @@ public sealed class PostgresUnitClaimTests(PostgresStore store) : UnitClaimTests
         // claimed, until all eight have got there. Creates that queued on the pool through each
         // other's commits would never all get there together.
         const int creates = 8;
-        var barrier = new Barrier(creates);
-        var met = 0;
+        var arrived = 0;
+        var all = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
         using var factory = Store.NewFactory();
         using var http = factory.CreateClient();
         var c = await http.AttachCloner();
         // A host of its own, so that only its creates meet at the barrier.
         using var gated = new IfApiFactory(Store.Provider, Store.ConnectionString, [])
         {
-            MoreServices = s => s.AddSingleton<IInterceptor>(new BeforeInterfaceInsert(() =>
+            MoreServices = s => s.AddSingleton<IInterceptor>(new BeforeInterfaceInsert(async () =>
             {
-                if (barrier.SignalAndWait(TimeSpan.FromSeconds(15)))
-                    Interlocked.Increment(ref met);
+                if (Interlocked.Increment(ref arrived) == creates)
+                    all.TrySetResult();
+                await all.Task.WaitAsync(TimeSpan.FromSeconds(15)).ConfigureAwait(ConfigureAwaitOptions.SuppressThrowing);
             })),
         };
         using var client = gated.CreateClient();
         var responses = await Task.WhenAll(Enumerable.Range(0, creates).Select(_ => Task.Run(() => client.Create(c))));
         var units = await Task.WhenAll(responses.Select(async r => (await r.Json(HttpStatusCode.Created)).Int("unit")));
-        Assert.Equal(creates, met);
+        Assert.True(all.Task.IsCompletedSuccessfully, $"only {arrived} of {creates} creates were in flight at once");
         Assert.Equal(Enumerable.Range(0, creates), units.Order());
         await StoreInvariants.AssertConsistentAsync(Store);
     }
@@ -209,28 +210,32 @@ public abstract class UnitClaimTests<TStore>(TStore store) : IClassFixture<TStor
 }
 
 /// <summary>Runs an action just before the command that inserts an interface row goes to the store.</summary>
-internal sealed partial class BeforeInterfaceInsert(Action action) : DbCommandInterceptor
+internal sealed partial class BeforeInterfaceInsert(Func<Task> action) : DbCommandInterceptor
 {
+    public BeforeInterfaceInsert(Action action) : this(() =>
+    {
+        action();
+        return Task.CompletedTask;
+    })
+    {
+    }
+
     [GeneratedRegex(@"INSERT INTO ""?interfaces""?", RegexOptions.IgnoreCase)]
     private static partial Regex InsertsInterface();
 
-    private void Before(DbCommand command)
-    {
-        if (InsertsInterface().IsMatch(command.CommandText))
-            action();
-    }
+    private Task BeforeAsync(DbCommand command) => InsertsInterface().IsMatch(command.CommandText) ? action() : Task.CompletedTask;
 
-    public override ValueTask<InterceptionResult<DbDataReader>> ReaderExecutingAsync(DbCommand command, CommandEventData eventData,
+    public override async ValueTask<InterceptionResult<DbDataReader>> ReaderExecutingAsync(DbCommand command, CommandEventData eventData,
         InterceptionResult<DbDataReader> result, CancellationToken ct = default)
     {
-        Before(command);
-        return ValueTask.FromResult(result);
+        await BeforeAsync(command);
+        return result;
     }
 
-    public override ValueTask<InterceptionResult<int>> NonQueryExecutingAsync(DbCommand command, CommandEventData eventData,
+    public override async ValueTask<InterceptionResult<int>> NonQueryExecutingAsync(DbCommand command, CommandEventData eventData,
         InterceptionResult<int> result, CancellationToken ct = default)
     {
-        Before(command);
-        return ValueTask.FromResult(result);
+        await BeforeAsync(command);
+        return result;
     }
 }

@@ -1,5 +1,6 @@
 using System.Security.Cryptography;
 using System.Text;
+using Microsoft.Extensions.Options;
 
 namespace IfApi.Auth;
 
@@ -45,22 +46,90 @@ public static class ScopeNames
     public static string Format(Scopes scopes) =>
         string.Join(' ', new[] { Scopes.Read, Scopes.Write, Scopes.Admin, Scopes.Tap }.Where(s => scopes.HasFlag(s)).Select(Of));
 
-    /// <summary>Parses <c>Auth:Keys:&lt;name&gt;:Scopes</c>: names separated by spaces (or commas).</summary>
-    public static Scopes Parse(string? text, string key)
+    /// <summary>
+    /// Parses <c>Auth:Keys:&lt;name&gt;:Scopes</c>: names separated by spaces (or commas). False, with
+    /// the first word that names none, when a word is not a scope.
+    /// </summary>
+    public static bool TryParse(string? text, out Scopes scopes, [System.Diagnostics.CodeAnalysis.NotNullWhen(false)] out string? unknown)
     {
-        var scopes = Scopes.None;
+        scopes = Scopes.None;
         foreach (var word in (text ?? "").Split([' ', ',', '\t'], StringSplitOptions.RemoveEmptyEntries))
         {
-            scopes |= word.ToLowerInvariant() switch
+            var scope = word.ToLowerInvariant() switch
             {
                 Read => Scopes.Read,
                 Write => Scopes.Write,
                 Admin => Scopes.Admin,
                 Tap => Scopes.Tap,
-                _ => throw new InvalidOperationException($"Auth:Keys:{key}:Scopes: '{word}' is not one of read, write, admin, tap"),
+                _ => Scopes.None,
             };
+            if (scope == Scopes.None)
+            {
+                unknown = word;
+                return false;
+            }
+            scopes |= scope;
         }
-        return scopes;
+        unknown = null;
+        return true;
+    }
+}
+
+/// <summary><c>Auth:Keys:&lt;name&gt;:Secret</c> and <c>Auth:Keys:&lt;name&gt;:Scopes</c> (SPEC, Configuration). No keys: the service is open.</summary>
+public sealed class AuthOptions
+{
+    public const string Section = "Auth";
+
+    public Dictionary<string, ApiKeyOptions> Keys { get; } = new(StringComparer.OrdinalIgnoreCase);
+}
+
+/// <summary>One key as configured; <see cref="AuthOptionsValidation"/> says what it must be.</summary>
+public sealed class ApiKeyOptions
+{
+    public string? Secret { get; set; }
+
+    /// <summary>Any of <c>read write admin tap</c>, separated by spaces (or commas).</summary>
+    public string? Scopes { get; set; }
+}
+
+/// <summary>Every key must be able to work, and say whose a change was; otherwise the service does not start.</summary>
+internal sealed class AuthOptionsValidation(IConfiguration configuration) : IValidateOptions<AuthOptions>
+{
+    public ValidateOptionsResult Validate(string? name, AuthOptions options)
+    {
+        var failures = new List<string>();
+        // A name given a value and nothing under it (Auth__Keys__ci=...) binds to no key, yet it names
+        // one, and it makes the service leave loopback (AuthSetup): it must stop the start too.
+        foreach (var configured in configuration.GetSection($"{AuthOptions.Section}:{nameof(AuthOptions.Keys)}").GetChildren())
+        {
+            if (!options.Keys.ContainsKey(configured.Key))
+                failures.Add($"Auth:Keys:{configured.Key}:Secret is not set");
+        }
+        var hashes = new List<(string Name, byte[] Hash)>();
+        foreach (var (keyName, key) in options.Keys)
+        {
+            if (!ApiKeyRing.IsKeyName(keyName))
+            {
+                failures.Add($"Auth:Keys: '{keyName}' is not a key name (1-64 of letters, digits, '.', '_', '-')");
+                continue;
+            }
+            if (string.IsNullOrEmpty(key.Secret))
+                failures.Add($"Auth:Keys:{keyName}:Secret is not set");
+            else if (key.Secret.Length < ApiKeyRing.MinSecretLength)
+                failures.Add($"Auth:Keys:{keyName}:Secret is shorter than {ApiKeyRing.MinSecretLength} characters");
+            else
+            {
+                var hash = ApiKeyRing.Hash(key.Secret);
+                if (hashes.FirstOrDefault(h => CryptographicOperations.FixedTimeEquals(h.Hash, hash)).Name is { } twin)
+                    failures.Add($"Auth:Keys:{keyName} has the same secret as {twin}: a change could not say whose it was");
+                hashes.Add((keyName, hash));
+            }
+            if (!ScopeNames.TryParse(key.Scopes, out var scopes, out var unknown))
+                failures.Add($"Auth:Keys:{keyName}:Scopes: '{unknown}' is not one of read, write, admin, tap");
+            else if (scopes == Scopes.None)
+                failures.Add($"Auth:Keys:{keyName}:Scopes names no scope (read, write, admin, tap)");
+        }
+        return Settings.Check([.. failures]);
     }
 }
 
@@ -83,29 +152,9 @@ public sealed partial class ApiKeyRing
     /// <summary>No keys: every caller may do everything, and only from this host.</summary>
     public bool Open => _keys.Length == 0;
 
-    public static ApiKeyRing FromConfiguration(IConfigurationSection section)
-    {
-        var keys = new List<ApiKey>();
-        foreach (var entry in section.GetChildren())
-        {
-            var name = entry.Key;
-            if (!IsKeyName(name))
-                throw new InvalidOperationException($"Auth:Keys: '{name}' is not a key name (1-64 of letters, digits, '.', '_', '-')");
-            var secret = entry["Secret"];
-            if (string.IsNullOrEmpty(secret))
-                throw new InvalidOperationException($"Auth:Keys:{name}:Secret is not set");
-            if (secret.Length < MinSecretLength)
-                throw new InvalidOperationException($"Auth:Keys:{name}:Secret is shorter than {MinSecretLength} characters");
-            var scopes = ScopeNames.Parse(entry["Scopes"], name);
-            if (scopes == Scopes.None)
-                throw new InvalidOperationException($"Auth:Keys:{name}:Scopes names no scope (read, write, admin, tap)");
-            var hash = Hash(secret);
-            if (keys.FirstOrDefault(k => CryptographicOperations.FixedTimeEquals(k.Hash, hash)) is { } twin)
-                throw new InvalidOperationException($"Auth:Keys:{name} has the same secret as {twin.Name}: a change could not say whose it was");
-            keys.Add(new ApiKey(name, scopes, hash));
-        }
-        return new ApiKeyRing(keys);
-    }
+    /// <summary>The keys <paramref name="options"/> configures, once <see cref="AuthOptionsValidation"/> passed them.</summary>
+    public static ApiKeyRing From(AuthOptions options) =>
+        new(options.Keys.Select(k => new ApiKey(k.Key, ScopeNames.TryParse(k.Value.Scopes, out var scopes, out _) ? scopes : Scopes.None, Hash(k.Value.Secret ?? ""))));
 
     /// <summary>The key whose secret this is, or null. Looks at every key whatever it finds.</summary>
     public ApiKey? Match(ReadOnlySpan<char> secret)
@@ -150,6 +199,6 @@ public sealed partial class ApiKeyRing
     }
 
     /// <summary>1-64 of letters, digits, '.', '_', '-'.</summary>
-    private static bool IsKeyName(string name) =>
+    internal static bool IsKeyName(string name) =>
         name.Length is >= 1 and <= 64 && name.All(c => char.IsAsciiLetterOrDigit(c) || c is '.' or '_' or '-');
 }

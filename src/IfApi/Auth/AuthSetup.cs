@@ -20,10 +20,12 @@ public static class AuthSetup
 
     public static WebApplicationBuilder AddIfAuth(this WebApplicationBuilder builder)
     {
-        var ring = ApiKeyRing.FromConfiguration(builder.Configuration.GetSection("Auth:Keys"));
-        builder.Services.AddSingleton(ring);
+        AddApiKeys(builder.Services);
         builder.Services.AddSingleton<KeyTickets>();
-        if (ring.Open && !StoreHosting.GeneratingDocument)
+        // Where the server may listen is decided before it is built: by whether any key is named. The
+        // keys are checked at start-up, and one named that cannot work stops it.
+        var open = !builder.Configuration.GetSection($"{AuthOptions.Section}:{nameof(AuthOptions.Keys)}").GetChildren().Any();
+        if (open && !StoreHosting.GeneratingDocument)
             LoopbackOnly.Restrict(builder);
         else
         {
@@ -41,6 +43,14 @@ public static class AuthSetup
         builder.Services.AddSingleton<IAuthorizationHandler, ScopeRequirementHandler>();
         builder.Services.AddSingleton<IAuthorizationMiddlewareResultHandler, ScopeRefusal>();
         return builder;
+    }
+
+    /// <summary><c>Auth:Keys</c>, checked at start-up, and the ring of keys made of them.</summary>
+    internal static IServiceCollection AddApiKeys(IServiceCollection services)
+    {
+        services.AddSettings<AuthOptions, AuthOptionsValidation>(AuthOptions.Section);
+        services.AddSingleton(sp => ApiKeyRing.From(sp.GetRequiredService<IOptions<AuthOptions>>().Value));
+        return services;
     }
 
     /// <summary>

@@ -8,14 +8,19 @@ namespace IfApi.Tap;
 /// <summary>Settings of the frame path (<c>Tap:*</c>).</summary>
 public sealed class TapOptions
 {
+    public const string Section = "Tap";
+
     /// <summary><c>Tap:QueueLength</c>: frames an interface's transmit queue holds for a slow reader.</summary>
     public int QueueLength { get; set; } = 1024;
 
     /// <summary><c>Tap:MaxOpen</c>: devices this process keeps open at once; one more is refused (ENFILE, 503), so a client opening sockets by the thousand cannot exhaust memory.</summary>
     public int MaxOpen { get; set; } = 4096;
 
-    /// <summary>How often stations not heard for the age limit are forgotten, and failed refreshes retried.</summary>
-    public TimeSpan SweepInterval { get; set; } = TimeSpan.FromSeconds(5);
+    /// <summary><c>Tap:LeaseSeconds</c>: how long a replica's hold on an open device lasts unrenewed; unset, the store's default (<see cref="StoreOptions.LeaseDuration"/>).</summary>
+    public int? LeaseSeconds { get; set; }
+
+    /// <summary>How often stations not heard for the age limit are forgotten, and failed refreshes retried (not a setting).</summary>
+    public TimeSpan SweepInterval { get; } = TimeSpan.FromSeconds(5);
 }
 
 /// <summary>

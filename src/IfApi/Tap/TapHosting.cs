@@ -1,4 +1,5 @@
 using IfApi.Store;
+using Microsoft.Extensions.Options;
 
 namespace IfApi.Tap;
 
@@ -7,14 +8,14 @@ public static class TapHosting
 {
     public static WebApplicationBuilder AddIfTap(this WebApplicationBuilder builder)
     {
-        var options = new TapOptions();
-        if (builder.Configuration["Tap:QueueLength"] is { Length: > 0 } length)
-            options.QueueLength = int.TryParse(length, System.Globalization.NumberStyles.None, System.Globalization.CultureInfo.InvariantCulture, out var n) && n >= 1
-                ? n : throw new InvalidOperationException($"Tap:QueueLength '{length}' is not a whole number of frames, at least 1");
-        if (builder.Configuration["Tap:MaxOpen"] is { Length: > 0 } most)
-            options.MaxOpen = int.TryParse(most, System.Globalization.NumberStyles.None, System.Globalization.CultureInfo.InvariantCulture, out var m) && m >= 1
-                ? m : throw new InvalidOperationException($"Tap:MaxOpen '{most}' is not a whole number of devices, at least 1");
-        builder.Services.AddSingleton(options);
+        builder.Services.AddSettings<TapOptions, TapOptionsValidation>(TapOptions.Section);
+        builder.Services.AddSingleton(sp => sp.GetRequiredService<IOptions<TapOptions>>().Value);
+        // The store writes each open device's lease and LeaseKeeper renews it: both read its length there.
+        builder.Services.AddOptions<StoreOptions>().Configure<IOptions<TapOptions>>((store, tap) =>
+        {
+            if (tap.Value.LeaseSeconds is { } seconds)
+                store.LeaseDuration = TimeSpan.FromSeconds(seconds);
+        });
         builder.Services.AddSingleton<FramePlane>();
         builder.Services.AddSingleton<IInterfaceWatcher>(sp => sp.GetRequiredService<FramePlane>());
         builder.Services.AddHostedService<FrameSweeper>();
@@ -33,4 +34,12 @@ public static class TapHosting
         app.MapTapApi();
         return app;
     }
+}
+
+internal sealed class TapOptionsValidation : IValidateOptions<TapOptions>
+{
+    public ValidateOptionsResult Validate(string? name, TapOptions options) => Settings.Check(
+        options.QueueLength >= 1 ? null : $"Tap:QueueLength '{options.QueueLength}' is not a whole number of frames, at least 1",
+        options.MaxOpen >= 1 ? null : $"Tap:MaxOpen '{options.MaxOpen}' is not a whole number of devices, at least 1",
+        options.LeaseSeconds is not { } lease || lease >= 1 ? null : $"Tap:LeaseSeconds '{lease}' is not a whole number of seconds, at least 1");
 }
