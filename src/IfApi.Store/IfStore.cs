@@ -547,22 +547,20 @@ public sealed partial class IfStore(TransactionRunner tx, IInterfaceWatcher watc
 
         var (lladdr, vlan, parent) = await CheckParamsAsync(db, cloner.Kind, p, ct);
 
+        int? index = null; // claimed with the first probe, where the store can do both in one round trip
         var unit = await UnitAllocator.AllocateAsync(Pool(db, cloner.Name, units), requested, cloner.MaxUnit,
             async (u, ct) =>
             {
-                // Whether another (renamed) interface holds a name of the unit, and, in the same
-                // round trip, whether the cloner is still the one matched.
-                var names = cloner.NamesHeldByUnit(u);
-                var probe = await db.Cloners.AsNoTracking().Where(c => c.Name == cloner.Name)
-                    .Select(c => new { c.Seq, Held = db.Interfaces.Any(i => names.Contains(i.Name)) })
-                    .FirstOrDefaultAsync(ct);
-                if (probe is null || clonerSeq is not null && probe.Seq != clonerSeq)
+                var (seq, held, claimed) = await CreateProbes.ProbeAsync(db, cloner.Name, cloner.NamesHeldByUnit(u),
+                    claimIndex: index is null && indexes is null, ct);
+                index ??= claimed;
+                if (seq is null || clonerSeq is not null && seq != clonerSeq)
                     throw new RaceLostException($"cloner '{cloner.Name}' changed while this transaction used it");
-                return probe.Held;
+                return held;
             }, ct, ioctl);
 
         var names = cloner.InterfaceNames(unit);
-        var first = NewRow(names[0], cloner.Kind, cloner.Name, unit, await AllocIndexAsync(db, ct, indexes),
+        var first = NewRow(names[0], cloner.Kind, cloner.Name, unit, index ?? await AllocIndexAsync(db, ct, indexes),
             lladdr ?? (parent?.Lladdr) ?? cloner.Kind.NewLladdr('a'));
         AddGroups(first, cloner);
         if (vlan is int tag && parent is not null)

@@ -63,7 +63,7 @@ internal sealed class StoredUnitPool(IfDbContext db, StoreProvider provider, str
     // is picked by a scalar subquery, which the server runs once: as the inner side of a join it
     // could run again for every row the delete scans, skipping the rows this statement deleted
     // already, and delete them all.
-    private const string PgClaimLowest = """
+    internal const string PgClaimLowest = """
         DELETE FROM free_units WHERE pool = $1
           AND unit = (SELECT unit FROM free_units WHERE pool = $1 AND unit >= $2 ORDER BY unit LIMIT 1 FOR UPDATE SKIP LOCKED)
         RETURNING unit

@@ -167,7 +167,9 @@ public sealed class TransactionRunner(IDbContextFactory<IfDbContext> factory, St
 
     private static Exception Unwrap(Exception e)
     {
-        while (e is DbUpdateException or InvalidOperationException { InnerException: DbException } && e.InnerException is not null)
+        // EF wraps what the driver threw: in DbUpdateException when saving, and that (or the driver's
+        // exception) in InvalidOperationException when its execution strategy saw a transient failure.
+        while (e.InnerException is not null && e is DbUpdateException or InvalidOperationException { InnerException: DbException or DbUpdateException })
             e = e.InnerException;
         return e;
     }
