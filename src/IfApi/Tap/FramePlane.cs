@@ -1,7 +1,7 @@
 using System.Collections.Concurrent;
 using IfApi.Domain;
+using IfApi.Frames;
 using IfApi.Interfaces;
-using IfApi.Store;
 
 namespace IfApi.Tap;
 
@@ -23,19 +23,16 @@ public sealed class TapOptions
 /// interface a frame can reach, a <see cref="Bridge"/> for each bridge, wired as the store says
 /// (epair peers, bridge members, up or down). It loads an interface when its device is first
 /// opened or a frame is first sent out of it, with everything connected to it, and follows every
-/// committed change to what it holds (<see cref="IInterfaceWatcher"/>), so the store stays the one
+/// committed change to what it holds (<see cref="ChangedAsync"/>), so the store stays the one
 /// truth and the frame path never asks it anything per frame.
 /// </summary>
-public sealed class FramePlane(IServiceProvider services, TapOptions options, ILogger<FramePlane> log) : IInterfaceWatcher, IDisposable
+public sealed class FramePlane(ILinkSource links, TapOptions options, ILogger<FramePlane> log) : IDisposable
 {
     private readonly ConcurrentDictionary<Guid, Port> _ports = new();
     private readonly ConcurrentDictionary<Guid, Bridge> _bridges = new();
     private readonly ConcurrentDictionary<Guid, byte> _stale = new(); // refreshes that failed, retried by the sweep
     private readonly SemaphoreSlim _refresh = new(1, 1);
     private long _changes; // changes reported so far: a refresh that saw some land meanwhile reads again
-
-    // The store is told about this plane and this plane reads the store: resolved on first use.
-    private IfStore Store => services.GetRequiredService<IfStore>();
 
     public TapOptions Options => options;
 
@@ -137,14 +134,14 @@ public sealed class FramePlane(IServiceProvider services, TapOptions options, IL
 
     private async Task ApplyAsync(IReadOnlyList<Guid> ids, CancellationToken ct)
     {
-        var links = await Store.GetLinksAsync(ids, ct);
-        var found = links.ToDictionary(l => l.Id);
+        var loaded = await links.GetLinksAsync(ids, ct);
+        var found = loaded.ToDictionary(l => l.Id);
         foreach (var id in ids)
         {
             if (!found.ContainsKey(id))
                 Remove(id);
         }
-        foreach (var link in links)
+        foreach (var link in loaded)
         {
             if (link.Kind == InterfaceKind.Bridge)
             {
@@ -156,7 +153,7 @@ public sealed class FramePlane(IServiceProvider services, TapOptions options, IL
                 (port.Mtu, port.Up) = (link.Mtu, link.Up);
             }
         }
-        foreach (var link in links)
+        foreach (var link in loaded)
         {
             if (link.Kind == InterfaceKind.Bridge || !_ports.TryGetValue(link.Id, out var port))
                 continue;

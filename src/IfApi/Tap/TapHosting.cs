@@ -1,3 +1,4 @@
+using IfApi.Frames;
 using IfApi.Store;
 
 namespace IfApi.Tap;
@@ -15,8 +16,9 @@ public static class TapHosting
             options.MaxOpen = int.TryParse(most, System.Globalization.NumberStyles.None, System.Globalization.CultureInfo.InvariantCulture, out var m) && m >= 1
                 ? m : throw new InvalidOperationException($"Tap:MaxOpen '{most}' is not a whole number of devices, at least 1");
         builder.Services.AddSingleton(options);
+        builder.Services.AddSingleton<ILinkSource, StoreLinkSource>();
         builder.Services.AddSingleton<FramePlane>();
-        builder.Services.AddSingleton<IInterfaceWatcher>(sp => sp.GetRequiredService<FramePlane>());
+        builder.Services.AddSingleton<IInterfaceWatcher, FramePlaneWatcher>();
         builder.Services.AddHostedService<FrameSweeper>();
         if (!StoreHosting.GeneratingDocument)
         {
