@@ -2,6 +2,7 @@ using System.Buffers.Binary;
 using System.Net;
 using System.Net.Sockets;
 using System.Net.WebSockets;
+using IfApi.Frames;
 using IfApi.Tap;
 
 namespace IfApi.Tests;

@@ -2,6 +2,7 @@ using IfApi.Auth;
 using System.Net.WebSockets;
 using System.Text.Json;
 using IfApi.Domain;
+using IfApi.Frames;
 using IfApi.Interfaces;
 using IfApi.Store;
 using Microsoft.AspNetCore.Http.HttpResults;

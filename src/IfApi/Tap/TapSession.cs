@@ -1,6 +1,7 @@
 using System.Buffers;
 using System.Buffers.Binary;
 using System.Net.WebSockets;
+using IfApi.Frames;
 
 namespace IfApi.Tap;
 

@@ -1,6 +1,6 @@
 using IfApi.Domain;
 
-namespace IfApi.Tap;
+namespace IfApi.Frames;
 
 /// <summary>
 /// An interface as its frames see it: a tap with its character device, or any Ethernet port a
@@ -89,8 +89,8 @@ public sealed class Port
     /// <summary>The bridge this port is a member of, if any.</summary>
     public Bridge? Bridge { get; internal set; }
 
-    /// <summary>Whose turn it is to write IFF_RUNNING to the store (see <c>TapApi</c>).</summary>
-    internal SemaphoreSlim RunningTurn { get; } = new(1, 1);
+    /// <summary>Whose turn it is to record the device opening or closing (IFF_RUNNING in the store): one at a time per port.</summary>
+    public SemaphoreSlim RunningTurn { get; } = new(1, 1);
 
     /// <summary>Whether the device is open (IFF_RUNNING on a tap).</summary>
     public bool IsOpen => Volatile.Read(ref _device) is not null;

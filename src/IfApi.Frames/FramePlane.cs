@@ -1,9 +1,8 @@
 using System.Collections.Concurrent;
 using IfApi.Domain;
-using IfApi.Frames;
-using IfApi.Interfaces;
+using Microsoft.Extensions.Logging;
 
-namespace IfApi.Tap;
+namespace IfApi.Frames;
 
 /// <summary>Settings of the frame path (<c>Tap:*</c>).</summary>
 public sealed class TapOptions
@@ -42,10 +41,10 @@ public sealed class FramePlane(ILinkSource links, TapOptions options, ILogger<Fr
     public Bridge? FindBridge(Guid id) => _bridges.TryGetValue(id, out var bridge) ? bridge : null;
 
     /// <summary>An interface's live counters: zeros while nothing has passed through it here.</summary>
-    public InterfaceStats Stats(Guid id) =>
+    public PortStats Stats(Guid id) =>
         _ports.TryGetValue(id, out var port) ? port.Counters.Snapshot()
         : _bridges.TryGetValue(id, out var bridge) ? bridge.Counters.Snapshot()
-        : InterfaceStats.Zero;
+        : default;
 
     /// <summary>The interface's port, loading it with what it connects to; null when it does not exist.</summary>
     public async Task<Port?> LoadPortAsync(Guid id, CancellationToken ct)
@@ -245,26 +244,6 @@ public sealed class FramePlane(ILinkSource links, TapOptions options, ILogger<Fr
     }
 
     public void Dispose() => _refresh.Dispose();
-}
-
-/// <summary>Runs the plane's sweep: station aging and retries.</summary>
-internal sealed class FrameSweeper(FramePlane plane, ILogger<FrameSweeper> log) : BackgroundService
-{
-    protected override async Task ExecuteAsync(CancellationToken stoppingToken)
-    {
-        using var timer = new PeriodicTimer(plane.Options.SweepInterval);
-        while (await timer.WaitForNextTickAsync(stoppingToken))
-        {
-            try
-            {
-                await plane.SweepAsync(stoppingToken);
-            }
-            catch (Exception e) when (e is not OperationCanceledException)
-            {
-                log.LogWarning(e, "frame path sweep failed");
-            }
-        }
-    }
 }
 
 /// <summary>Frames and bytes in and out, and drops by reason, summed over ports.</summary>

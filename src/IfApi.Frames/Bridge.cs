@@ -1,6 +1,6 @@
 using IfApi.Domain;
 
-namespace IfApi.Tap;
+namespace IfApi.Frames;
 
 /// <summary>
 /// A bridge's frame path (<c>if_bridge.c</c>): its member ports and its learning table. A member's
