@@ -9,6 +9,7 @@ using System.Globalization;
 using System.Net.Http.Json;
 using System.Text.Json;
 using Microsoft.AspNetCore.Hosting;
+using IfApi.Frames.Wire;
 using IfApi.Relay;
 using Microsoft.AspNetCore.Mvc.Testing;
 
@@ -227,7 +228,7 @@ internal sealed class FrameRun(Device tx, Device rx, int size, int window, int p
         while (true)
         {
             var message = rx.Socket.Receive();
-            if (message.Type == WsClient.WebSocketOpcode.Close)
+            if (message.Type == WebSocketOpcode.Close)
                 return;
             var now = Stopwatch.GetTimestamp();
             var bytes = message.Bytes.Span;
