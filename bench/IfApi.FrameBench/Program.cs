@@ -9,6 +9,7 @@ using System.Globalization;
 using System.Net.Http.Json;
 using System.Text.Json;
 using Microsoft.AspNetCore.Hosting;
+using IfApi.Frames.Wire;
 using IfApi.Relay;
 using Microsoft.AspNetCore.Mvc.Testing;
 
@@ -117,16 +118,14 @@ internal sealed record Figures(double FramesPerSecond, double Mbps, double P50Us
 /// <summary>A tap's device from the client side: the relay's client, with the framing chosen.</summary>
 internal sealed class Device : IDisposable
 {
-    public const string BatchProtocol = "ifapi.batch";
-
     private Device(WsClient socket) => Socket = socket;
 
     public WsClient Socket { get; }
 
-    public bool Batched => Socket.SubProtocol == BatchProtocol;
+    public bool Batched => Socket.SubProtocol == BatchFraming.Protocol;
 
     public static Task<Device> OpenAsync(Uri server, string tap, bool batched) =>
-        Task.Run(() => new Device(WsClient.Connect(new UriBuilder(server) { Scheme = "ws", Path = $"/v1/interfaces/{tap}/tap" }.Uri, batched ? [BatchProtocol] : [], null)));
+        Task.Run(() => new Device(WsClient.Connect(new UriBuilder(server) { Scheme = "ws", Path = $"/v1/interfaces/{tap}/tap" }.Uri, batched ? [BatchFraming.Protocol] : [], null)));
 
     public void Dispose()
     {
@@ -227,7 +226,7 @@ internal sealed class FrameRun(Device tx, Device rx, int size, int window, int p
         while (true)
         {
             var message = rx.Socket.Receive();
-            if (message.Type == WsClient.WebSocketOpcode.Close)
+            if (message.Type == WebSocketOpcode.Close)
                 return;
             var now = Stopwatch.GetTimestamp();
             var bytes = message.Bytes.Span;
@@ -237,12 +236,11 @@ internal sealed class FrameRun(Device tx, Device rx, int size, int window, int p
                     return;
                 continue;
             }
-            for (var at = 0; at + 2 <= bytes.Length;)
+            var records = new BatchReader(bytes);
+            while (records.TryRead(out var frame))
             {
-                var n = BinaryPrimitives.ReadUInt16BigEndian(bytes[at..]);
-                if (!Take(bytes.Slice(at + 2, n), now))
+                if (!Take(frame, now))
                     return;
-                at += 2 + n;
             }
         }
     }

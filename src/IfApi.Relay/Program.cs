@@ -1,14 +1,15 @@
 using System.Runtime.InteropServices;
+using IfApi.Frames.Wire;
 using IfApi.Relay;
 
 // ifapi-relay: joins a real Linux tap to an IfApi tap, so a host's network stack (or a namespace's)
 // is one more station on an IfApi bridge.
-const string usage = """
+var usage = $"""
     usage: ifapi-relay URL [--tap NAME] [--plain] [--no-offload] [--token SECRET]
       URL        ws://HOST:PORT/v1/tap (a new IfApi tap, destroyed when the relay stops)
                  or ws://HOST:PORT/v1/interfaces/tap0/tap (an existing one)
       --tap      the Linux tap to create or attach to (default ifapi%d: the kernel numbers it)
-      --plain    one frame per message instead of the batched framing (ifapi.batch)
+      --plain    one frame per message instead of the batched framing ({BatchFraming.Protocol})
       --no-offload  a frame per read and write on the Linux tap, instead of TCP bursts of up to
                  64 KB cut into frames and glued back here (IFF_VNET_HDR, TSO and checksum offload)
       --token    an API key, sent as Authorization: Bearer
@@ -44,7 +45,7 @@ using var tap = LinuxTap.Open(tapName, offload);
 WsClient socket;
 try
 {
-    socket = WsClient.Connect(uri, plain ? [] : [Relay.BatchProtocol], token);
+    socket = WsClient.Connect(uri, plain ? [] : [BatchFraming.Protocol], token);
 }
 catch (Exception e) when (e is IOException or System.Net.Sockets.SocketException or System.Security.Authentication.AuthenticationException)
 {

@@ -1,6 +1,7 @@
 using System.Buffers.Binary;
 using System.Text;
 using System.Text.Json;
+using IfApi.Frames.Wire;
 
 namespace IfApi.Relay;
 
@@ -12,10 +13,9 @@ namespace IfApi.Relay;
 /// </summary>
 public sealed class Relay(LinuxTap tap, WsClient socket, TextWriter log)
 {
-    public const string BatchProtocol = "ifapi.batch";
     private const int BatchBytes = 64 * 1024;
 
-    private readonly bool _batched = socket.SubProtocol == BatchProtocol;
+    private readonly bool _batched = socket.SubProtocol == BatchFraming.Protocol;
     private volatile bool _stopping;
     private long _unsendable, _refused;
 
@@ -63,7 +63,7 @@ public sealed class Relay(LinuxTap tap, WsClient socket, TextWriter log)
                 {
                     if (!tap.Offload)
                     {
-                        if (_batched && n > ushort.MaxValue)
+                        if (_batched && !BatchFraming.Fits(n))
                         {
                             Interlocked.Increment(ref _unsendable); // a jumbo frame a 2-byte length cannot frame
                             continue;
@@ -98,11 +98,11 @@ public sealed class Relay(LinuxTap tap, WsClient socket, TextWriter log)
             var message = socket.Receive();
             switch (message.Type)
             {
-                case WsClient.WebSocketOpcode.Close:
+                case WebSocketOpcode.Close:
                     var status = message.Bytes.Length >= 2 ? BinaryPrimitives.ReadUInt16BigEndian(message.Bytes.Span) : 1005;
                     log.WriteLine($"ifapi-relay: the service closed the device ({status} {Encoding.UTF8.GetString(message.Bytes.Span[Math.Min(2, message.Bytes.Length)..])})");
                     return;
-                case WsClient.WebSocketOpcode.Text:
+                case WebSocketOpcode.Text:
                     Control(message.Bytes.Span);
                     continue;
             }
@@ -111,14 +111,9 @@ public sealed class Relay(LinuxTap tap, WsClient socket, TextWriter log)
                 Write(coalescer, bytes);
             else
             {
-                for (var at = 0; at + 2 <= bytes.Length;)
-                {
-                    var length = BinaryPrimitives.ReadUInt16BigEndian(bytes[at..]);
-                    if (at + 2 + length > bytes.Length)
-                        break;
-                    Write(coalescer, bytes.Slice(at + 2, length));
-                    at += 2 + length;
-                }
+                var records = new BatchReader(bytes);
+                while (records.TryRead(out var frame))
+                    Write(coalescer, frame);
             }
             // Glue only what has arrived: nothing waits for frames that may not come.
             if (!socket.HasBuffered)

@@ -1,9 +1,9 @@
 using System.Buffers.Binary;
 using System.Net.Security;
 using System.Net.Sockets;
-using System.Runtime.InteropServices;
 using System.Security.Cryptography;
 using System.Text;
+using IfApi.Frames.Wire;
 
 namespace IfApi.Relay;
 
@@ -11,12 +11,12 @@ namespace IfApi.Relay;
 /// The client side of a WebSocket (RFC 6455), small and blocking, for a relay's two threads: one
 /// receives, one sends. Messages to send are framed in place, several per write (<see cref="Batch"/>):
 /// where a general-purpose client makes a system call per message, a relay that has read twenty
-/// frames from its tap sends them in one.
+/// frames from its tap sends them in one. The framing itself is <see cref="WebSocketFrames"/> and
+/// <see cref="BatchFraming"/>, which the service frames its side with.
 /// </summary>
 public sealed class WsClient : IDisposable
 {
     private const string Guid = "258EAFA5-E914-47DA-95CA-C5AB0DC85B11";
-    private const byte OpContinuation = 0, OpText = 1, OpBinary = 2, OpClose = 8, OpPing = 9, OpPong = 10;
 
     private readonly Socket _socket;
     private readonly Stream _stream;
@@ -97,15 +97,8 @@ public sealed class WsClient : IDisposable
 
     // ---- receiving --------------------------------------------------------------------------------
 
-    /// <summary>A message received: its type and bytes (valid until the next receive).</summary>
+    /// <summary>A message received: its type (<see cref="WebSocketOpcode.Text"/>, <see cref="WebSocketOpcode.Binary"/> or <see cref="WebSocketOpcode.Close"/>) and bytes (valid until the next receive).</summary>
     public readonly record struct Message(WebSocketOpcode Type, ReadOnlyMemory<byte> Bytes);
-
-    public enum WebSocketOpcode
-    {
-        Text = OpText,
-        Binary = OpBinary,
-        Close = OpClose,
-    }
 
     /// <summary>Whether a whole further frame is already here, so that a receive would not wait.</summary>
     public bool HasBuffered
@@ -113,7 +106,7 @@ public sealed class WsClient : IDisposable
         get
         {
             var held = _in.AsSpan(_inStart, _inEnd - _inStart);
-            return TryHeader(held, out var headerLength, out var payload) && held.Length >= headerLength + payload;
+            return WebSocketFrames.TryReadHeader(held, out var header) && held.Length >= header.Length + header.Payload;
         }
     }
 
@@ -121,75 +114,57 @@ public sealed class WsClient : IDisposable
     public Message Receive()
     {
         var assembled = 0;
-        var type = (byte)0;
+        var type = WebSocketOpcode.Continuation;
         while (true)
         {
             var (fin, opcode, payload) = ReceiveFrame();
             switch (opcode)
             {
-                case OpPing:
-                    SendControl(OpPong, payload.Span);
+                case WebSocketOpcode.Ping:
+                    SendControl(WebSocketOpcode.Pong, payload.Span);
                     continue;
-                case OpPong:
+                case WebSocketOpcode.Pong:
                     continue;
-                case OpClose:
+                case WebSocketOpcode.Close:
                     // The server's close, or its answer to ours: answered once, echoing its status.
                     var status = payload.Length >= 2 ? payload[..2].ToArray() : [];
                     try
                     {
-                        SendControl(OpClose, status);
+                        SendControl(WebSocketOpcode.Close, status);
                     }
                     catch (Exception e) when (e is IOException or ObjectDisposedException)
                     {
                     }
                     return new Message(WebSocketOpcode.Close, payload);
             }
-            if (fin && assembled == 0 && opcode != OpContinuation)
-                return new Message((WebSocketOpcode)opcode, payload);
-            if (opcode != OpContinuation)
+            if (fin && assembled == 0 && opcode != WebSocketOpcode.Continuation)
+                return new Message(opcode, payload);
+            if (opcode != WebSocketOpcode.Continuation)
                 type = opcode;
             if (assembled + payload.Length > _message.Length)
                 throw new IOException("a fragmented message longer than 512 KB");
             payload.Span.CopyTo(_message.AsSpan(assembled));
             assembled += payload.Length;
             if (fin)
-                return new Message((WebSocketOpcode)type, _message.AsMemory(0, assembled));
+                return new Message(type, _message.AsMemory(0, assembled));
         }
     }
 
-    private (bool Fin, byte Opcode, ReadOnlyMemory<byte> Payload) ReceiveFrame()
+    private (bool Fin, WebSocketOpcode Opcode, ReadOnlyMemory<byte> Payload) ReceiveFrame()
     {
-        int headerLength;
-        long payload;
-        while (!TryHeader(_in.AsSpan(_inStart, _inEnd - _inStart), out headerLength, out payload))
+        WebSocketFrameHeader header;
+        while (!WebSocketFrames.TryReadHeader(_in.AsSpan(_inStart, _inEnd - _inStart), out header))
             Fill();
-        if (payload < 0 || headerLength + payload > _in.Length)
-            throw new IOException($"a frame of {(ulong)payload} bytes is longer than this client takes");
-        while (_inEnd - _inStart < headerLength + payload)
+        if (header.Payload < 0 || header.Length + header.Payload > _in.Length)
+            throw new IOException($"a frame of {(ulong)header.Payload} bytes is longer than this client takes");
+        while (_inEnd - _inStart < header.Length + header.Payload)
             Fill();
         var at = _inStart;
-        _inStart += headerLength + (int)payload;
-        var data = _in.AsMemory(at + headerLength, (int)payload);
-        if ((_in[at + 1] & 0x80) != 0) // a server must not mask, but if it does, undo it
-            ApplyMask(data.Span, _in.AsSpan(at + headerLength - 4, 4));
-        return ((_in[at] & 0x80) != 0, (byte)(_in[at] & 0x0f), data);
-    }
-
-    private static bool TryHeader(ReadOnlySpan<byte> held, out int headerLength, out long payload)
-    {
-        (headerLength, payload) = (0, 0);
-        if (held.Length < 2)
-            return false;
-        var masked = (held[1] & 0x80) != 0;
-        payload = held[1] & 0x7f;
-        headerLength = 2 + (payload == 126 ? 2 : payload == 127 ? 8 : 0) + (masked ? 4 : 0);
-        if (held.Length < headerLength)
-            return false;
-        if (payload == 126)
-            payload = BinaryPrimitives.ReadUInt16BigEndian(held[2..]);
-        else if (payload == 127)
-            payload = (long)BinaryPrimitives.ReadUInt64BigEndian(held[2..]);
-        return true;
+        _inStart += header.Length + (int)header.Payload;
+        var data = _in.AsMemory(at + header.Length, (int)header.Payload);
+        if (header.Masked) // a server must not mask, but if it does, undo it
+            WebSocketFrames.Mask(data.Span, _in.AsSpan(at, header.Length)[header.MaskingKey]);
+        return (header.Final, header.Opcode, data);
     }
 
     /// <summary>Reads more from the connection, first moving what is held to the front.</summary>
@@ -215,8 +190,8 @@ public sealed class WsClient : IDisposable
     /// </summary>
     public sealed class Batch(WsClient client, bool batched, int capacity) : IFrameSink
     {
-        private const int MaxHeader = 14;
-        private readonly byte[] _buffer = new byte[MaxHeader + capacity + MaxHeader + 65535 + 2];
+        private const int MaxHeader = WebSocketFrames.MaxClientHeader;
+        private readonly byte[] _buffer = new byte[MaxHeader + capacity + MaxHeader + BatchFraming.RecordLength(BatchFraming.MaxFrame)];
         private int _used;           // bytes of finished messages (and, batched, the header room)
         private int _reserved;       // where the frame being filled starts
         private int _reservedLength;
@@ -227,19 +202,19 @@ public sealed class WsClient : IDisposable
 
         public Span<byte> Reserve(int length)
         {
-            if (batched && length > ushort.MaxValue)
+            if (batched && !BatchFraming.Fits(length))
                 throw new ArgumentOutOfRangeException(nameof(length), length, "a record's length has two bytes");
-            if (_used + MaxHeader + 2 + length > _buffer.Length)
+            if (_used + MaxHeader + BatchFraming.RecordLength(length) > _buffer.Length)
                 Send(); // the frames of one long read may not fit behind what is held
             _reservedLength = length;
             if (batched)
             {
                 if (_used == 0)
                     _used = MaxHeader; // the message's header goes in front when it is sent
-                _reserved = _used + 2;
+                _reserved = _used + BatchFraming.LengthBytes;
             }
             else
-                _reserved = _used + HeaderLength(length);
+                _reserved = _used + WebSocketFrames.HeaderLength(length, masked: true);
             return _buffer.AsSpan(_reserved, length);
         }
 
@@ -249,13 +224,13 @@ public sealed class WsClient : IDisposable
                 throw new ArgumentException("a frame commits the length it reserved", nameof(length));
             if (batched)
             {
-                BinaryPrimitives.WriteUInt16BigEndian(_buffer.AsSpan(_reserved - 2), (ushort)length);
+                BatchFraming.WriteLength(_buffer.AsSpan(_reserved - BatchFraming.LengthBytes), length);
                 _used = _reserved + length;
                 return;
             }
             var header = _buffer.AsSpan(_used, _reserved - _used);
-            WriteHeader(header, OpBinary, length, NextMask(ref _maskState));
-            ApplyMask(_buffer.AsSpan(_reserved, length), header[^4..]);
+            WebSocketFrames.WriteMaskedHeader(header, WebSocketOpcode.Binary, length, NextMask(ref _maskState));
+            WebSocketFrames.Mask(_buffer.AsSpan(_reserved, length), header[^WebSocketFrames.MaskingKeyBytes..]);
             _used = _reserved + length;
         }
 
@@ -268,10 +243,9 @@ public sealed class WsClient : IDisposable
             if (batched)
             {
                 var payload = _used - MaxHeader;
-                var h = HeaderLength(payload);
-                start = MaxHeader - h;
-                WriteHeader(_buffer.AsSpan(start, h), OpBinary, payload, NextMask(ref _maskState));
-                ApplyMask(_buffer.AsSpan(MaxHeader, payload), _buffer.AsSpan(MaxHeader - 4, 4));
+                start = MaxHeader - WebSocketFrames.HeaderLength(payload, masked: true);
+                WebSocketFrames.WriteMaskedHeader(_buffer.AsSpan(start), WebSocketOpcode.Binary, payload, NextMask(ref _maskState));
+                WebSocketFrames.Mask(_buffer.AsSpan(MaxHeader, payload), _buffer.AsSpan(MaxHeader - WebSocketFrames.MaskingKeyBytes, WebSocketFrames.MaskingKeyBytes));
             }
             lock (client._sending)
             {
@@ -281,30 +255,6 @@ public sealed class WsClient : IDisposable
             }
             _used = 0;
         }
-    }
-
-    /// <summary>A client frame's header length: 2, 4 or 10 bytes, and the mask's 4.</summary>
-    private static int HeaderLength(int payload) => (payload <= 125 ? 2 : payload <= ushort.MaxValue ? 4 : 10) + 4;
-
-    private static void WriteHeader(Span<byte> header, byte opcode, int payload, uint mask)
-    {
-        header[0] = (byte)(0x80 | opcode);
-        int at;
-        if (payload <= 125)
-            (header[1], at) = ((byte)(0x80 | payload), 2);
-        else if (payload <= ushort.MaxValue)
-        {
-            header[1] = 0x80 | 126;
-            BinaryPrimitives.WriteUInt16BigEndian(header[2..], (ushort)payload);
-            at = 4;
-        }
-        else
-        {
-            header[1] = 0x80 | 127;
-            BinaryPrimitives.WriteUInt64BigEndian(header[2..], (ulong)payload);
-            at = 10;
-        }
-        MemoryMarshal.Write(header[at..], in mask);
     }
 
     private static ulong NewMaskSeed() => BinaryPrimitives.ReadUInt64LittleEndian(RandomNumberGenerator.GetBytes(8)) | 1;
@@ -320,32 +270,21 @@ public sealed class WsClient : IDisposable
         return (uint)((x * 0x2545F4914F6CDD1DUL) >> 32);
     }
 
-    private static void ApplyMask(Span<byte> data, ReadOnlySpan<byte> mask)
+    /// <summary>Sends a control frame (its payload at most 125 bytes, RFC 6455 section 5.5).</summary>
+    private void SendControl(WebSocketOpcode opcode, ReadOnlySpan<byte> payload)
     {
-        Span<byte> eight = stackalloc byte[8];
-        mask.CopyTo(eight);
-        mask.CopyTo(eight[4..]);
-        var pattern = MemoryMarshal.Read<ulong>(eight);
-        var words = MemoryMarshal.Cast<byte, ulong>(data);
-        for (var i = 0; i < words.Length; i++)
-            words[i] ^= pattern;
-        for (var i = words.Length * 8; i < data.Length; i++)
-            data[i] ^= mask[i & 3];
-    }
-
-    private void SendControl(byte opcode, ReadOnlySpan<byte> payload)
-    {
-        Span<byte> frame = stackalloc byte[6 + 125];
-        var length = Math.Min(payload.Length, 125);
+        const int MaxControlPayload = 125;
+        Span<byte> frame = stackalloc byte[WebSocketFrames.HeaderLength(MaxControlPayload, masked: true) + MaxControlPayload];
+        var length = Math.Min(payload.Length, MaxControlPayload);
         lock (_sending)
         {
             if (_closeSent)
                 return; // a close goes once, and nothing after it
-            WriteHeader(frame, opcode, length, NextMask(ref _maskState));
-            payload[..length].CopyTo(frame[6..]);
-            ApplyMask(frame.Slice(6, length), frame.Slice(2, 4));
-            _stream.Write(frame[..(6 + length)]);
-            _closeSent = opcode == OpClose;
+            var header = WebSocketFrames.WriteMaskedHeader(frame, opcode, length, NextMask(ref _maskState));
+            payload[..length].CopyTo(frame[header..]);
+            WebSocketFrames.Mask(frame.Slice(header, length), frame[(header - WebSocketFrames.MaskingKeyBytes)..header]);
+            _stream.Write(frame[..(header + length)]);
+            _closeSent = opcode == WebSocketOpcode.Close;
         }
     }
 
@@ -354,7 +293,7 @@ public sealed class WsClient : IDisposable
     {
         try
         {
-            SendControl(OpClose, [0x03, 0xe8]);
+            SendControl(WebSocketOpcode.Close, [0x03, 0xe8]);
         }
         catch (Exception e) when (e is IOException or ObjectDisposedException)
         {

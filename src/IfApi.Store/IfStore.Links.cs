@@ -20,13 +20,10 @@ public sealed class NoInterfaceWatcher : IInterfaceWatcher
     public ValueTask ChangedAsync(IReadOnlyList<Guid> ids, CancellationToken ct) => ValueTask.CompletedTask;
 }
 
-/// <summary>What the frame path needs to know of one interface.</summary>
+/// <summary>One interface's links as stored: what the frame path is wired from.</summary>
 /// <param name="Peer">The other end of an epair.</param>
 /// <param name="Bridge">The bridge it is a member of.</param>
-public sealed record LinkState(Guid Id, InterfaceKind Kind, IfFlags Flags, int Mtu, Guid? Peer, Guid? Bridge)
-{
-    public bool Up => (Flags & IfFlags.Up) != 0;
-}
+public sealed record LinkRow(Guid Id, InterfaceKind Kind, IfFlags Flags, int Mtu, Guid? Peer, Guid? Bridge);
 
 public sealed partial class IfStore
 {
@@ -34,10 +31,10 @@ public sealed partial class IfStore
     /// The interfaces a frame of any of <paramref name="ids"/> can reach: each one, its epair peer,
     /// its bridge, that bridge's members, and so on through them. Those that do not exist are absent.
     /// </summary>
-    public Task<IReadOnlyList<LinkState>> GetLinksAsync(IReadOnlyCollection<Guid> ids, CancellationToken ct) =>
+    public Task<IReadOnlyList<LinkRow>> GetLinksAsync(IReadOnlyCollection<Guid> ids, CancellationToken ct) =>
         tx.ReadAsync(async (db, ct) =>
         {
-            var found = new Dictionary<Guid, LinkState>();
+            var found = new Dictionary<Guid, LinkRow>();
             var frontier = ids.Distinct().ToList();
             while (frontier.Count > 0)
             {
@@ -51,7 +48,7 @@ public sealed partial class IfStore
                 {
                     if (found.ContainsKey(r.Id))
                         continue;
-                    var link = new LinkState(r.Id, Kinds.Parse(r.Kind), (IfFlags)r.Flags, r.Mtu, r.PeerId, r.BridgeId);
+                    var link = new LinkRow(r.Id, Kinds.Parse(r.Kind), (IfFlags)r.Flags, r.Mtu, r.PeerId, r.BridgeId);
                     found.Add(r.Id, link);
                     if (link.Kind == InterfaceKind.Bridge && !frontier.Contains(r.Id))
                         next.Add(r.Id); // its members come with it next time
@@ -64,7 +61,7 @@ public sealed partial class IfStore
                 next.ExceptWith(frontier);
                 frontier = next.ToList();
             }
-            return (IReadOnlyList<LinkState>)found.Values.ToList();
+            return (IReadOnlyList<LinkRow>)found.Values.ToList();
         }, ct);
 
     /// <summary>A bridge's members by index (<c>BRDGGIFS</c>).</summary>

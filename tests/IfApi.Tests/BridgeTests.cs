@@ -1,4 +1,4 @@
-using IfApi.Tap;
+using IfApi.Frames;
 
 namespace IfApi.Tests;
 
@@ -106,6 +106,27 @@ public sealed class BridgeTests
         Assert.InRange(crossings, 4, Port.MaxCableCrossings);
         Assert.True(ends.Sum(e => e.Counters.Snapshot().Oqdrops) > 0, "the rest counted as drops");
         Drain(device);
+    }
+
+    [Fact]
+    public void Each_frame_from_outside_has_a_crossing_budget_of_its_own_one_sent_out_of_a_cable_end_too()
+    {
+        var (left, right) = (new Bridge(), new Bridge());
+        var ends = new List<Port>();
+        for (var i = 0; i < 4; i++)
+        {
+            var (a, b) = (new Port(Guid.NewGuid(), 1500, true, 16, Domain.InterfaceKind.Epair), new Port(Guid.NewGuid(), 1500, true, 16, Domain.InterfaceKind.Epair));
+            (a.Peer, b.Peer) = (b, a);
+            left.Add(a);
+            right.Add(b);
+            ends.AddRange([a, b]);
+        }
+        long Crossings() => ends.Sum(e => e.Counters.Snapshot().Opackets);
+        ends[0].Transmit(Ethernet(Everyone, MacA)); // as the transmit endpoint sends: its first crossing is in the budget
+        var first = Crossings();
+        Assert.InRange(first, 4, Port.MaxCableCrossings);
+        ends[0].Transmit(Ethernet(Everyone, MacA));
+        Assert.Equal(2 * first, Crossings());
     }
 
     [Fact]

@@ -56,7 +56,7 @@ public sealed class SettingsTests(SqliteStore store) : IClassFixture<SqliteStore
     {
         using var factory = store.NewFactory();
         _ = factory.CreateClient();
-        var tap = factory.Services.GetRequiredService<IfApi.Tap.TapOptions>();
+        var tap = factory.Services.GetRequiredService<IfApi.Frames.TapOptions>();
         Assert.Equal((1024, 4096), (tap.QueueLength, tap.MaxOpen));
         var options = factory.Services.GetRequiredService<IfApi.Store.StoreOptions>();
         Assert.Equal((TimeSpan.FromDays(1), 1_000_000L, TimeSpan.FromSeconds(10)), (options.EventRetention, options.EventsKept, options.LeaseDuration));
@@ -70,7 +70,7 @@ public sealed class SettingsTests(SqliteStore store) : IClassFixture<SqliteStore
         using var factory = store.NewFactory(("Tap:QueueLength", "8"), ("Tap:LeaseSeconds", "3"), ("Events:Retention", "06:00:00"), ("Events:Keep", "5"),
             ("Kestrel:Limits:MaxRequestBodySize", "2048"), ("Interfaces:Static", "em0, em1"));
         _ = factory.CreateClient();
-        Assert.Equal(8, factory.Services.GetRequiredService<IfApi.Tap.TapOptions>().QueueLength);
+        Assert.Equal(8, factory.Services.GetRequiredService<IfApi.Frames.TapOptions>().QueueLength);
         var options = factory.Services.GetRequiredService<IfApi.Store.StoreOptions>();
         Assert.Equal((TimeSpan.FromHours(6), 5L, TimeSpan.FromSeconds(3)), (options.EventRetention, options.EventsKept, options.LeaseDuration));
         Assert.Equal(2048, factory.Services.GetRequiredService<IOptions<KestrelServerOptions>>().Value.Limits.MaxRequestBodySize);

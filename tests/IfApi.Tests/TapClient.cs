@@ -1,14 +1,13 @@
 using System.Buffers.Binary;
 using System.Net.WebSockets;
 using System.Text;
+using IfApi.Frames.Wire;
 
 namespace IfApi.Tests;
 
 /// <summary>A tap's device as a client holds it: a WebSocket to read and write frames.</summary>
 public sealed class TapClient : IAsyncDisposable
 {
-    public const string BatchProtocol = "ifapi.batch";
-
     private readonly ClientWebSocket _socket = new();
     private readonly byte[] _buffer = new byte[256 * 1024];
     private readonly Queue<byte[]> _batched = new(); // frames of a batch already read, not yet taken
@@ -36,7 +35,7 @@ public sealed class TapClient : IAsyncDisposable
         return client;
     }
 
-    public bool Batched => _socket.SubProtocol == BatchProtocol;
+    public bool Batched => _socket.SubProtocol == BatchFraming.Protocol;
 
     /// <summary>Writes one frame (one message; in the batched framing, one record).</summary>
     public Task SendAsync(byte[] frame) => Batched ? SendBatchAsync([frame]) : SendRawAsync(frame);
@@ -48,15 +47,12 @@ public sealed class TapClient : IAsyncDisposable
     /// <summary>Several frames in one batched message.</summary>
     public Task SendBatchAsync(IEnumerable<byte[]> frames)
     {
-        var message = new List<byte>();
-        foreach (var f in frames)
-        {
-            var length = new byte[2];
-            BinaryPrimitives.WriteUInt16BigEndian(length, (ushort)f.Length);
-            message.AddRange(length);
-            message.AddRange(f);
-        }
-        return SendRawAsync([.. message]);
+        var records = frames.ToList();
+        var message = new byte[records.Sum(f => BatchFraming.RecordLength(f.Length))];
+        var at = 0;
+        foreach (var f in records)
+            at += BatchFraming.WriteRecord(message.AsSpan(at), f);
+        return SendRawAsync(message);
     }
 
     /// <summary>The next frame the interface transmitted, or null when none comes within <paramref name="wait"/>.</summary>
@@ -69,13 +65,9 @@ public sealed class TapClient : IAsyncDisposable
             return null;
         if (!Batched)
             return message.Value.Bytes;
-        var bytes = message.Value.Bytes;
-        for (var at = 0; at < bytes.Length;)
-        {
-            var length = BinaryPrimitives.ReadUInt16BigEndian(bytes.AsSpan(at));
-            _batched.Enqueue(bytes.AsSpan(at + 2, length).ToArray());
-            at += 2 + length;
-        }
+        var records = new BatchReader(message.Value.Bytes);
+        while (records.TryRead(out var frame))
+            _batched.Enqueue(frame.ToArray());
         return _batched.Dequeue();
     }
 

@@ -2,6 +2,8 @@ using System.Buffers.Binary;
 using System.Net;
 using System.Net.Sockets;
 using System.Net.WebSockets;
+using IfApi.Frames;
+using IfApi.Frames.Wire;
 using IfApi.Tap;
 
 namespace IfApi.Tests;
@@ -49,7 +51,7 @@ public sealed class TapSessionTests
     [InlineData(true)]
     public async Task Without_its_connection_the_session_sends_through_the_WebSocket(bool batched)
     {
-        var (server, client, sockets) = await PairAsync(batched ? TapSession.BatchProtocol : null);
+        var (server, client, sockets) = await PairAsync(batched ? BatchFraming.Protocol : null);
         using var _ = sockets;
         var port = new Port(Guid.NewGuid(), mtu: 1500, up: true, queueLength: 64);
         var queue = port.TryOpen()!;

@@ -2,6 +2,7 @@ using System.Net;
 using System.Net.Http.Headers;
 using System.Net.WebSockets;
 using System.Text.Json;
+using IfApi.Frames.Wire;
 
 namespace IfApi.Tests;
 
@@ -535,8 +536,8 @@ public abstract class TapTests<TStore> : IClassFixture<TStore>, IAsyncLifetime w
     [Fact]
     public async Task The_batched_framing_is_negotiated_and_carries_several_frames_a_message()
     {
-        var (a, b, _, ta, tb) = await TwoBridged(TapClient.BatchProtocol);
-        Assert.Equal(TapClient.BatchProtocol, ta.Socket.SubProtocol);
+        var (a, b, _, ta, tb) = await TwoBridged(BatchFraming.Protocol);
+        Assert.Equal(BatchFraming.Protocol, ta.Socket.SubProtocol);
         Assert.Null(tb.Socket.SubProtocol);
 
         var frames = Enumerable.Range(0, 3).Select(i => Ether.Frame(Ether.Broadcast, A, length: 60 + i, mark: i)).ToArray();
@@ -564,10 +565,10 @@ public abstract class TapTests<TStore> : IClassFixture<TStore>, IAsyncLifetime w
         var (a, b, c) = (await NewTap(cloner), await NewTap(cloner), await NewTap(cloner));
         await NewBridge(a, b, c);
         var uri = (string tap) => new Uri($"ws://{Server.Authority}/v1/interfaces/{tap}/tap");
-        using var batched = await Task.Run(() => IfApi.Relay.WsClient.Connect(uri(a), [TapClient.BatchProtocol], null));
+        using var batched = await Task.Run(() => IfApi.Relay.WsClient.Connect(uri(a), [BatchFraming.Protocol], null));
         using var plain = await Task.Run(() => IfApi.Relay.WsClient.Connect(uri(b), [], null));
         var tc = await Open(c);
-        Assert.Equal(TapClient.BatchProtocol, batched.SubProtocol);
+        Assert.Equal(BatchFraming.Protocol, batched.SubProtocol);
         Assert.Null(plain.SubProtocol);
 
         static void Send(IfApi.Relay.WsClient client, bool batchedFraming, params byte[][] frames)

@@ -1,4 +1,4 @@
-using IfApi.Tap;
+using IfApi.Frames;
 
 namespace IfApi.Tests;
 

@@ -1,5 +1,6 @@
 using System.Text.Json.Serialization;
 using IfApi.Domain;
+using IfApi.Frames;
 using IfApi.Store;
 
 namespace IfApi.Interfaces;
@@ -19,6 +20,8 @@ public sealed record CreateInterfaceParams(int? Vlan, string? Parent, string? Ll
 public sealed record InterfaceStats(long Ipackets, long Opackets, long Ibytes, long Obytes, long Ierrors, long Oerrors, long Iqdrops, long Oqdrops)
 {
     public static readonly InterfaceStats Zero = new(0, 0, 0, 0, 0, 0, 0, 0);
+
+    public static InterfaceStats From(PortStats s) => new(s.Ipackets, s.Opackets, s.Ibytes, s.Obytes, s.Ierrors, s.Oerrors, s.Iqdrops, s.Oqdrops);
 }
 
 /// <summary>An interface (<c>struct ifnet</c>).</summary>

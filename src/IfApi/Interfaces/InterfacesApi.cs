@@ -1,8 +1,8 @@
 using IfApi.Auth;
 using System.Text.Json;
 using IfApi.Domain;
+using IfApi.Frames;
 using IfApi.Store;
-using IfApi.Tap;
 using Microsoft.AspNetCore.Http.HttpResults;
 
 namespace IfApi.Interfaces;
@@ -73,14 +73,14 @@ public static class InterfacesApi
             GroupNames.Validate(group, Ioctl.IfGConf);
         var page = await store.ListAsync(cloner, group, n, Cursor.Decode(after, Ioctl.IfGConf), ct);
         return TypedResults.Ok(new InterfaceList(
-            page.Items.Select(i => InterfaceResponse.From(i, plane.Stats(i.Id))).ToList(),
+            page.Items.Select(i => InterfaceResponse.From(i, InterfaceStats.From(plane.Stats(i.Id)))).ToList(),
             page.NextAfterIndex is int next ? Cursor.Encode(next) : null));
     }
 
     public static async Task<Ok<InterfaceResponse>> Get(string @ref, IfStore store, FramePlane plane, HttpContext http, CancellationToken ct)
     {
         var info = await store.GetAsync(@ref, ct);
-        var ifp = InterfaceResponse.From(info, plane.Stats(info.Id));
+        var ifp = InterfaceResponse.From(info, InterfaceStats.From(plane.Stats(info.Id)));
         http.Response.Headers.ETag = ifp.ETag;
         return TypedResults.Ok(ifp);
     }
@@ -89,7 +89,7 @@ public static class InterfacesApi
     public static async Task<Ok<InterfaceResponse>> Patch(string @ref, JsonElement body, IfStore store, FramePlane plane, HttpContext http, CancellationToken ct)
     {
         var info = await store.PatchAsync(@ref, PatchBody.Parse(body), Preconditions.IfMatch(http.Request), ct);
-        var ifp = InterfaceResponse.From(info, plane.Stats(info.Id));
+        var ifp = InterfaceResponse.From(info, InterfaceStats.From(plane.Stats(info.Id)));
         http.Response.Headers.ETag = ifp.ETag;
         return TypedResults.Ok(ifp);
     }

@@ -1,7 +1,7 @@
 using IfApi.Auth;
 using System.Diagnostics.Metrics;
+using IfApi.Frames;
 using IfApi.Store;
-using IfApi.Tap;
 using OpenTelemetry.Metrics;
 
 namespace IfApi.Observability;

@@ -1,4 +1,5 @@
 using System.Runtime.CompilerServices;
+using IfApi.Frames.Wire;
 using Microsoft.AspNetCore.Http.Features;
 
 namespace IfApi.Tap;
@@ -99,35 +100,5 @@ internal sealed class DeviceStream(Stream inner) : Stream
         public bool IsUpgradableRequest => inner.IsUpgradableRequest;
 
         public async Task<Stream> UpgradeAsync() => Stream = new DeviceStream(await inner.UpgradeAsync());
-    }
-}
-
-/// <summary>RFC 6455 data frames as a server sends them (unmasked), written side by side into one buffer.</summary>
-internal static class WebSocketFrames
-{
-    /// <summary>The most a frame's header takes.</summary>
-    public const int MaxHeader = 10;
-
-    /// <summary>How long the header of a frame of <paramref name="payload"/> bytes is.</summary>
-    public static int HeaderLength(int payload) => payload <= 125 ? 2 : payload <= ushort.MaxValue ? 4 : 10;
-
-    /// <summary>Writes the header of a final binary frame of <paramref name="payload"/> bytes; returns its length.</summary>
-    public static int WriteBinaryHeader(Span<byte> to, int payload)
-    {
-        to[0] = 0x82; // FIN, binary
-        if (payload <= 125)
-        {
-            to[1] = (byte)payload;
-            return 2;
-        }
-        if (payload <= ushort.MaxValue)
-        {
-            to[1] = 126;
-            System.Buffers.Binary.BinaryPrimitives.WriteUInt16BigEndian(to[2..], (ushort)payload);
-            return 4;
-        }
-        to[1] = 127;
-        System.Buffers.Binary.BinaryPrimitives.WriteUInt64BigEndian(to[2..], (ulong)payload);
-        return 10;
     }
 }

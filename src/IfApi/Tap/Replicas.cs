@@ -1,3 +1,4 @@
+using IfApi.Frames;
 using IfApi.Store;
 
 namespace IfApi.Tap;

@@ -2,6 +2,8 @@ using IfApi.Auth;
 using System.Net.WebSockets;
 using System.Text.Json;
 using IfApi.Domain;
+using IfApi.Frames;
+using IfApi.Frames.Wire;
 using IfApi.Interfaces;
 using IfApi.Store;
 using Microsoft.AspNetCore.Http.HttpResults;
@@ -20,12 +22,12 @@ public static class TapApi
 
         tap.MapGet("/interfaces/{ref}/tap", Open).WithName("OpenTap").RequireScope(Scopes.Tap)
             .WithSummary("Open a tap's device (/dev/tapN) as a WebSocket")
-            .WithDescription("Upgrades to a WebSocket that is the tap's character device: each binary message the client sends is one frame the interface receives; each binary message the server sends is one frame it transmitted. With the subprotocol `" + TapSession.BatchProtocol + "`, a binary message carries several frames, each after a 2-byte big-endian length. One opener at a time (EBUSY); opening sets `running`, closing clears it and discards what was queued; destroying the interface closes the socket with 1001.")
+            .WithDescription("Upgrades to a WebSocket that is the tap's character device: each binary message the client sends is one frame the interface receives; each binary message the server sends is one frame it transmitted. With the subprotocol `" + BatchFraming.Protocol + "`, a binary message carries several frames, each after a 2-byte big-endian length. One opener at a time (EBUSY); opening sets `running`, closing clears it and discards what was queued; destroying the interface closes the socket with 1001.")
             .ProducesProblem(400).ProducesProblem(404).ProducesProblem(409).ProducesProblem(422).ProducesProblem(503);
 
         tap.MapGet("/tap", OpenClone).WithName("OpenCloningTap").RequireScope(Scopes.Tap)
             .WithSummary("Create a tap and open it (/dev/tap); it is destroyed when the socket closes")
-            .WithDescription("Creates a tap with the lowest free unit, brings it up and opens it; the first message is a text one, `{\"name\":\"tapN\"}`. Then the same framing as the named device: plain one-frame-per-message for browser emulators (v86, jor1k, JSLinux), or `" + TapSession.BatchProtocol + "`.")
+            .WithDescription("Creates a tap with the lowest free unit, brings it up and opens it; the first message is a text one, `{\"name\":\"tapN\"}`. Then the same framing as the named device: plain one-frame-per-message for browser emulators (v86, jor1k, JSLinux), or `" + BatchFraming.Protocol + "`.")
             .ProducesProblem(400).ProducesProblem(409).ProducesProblem(503);
 
         tap.MapPost("/interfaces/{ref}/frames", Transmit).WithName("TransmitFrame").RequireScope(Scopes.Write)
@@ -169,8 +171,8 @@ public static class TapApi
 
     private static async Task RunAsync(HttpContext http, Port port, TransmitQueue queue, ReadOnlyMemory<byte> greeting, CancellationToken stopping)
     {
-        var batched = http.WebSockets.WebSocketRequestedProtocols.Contains(TapSession.BatchProtocol);
-        using var socket = await http.WebSockets.AcceptWebSocketAsync(new WebSocketAcceptContext { SubProtocol = batched ? TapSession.BatchProtocol : null });
+        var batched = http.WebSockets.WebSocketRequestedProtocols.Contains(BatchFraming.Protocol);
+        using var socket = await http.WebSockets.AcceptWebSocketAsync(new WebSocketAcceptContext { SubProtocol = batched ? BatchFraming.Protocol : null });
         try
         {
             await new TapSession(socket, DeviceStream.Of(http), port, queue, batched).RunAsync(greeting, stopping);

@@ -1,3 +1,4 @@
+using IfApi.Frames;
 using IfApi.Store;
 using Microsoft.Extensions.Options;
 
@@ -16,8 +17,9 @@ public static class TapHosting
             if (tap.Value.LeaseSeconds is { } seconds)
                 store.LeaseDuration = TimeSpan.FromSeconds(seconds);
         });
+        builder.Services.AddSingleton<ILinkSource, StoreLinkSource>();
         builder.Services.AddSingleton<FramePlane>();
-        builder.Services.AddSingleton<IInterfaceWatcher>(sp => sp.GetRequiredService<FramePlane>());
+        builder.Services.AddSingleton<IInterfaceWatcher, FramePlaneWatcher>();
         builder.Services.AddHostedService<FrameSweeper>();
         if (!StoreHosting.GeneratingDocument)
         {

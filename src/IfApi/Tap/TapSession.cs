@@ -1,6 +1,7 @@
 using System.Buffers;
-using System.Buffers.Binary;
 using System.Net.WebSockets;
+using IfApi.Frames;
+using IfApi.Frames.Wire;
 
 namespace IfApi.Tap;
 
@@ -12,20 +13,16 @@ namespace IfApi.Tap;
 /// </summary>
 /// <remarks>
 /// Two framings. Without a subprotocol (what browser emulators speak): one binary message is one
-/// frame. With <see cref="BatchProtocol"/>: a binary message carries one or more frames, each
-/// preceded by its length as two bytes, big-endian (so at most 65535 bytes); a message ends on a
-/// frame's end.
+/// frame. With <see cref="BatchFraming.Protocol"/>: a binary message carries one or more frames,
+/// each preceded by its length (<see cref="BatchFraming"/>); a message ends on a frame's end.
 /// Text messages from the client are control messages; none are defined yet, and they are ignored.
 /// </remarks>
 public sealed class TapSession
 {
-    /// <summary>The <c>Sec-WebSocket-Protocol</c> of the batched framing.</summary>
-    public const string BatchProtocol = "ifapi.batch";
-
     /// <summary>How large a batched message the writer builds before sending it.</summary>
     public const int BatchBytes = 64 * 1024;
 
-    private const int BatchReceiveBytes = 2 * (2 + Frame.MaxLength); // a whole record always fits after what was left
+    private const int BatchReceiveBytes = 2 * (BatchFraming.LengthBytes + Frame.MaxLength); // a whole record always fits after what was left
     private static readonly TimeSpan CloseTimeout = TimeSpan.FromSeconds(2);
 
     private readonly WebSocket _socket;
@@ -38,7 +35,7 @@ public sealed class TapSession
     /// <param name="connection">The connection under <paramref name="socket"/>, when the writer may write frames to it itself.</param>
     /// <param name="port">The tap.</param>
     /// <param name="queue">The open device's transmit queue.</param>
-    /// <param name="batched">Whether the client chose <see cref="BatchProtocol"/>.</param>
+    /// <param name="batched">Whether the client chose <see cref="BatchFraming.Protocol"/>.</param>
     internal TapSession(WebSocket socket, DeviceStream? connection, Port port, TransmitQueue queue, bool batched) =>
         (_socket, _connection, _port, _queue, _batched) = (socket, connection, port, queue, batched);
 
@@ -197,16 +194,10 @@ public sealed class TapSession
     /// <summary>Writes every whole record in <paramref name="records"/> into the port; returns the bytes they took.</summary>
     private int WriteRecords(ReadOnlySpan<byte> records)
     {
-        var at = 0;
-        while (records.Length - at >= 2)
-        {
-            var length = BinaryPrimitives.ReadUInt16BigEndian(records[at..]);
-            if (records.Length - at - 2 < length)
-                break;
-            _port.Write(records.Slice(at + 2, length));
-            at += 2 + length;
-        }
-        return at;
+        var reader = new BatchReader(records);
+        while (reader.TryRead(out var frame))
+            _port.Write(frame);
+        return reader.Consumed;
     }
 
     // ---- interface → client ---------------------------------------------------------------------
@@ -225,16 +216,16 @@ public sealed class TapSession
         {
             // Rented while there is something to send, sized for what waits: an idle device holds
             // no buffer, and a frame or two take a small one the pool keeps plenty of.
-            var room = FrameRoom(_port.Mtu) + WebSocketFrames.MaxHeader;
+            var room = FrameRoom(_port.Mtu) + WebSocketFrames.MaxServerHeader;
             var waiting = _queue.Count;
             TransmitQueue.NoteDepth(waiting);
-            var buffer = ArrayPool<byte>.Shared.Rent(WebSocketFrames.MaxHeader + Math.Min(BatchBytes, waiting * room) + room);
+            var buffer = ArrayPool<byte>.Shared.Rent(WebSocketFrames.MaxServerHeader + Math.Min(BatchBytes, waiting * room) + room);
             try
             {
-                var used = WebSocketFrames.MaxHeader; // batched: the message's header goes in front, last
+                var used = WebSocketFrames.MaxServerHeader; // batched: the message's header goes in front, last
                 while (used < BatchBytes && queue.TryRead(out var frame))
                 {
-                    var needs = (_batched ? 2 : WebSocketFrames.MaxHeader) + frame.Length;
+                    var needs = (_batched ? BatchFraming.LengthBytes : WebSocketFrames.MaxServerHeader) + frame.Length;
                     if (used + needs > buffer.Length)
                     {
                         // More came than the buffer was sized for: what it holds goes first.
@@ -247,7 +238,7 @@ public sealed class TapSession
                             frame.Release();
                             throw;
                         }
-                        used = WebSocketFrames.MaxHeader;
+                        used = WebSocketFrames.MaxServerHeader;
                         if (used + needs > buffer.Length)
                         {
                             ArrayPool<byte>.Shared.Return(buffer);
@@ -269,7 +260,7 @@ public sealed class TapSession
     private int AppendMessage(Span<byte> to, Frame frame)
     {
         var length = frame.Length;
-        var header = WebSocketFrames.WriteBinaryHeader(to, length);
+        var header = WebSocketFrames.WriteHeader(to, WebSocketOpcode.Binary, length);
         frame.Span.CopyTo(to[header..]);
         frame.Release();
         _port.Counters.Output(length);
@@ -279,7 +270,7 @@ public sealed class TapSession
     /// <summary>Writes the messages gathered after the header room; batched, one message, its header put in front now.</summary>
     private ValueTask WriteAsync(DeviceStream? connection, byte[] buffer, int used)
     {
-        var start = WebSocketFrames.MaxHeader;
+        var start = WebSocketFrames.MaxServerHeader;
         if (used == start)
             return ValueTask.CompletedTask;
         if (connection is null) // batched, through the WebSocket, which frames the message itself
@@ -288,7 +279,7 @@ public sealed class TapSession
         {
             var records = used - start;
             start -= WebSocketFrames.HeaderLength(records);
-            WebSocketFrames.WriteBinaryHeader(buffer.AsSpan(start), records);
+            WebSocketFrames.WriteHeader(buffer.AsSpan(start), WebSocketOpcode.Binary, records);
         }
         return connection.WriteAsync(buffer.AsMemory(start, used - start));
     }
@@ -316,22 +307,21 @@ public sealed class TapSession
     }
 
     /// <summary>
-    /// Copies one frame into a batch as a record and lets it go. A frame too long for a two-byte
-    /// length (a jumbo MTU above 65521) cannot be framed: an output error.
+    /// Copies one frame into a batch as a record and lets it go. A frame too long for a record (a
+    /// jumbo MTU above 65521) cannot be framed: an output error.
     /// </summary>
     private int Append(Span<byte> to, Frame frame)
     {
         var length = frame.Length;
-        if (length > ushort.MaxValue)
+        if (!BatchFraming.Fits(length))
         {
             frame.Release();
             _port.Counters.OutputError();
             return 0;
         }
-        BinaryPrimitives.WriteUInt16BigEndian(to, (ushort)length);
-        frame.Span.CopyTo(to[2..]);
+        var written = BatchFraming.WriteRecord(to, frame.Span);
         frame.Release();
         _port.Counters.Output(length);
-        return 2 + length;
+        return written;
     }
 }

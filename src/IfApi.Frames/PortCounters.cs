@@ -1,6 +1,4 @@
-using IfApi.Interfaces;
-
-namespace IfApi.Tap;
+namespace IfApi.Frames;
 
 /// <summary>
 /// An interface's packet counters (<c>if_data</c>), live: the frame path adds to them without locks
@@ -70,10 +68,13 @@ public sealed class PortCounters
     public DropCounts Drops() => new(Interlocked.Read(ref _down), Interlocked.Read(ref _queueFull), Interlocked.Read(ref _loopCut),
         Interlocked.Read(ref _noReader), Interlocked.Read(ref _ierrors), Interlocked.Read(ref _oerrors));
 
-    public InterfaceStats Snapshot() => new(
+    public PortStats Snapshot() => new(
         Interlocked.Read(ref _ipackets), Interlocked.Read(ref _opackets), Interlocked.Read(ref _ibytes), Interlocked.Read(ref _obytes),
         Interlocked.Read(ref _ierrors), Interlocked.Read(ref _oerrors), Interlocked.Read(ref _iqdrops), Interlocked.Read(ref _oqdrops));
 }
+
+/// <summary>An interface's counters at one moment (<c>if_data</c>); all zero while nothing has passed.</summary>
+public readonly record struct PortStats(long Ipackets, long Opackets, long Ibytes, long Obytes, long Ierrors, long Oerrors, long Iqdrops, long Oqdrops);
 
 /// <summary>Frames dropped, by reason: down, queue full, a loop cut, nobody reading, bad length on input, too long for the MTU on output.</summary>
 public readonly record struct DropCounts(long Down, long QueueFull, long LoopCut, long NoReader, long InputErrors, long OutputErrors)

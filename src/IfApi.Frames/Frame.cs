@@ -2,7 +2,7 @@ using System.Buffers;
 using System.Numerics;
 using Microsoft.Extensions.ObjectPool;
 
-namespace IfApi.Tap;
+namespace IfApi.Frames;
 
 /// <summary>
 /// One Ethernet frame in a pooled buffer, shared by every port it is sent to (the mbuf a flood would

@@ -1,6 +1,6 @@
 using IfApi.Domain;
 
-namespace IfApi.Tap;
+namespace IfApi.Frames;
 
 /// <summary>
 /// A bridge's frame path (<c>if_bridge.c</c>): its member ports and its learning table. A member's
@@ -57,10 +57,15 @@ public sealed class Bridge(long ageLimitMs = LearningBridge.DefaultAgeLimitMs, i
     /// <summary>Forgets stations not heard within the age limit; the host calls it every few seconds.</summary>
     public int Age(long now) => _table.Age(now);
 
-    /// <summary>Forwards a frame <paramref name="ingress"/> received, taking over its one reference.</summary>
-    public void Forward(Port ingress, Frame frame) => Forward(ingress, frame, Environment.TickCount64);
+    /// <summary>Forwards a frame <paramref name="ingress"/> received, taking over its one reference; a <see cref="CableBudget"/> of its own.</summary>
+    public void Forward(Port ingress, Frame frame)
+    {
+        var budget = new CableBudget();
+        Forward(ingress, frame, ref budget);
+    }
 
-    internal void Forward(Port ingress, Frame frame, long now)
+    /// <summary>Forwards a frame within the <paramref name="budget"/> of the arrival it is part of.</summary>
+    internal void Forward(Port ingress, Frame frame, ref CableBudget budget)
     {
         if (!Up)
         {
@@ -69,7 +74,7 @@ public sealed class Bridge(long ageLimitMs = LearningBridge.DefaultAgeLimitMs, i
             return;
         }
         Counters.Input(frame.Length);
-        var decision = _table.Decide(frame.Span, ingress.Index, now);
+        var decision = _table.Decide(frame.Span, ingress.Index, Environment.TickCount64);
         var members = Volatile.Read(ref _members);
         switch (decision.Kind)
         {
@@ -78,14 +83,14 @@ public sealed class Bridge(long ageLimitMs = LearningBridge.DefaultAgeLimitMs, i
                 {
                     if (m.Index == decision.Port)
                     {
-                        m.Transmit(frame);
+                        m.Transmit(frame, ref budget);
                         return;
                     }
                 }
                 frame.Release(); // the station's port left meanwhile
                 return;
             case ForwardKind.Flood:
-                Flood(ingress, frame, members);
+                Flood(ingress, frame, members, ref budget);
                 return;
             default:
                 frame.Release();
@@ -96,7 +101,7 @@ public sealed class Bridge(long ageLimitMs = LearningBridge.DefaultAgeLimitMs, i
     /// <summary>
     /// The bridge interface itself transmits <paramref name="frame"/> (<c>bridge_output</c>), taking
     /// over its reference: to the member its destination was learned on, else to every up member.
-    /// Nothing is learned from it.
+    /// Nothing is learned from it. It starts a <see cref="CableBudget"/>.
     /// </summary>
     public void Transmit(Frame frame)
     {
@@ -107,18 +112,11 @@ public sealed class Bridge(long ageLimitMs = LearningBridge.DefaultAgeLimitMs, i
             return;
         }
         Counters.Output(frame.Length);
-        Port.Arriving();
-        try
-        {
-            TransmitToMembers(frame);
-        }
-        finally
-        {
-            Port.Settled();
-        }
+        var budget = new CableBudget();
+        TransmitToMembers(frame, ref budget);
     }
 
-    private void TransmitToMembers(Frame frame)
+    private void TransmitToMembers(Frame frame, ref CableBudget budget)
     {
         var members = Volatile.Read(ref _members);
         var destination = EthernetHeader.Destination(frame.Span);
@@ -128,15 +126,15 @@ public sealed class Bridge(long ageLimitMs = LearningBridge.DefaultAgeLimitMs, i
             {
                 if (m.Index == port)
                 {
-                    m.Transmit(frame);
+                    m.Transmit(frame, ref budget);
                     return;
                 }
             }
         }
-        Flood(null, frame, members);
+        Flood(null, frame, members, ref budget);
     }
 
-    private static void Flood(Port? ingress, Frame frame, Port[] members)
+    private static void Flood(Port? ingress, Frame frame, Port[] members, ref CableBudget budget)
     {
         // Who gets it is decided once: a member going up or down meanwhile must not change the count
         // of references handed out (Transmit drops for a member that went down, using its reference).
@@ -162,7 +160,7 @@ public sealed class Bridge(long ageLimitMs = LearningBridge.DefaultAgeLimitMs, i
         for (var i = 0; i < members.Length; i++)
         {
             if (to[i])
-                members[i].Transmit(frame);
+                members[i].Transmit(frame, ref budget);
         }
     }
 }

@@ -1,6 +1,6 @@
 using System.Threading.Channels;
 
-namespace IfApi.Tap;
+namespace IfApi.Frames;
 
 /// <summary>
 /// The frames an interface transmitted, waiting for its device's reader (the tap's <c>if_snd</c>).

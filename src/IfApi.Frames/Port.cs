@@ -1,6 +1,6 @@
 using IfApi.Domain;
 
-namespace IfApi.Tap;
+namespace IfApi.Frames;
 
 /// <summary>
 /// An interface as its frames see it: a tap with its character device, or any Ethernet port a
@@ -17,27 +17,6 @@ public sealed class Port
 
     /// <summary>How many crossings, all told, the copies of one received frame may make (a flood fans out at each bridge).</summary>
     public const int MaxCableCrossings = 64;
-
-    [ThreadStatic]
-    private static int _cableHops;
-
-    [ThreadStatic]
-    private static int _cableCrossings;
-
-    [ThreadStatic]
-    private static int _arrivals; // frames being received on this thread, nested through cables
-
-    /// <summary>
-    /// A frame arrives from outside (a device, the transmit endpoint, a bridge's own output): what it
-    /// causes on this thread until <see cref="Settled"/> shares one budget of cable crossings.
-    /// </summary>
-    internal static void Arriving()
-    {
-        if (_arrivals++ == 0)
-            _cableCrossings = 0;
-    }
-
-    internal static void Settled() => _arrivals--;
 
     private TransmitQueue? _device;
     private readonly Lock _deviceLock = new();
@@ -89,8 +68,8 @@ public sealed class Port
     /// <summary>The bridge this port is a member of, if any.</summary>
     public Bridge? Bridge { get; internal set; }
 
-    /// <summary>Whose turn it is to write IFF_RUNNING to the store (see <c>TapApi</c>).</summary>
-    internal SemaphoreSlim RunningTurn { get; } = new(1, 1);
+    /// <summary>Whose turn it is to record the device opening or closing (IFF_RUNNING in the store): one at a time per port.</summary>
+    public SemaphoreSlim RunningTurn { get; } = new(1, 1);
 
     /// <summary>Whether the device is open (IFF_RUNNING on a tap).</summary>
     public bool IsOpen => Volatile.Read(ref _device) is not null;
@@ -159,9 +138,17 @@ public sealed class Port
     /// cable to its peer, or to the device's queue; with nobody reading, it is counted as sent and
     /// dropped, as <c>tap_start</c> does (so is a frame sent out of an interface that has no device
     /// here, a static one); while the interface is down, dropped and counted; longer than its MTU
-    /// allows (a bridge member with a larger MTU sent it), an output error.
+    /// allows (a bridge member with a larger MTU sent it), an output error. Sent from outside (the
+    /// transmit endpoint), it has a <see cref="CableBudget"/> of its own.
     /// </summary>
     public void Transmit(Frame frame)
+    {
+        var budget = new CableBudget();
+        Transmit(frame, ref budget);
+    }
+
+    /// <summary>Transmits a frame that is part of an arrival's delivery, within that arrival's <paramref name="budget"/>.</summary>
+    internal void Transmit(Frame frame, ref CableBudget budget)
     {
         if (!Up)
         {
@@ -178,29 +165,15 @@ public sealed class Port
         }
         if (Peer is { } peer)
         {
-            // Bridges joined by epairs in a ring would pass a flood round for ever, on this
-            // thread's stack, and a mesh of them would multiply it at every bridge: past a few
-            // cables in a row, or a budget of crossings for everything one frame caused, it is
-            // dropped instead (there is no STP).
-            if (_arrivals == 0)
-                _cableCrossings = 0; // sent from outside (the transmit endpoint): a budget of its own
-            if (_cableHops >= MaxCableHops || _cableCrossings >= MaxCableCrossings)
+            if (!budget.TryCross())
             {
-                Counters.LoopCut();
+                Counters.LoopCut(); // a loop of cables, or a flood multiplied by a mesh of them
                 frame.Release();
                 return;
             }
             Counters.Output(length);
-            _cableCrossings++;
-            _cableHops++;
-            try
-            {
-                peer.Receive(frame);
-            }
-            finally
-            {
-                _cableHops--;
-            }
+            peer.Receive(frame, ref budget);
+            budget.Returned();
             return;
         }
         var device = Volatile.Read(ref _device);
@@ -218,9 +191,17 @@ public sealed class Port
     /// A frame received by the interface, taking over one reference: written into its device, or
     /// come down an epair's cable. A frame shorter than a header or longer than the MTU allows is an
     /// input error; while down, a drop. A bridge member's frame goes on to the bridge; otherwise it
-    /// goes up a host stack this service does not have, and ends here.
+    /// goes up a host stack this service does not have, and ends here. Received from outside, it
+    /// starts a <see cref="CableBudget"/>.
     /// </summary>
     public void Receive(Frame frame)
+    {
+        var budget = new CableBudget();
+        Receive(frame, ref budget);
+    }
+
+    /// <summary>Receives a frame that came down a cable, within the <paramref name="budget"/> of the arrival that sent it.</summary>
+    internal void Receive(Frame frame, ref CableBudget budget)
     {
         if (!Accept(frame.Span))
         {
@@ -232,34 +213,19 @@ public sealed class Port
             frame.Release();
             return;
         }
-        Arriving();
-        try
-        {
-            bridge.Forward(this, frame);
-        }
-        finally
-        {
-            Settled();
-        }
+        bridge.Forward(this, frame, ref budget);
     }
 
     /// <summary>
     /// <c>tap_dev_write</c>: one write into the device, one frame received. The bytes are copied
-    /// into a pooled frame only when something will carry them on.
+    /// into a pooled frame only when something will carry them on. It starts a <see cref="CableBudget"/>.
     /// </summary>
     public void Write(ReadOnlySpan<byte> bytes)
     {
         if (!Accept(bytes) || Bridge is not { } bridge)
             return;
-        Arriving();
-        try
-        {
-            bridge.Forward(this, Frame.Copy(bytes));
-        }
-        finally
-        {
-            Settled();
-        }
+        var budget = new CableBudget();
+        bridge.Forward(this, Frame.Copy(bytes), ref budget);
     }
 
     /// <summary>Counts a frame coming in: an input error, a drop while down, or a packet received.</summary>

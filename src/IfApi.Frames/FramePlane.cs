@@ -1,9 +1,8 @@
 using System.Collections.Concurrent;
 using IfApi.Domain;
-using IfApi.Interfaces;
-using IfApi.Store;
+using Microsoft.Extensions.Logging;
 
-namespace IfApi.Tap;
+namespace IfApi.Frames;
 
 /// <summary>Settings of the frame path (<c>Tap:*</c>).</summary>
 public sealed class TapOptions
@@ -16,7 +15,7 @@ public sealed class TapOptions
     /// <summary><c>Tap:MaxOpen</c>: devices this process keeps open at once; one more is refused (ENFILE, 503), so a client opening sockets by the thousand cannot exhaust memory.</summary>
     public int MaxOpen { get; set; } = 4096;
 
-    /// <summary><c>Tap:LeaseSeconds</c>: how long a replica's hold on an open device lasts unrenewed; unset, the store's default (<see cref="StoreOptions.LeaseDuration"/>).</summary>
+    /// <summary><c>Tap:LeaseSeconds</c>: how long a replica's hold on an open device lasts unrenewed; unset, the store's default (10 s).</summary>
     public int? LeaseSeconds { get; set; }
 
     /// <summary>How often stations not heard for the age limit are forgotten, and failed refreshes retried (not a setting).</summary>
@@ -28,19 +27,16 @@ public sealed class TapOptions
 /// interface a frame can reach, a <see cref="Bridge"/> for each bridge, wired as the store says
 /// (epair peers, bridge members, up or down). It loads an interface when its device is first
 /// opened or a frame is first sent out of it, with everything connected to it, and follows every
-/// committed change to what it holds (<see cref="IInterfaceWatcher"/>), so the store stays the one
+/// committed change to what it holds (<see cref="ChangedAsync"/>), so the store stays the one
 /// truth and the frame path never asks it anything per frame.
 /// </summary>
-public sealed class FramePlane(IServiceProvider services, TapOptions options, ILogger<FramePlane> log) : IInterfaceWatcher, IDisposable
+public sealed class FramePlane(ILinkSource links, TapOptions options, ILogger<FramePlane> log) : IDisposable
 {
     private readonly ConcurrentDictionary<Guid, Port> _ports = new();
     private readonly ConcurrentDictionary<Guid, Bridge> _bridges = new();
     private readonly ConcurrentDictionary<Guid, byte> _stale = new(); // refreshes that failed, retried by the sweep
     private readonly SemaphoreSlim _refresh = new(1, 1);
     private long _changes; // changes reported so far: a refresh that saw some land meanwhile reads again
-
-    // The store is told about this plane and this plane reads the store: resolved on first use.
-    private IfStore Store => services.GetRequiredService<IfStore>();
 
     public TapOptions Options => options;
 
@@ -50,10 +46,10 @@ public sealed class FramePlane(IServiceProvider services, TapOptions options, IL
     public Bridge? FindBridge(Guid id) => _bridges.TryGetValue(id, out var bridge) ? bridge : null;
 
     /// <summary>An interface's live counters: zeros while nothing has passed through it here.</summary>
-    public InterfaceStats Stats(Guid id) =>
+    public PortStats Stats(Guid id) =>
         _ports.TryGetValue(id, out var port) ? port.Counters.Snapshot()
         : _bridges.TryGetValue(id, out var bridge) ? bridge.Counters.Snapshot()
-        : InterfaceStats.Zero;
+        : default;
 
     /// <summary>The interface's port, loading it with what it connects to; null when it does not exist.</summary>
     public async Task<Port?> LoadPortAsync(Guid id, CancellationToken ct)
@@ -142,14 +138,14 @@ public sealed class FramePlane(IServiceProvider services, TapOptions options, IL
 
     private async Task ApplyAsync(IReadOnlyList<Guid> ids, CancellationToken ct)
     {
-        var links = await Store.GetLinksAsync(ids, ct);
-        var found = links.ToDictionary(l => l.Id);
+        var loaded = await links.GetLinksAsync(ids, ct);
+        var found = loaded.ToDictionary(l => l.Id);
         foreach (var id in ids)
         {
             if (!found.ContainsKey(id))
                 Remove(id);
         }
-        foreach (var link in links)
+        foreach (var link in loaded)
         {
             if (link.Kind == InterfaceKind.Bridge)
             {
@@ -161,7 +157,7 @@ public sealed class FramePlane(IServiceProvider services, TapOptions options, IL
                 (port.Mtu, port.Up) = (link.Mtu, link.Up);
             }
         }
-        foreach (var link in links)
+        foreach (var link in loaded)
         {
             if (link.Kind == InterfaceKind.Bridge || !_ports.TryGetValue(link.Id, out var port))
                 continue;
@@ -253,26 +249,6 @@ public sealed class FramePlane(IServiceProvider services, TapOptions options, IL
     }
 
     public void Dispose() => _refresh.Dispose();
-}
-
-/// <summary>Runs the plane's sweep: station aging and retries.</summary>
-internal sealed class FrameSweeper(FramePlane plane, ILogger<FrameSweeper> log) : BackgroundService
-{
-    protected override async Task ExecuteAsync(CancellationToken stoppingToken)
-    {
-        using var timer = new PeriodicTimer(plane.Options.SweepInterval);
-        while (await timer.WaitForNextTickAsync(stoppingToken))
-        {
-            try
-            {
-                await plane.SweepAsync(stoppingToken);
-            }
-            catch (Exception e) when (e is not OperationCanceledException)
-            {
-                log.LogWarning(e, "frame path sweep failed");
-            }
-        }
-    }
 }
 
 /// <summary>Frames and bytes in and out, and drops by reason, summed over ports.</summary>
