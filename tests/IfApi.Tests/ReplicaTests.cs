@@ -1,4 +1,5 @@
 using System.Net;
+using System.Net.Http.Json;
 using System.Net.WebSockets;
 using System.Text.Json;
 
@@ -101,16 +102,19 @@ public sealed class ReplicaTests(PostgresStore store) : IClassFixture<PostgresSt
         using var onB = b.Client(AuthTests.ReaderSecret);
         await using var events = await EventStream.OpenAsync(onB, query: "?type=interface-arrival");
 
+        using (var admin = a.Client(AuthTests.AdminSecret))
+            Assert.Equal(HttpStatusCode.Created, (await admin.PostAsJsonAsync("/v1/cloners", new { name = "rep", kind = "tap" })).StatusCode);
         var clients = new[] { a.Client(AuthTests.WriterSecret), b.Client(AuthTests.WriterSecret) };
+        // Sixteen clients, half on each process, claiming units of one cloner at once.
         var created = await Task.WhenAll(Enumerable.Range(0, 16).Select(async i =>
         {
-            var names = new List<string>();
+            var units = new List<int>();
             for (var j = 0; j < 10; j++)
-                names.Add((await clients[i % 2].CreateOk("tap")).GetProperty("name").GetString()!);
-            return names;
+                units.Add((await clients[i % 2].CreateOk("rep")).GetProperty("unit").GetInt32());
+            return units;
         }));
-        var all = created.SelectMany(n => n).ToList();
-        Assert.Equal(all.Count, all.Distinct().Count());
+        Assert.Equal(Enumerable.Range(0, 160), created.SelectMany(u => u).Order());
+        var all = Enumerable.Range(0, 160).Select(u => $"rep{u}").ToList();
         await StoreInvariants.AssertConsistentAsync(store);
 
         // The subscriber on B hears every arrival, those A made included.
