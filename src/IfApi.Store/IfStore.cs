@@ -70,7 +70,7 @@ public sealed partial class IfStore(TransactionRunner tx, IInterfaceWatcher watc
                 throw new RaceLostException($"a clone of '{name}' was destroyed while the cloner was being detached");
             await db.FreeUnits.Where(u => u.Pool == name).ExecuteDeleteAsync(ct);
             await db.UnitPools.Where(u => u.Pool == name).ExecuteDeleteAsync(ct);
-            await Pool(db, Pools.Ifindex).ReleaseManyAsync(clones.ConvertAll(c => c.Index), ct);
+            db.FreeUnits.AddRange(clones.Select(c => new FreeUnitRow { Pool = Pools.Ifindex, Unit = c.Index })); // with the commit
             db.Cloners.Remove(cloner);
             foreach (var c in clones)
                 AnnounceDeparture(db, c.Id, c.Name, c.Index, name, c.Unit, groups[c.Id]);

@@ -41,21 +41,12 @@ internal sealed class StoredUnitPool(IfDbContext db, StoreProvider provider, str
         }
     }
 
-    public async ValueTask ReleaseAsync(int unit, CancellationToken ct) => await ReleaseManyAsync([unit], ct);
-
-    /// <summary>Gives back units allocated to interfaces being destroyed, in one statement.</summary>
-    public async Task ReleaseManyAsync(IReadOnlyCollection<int> units, CancellationToken ct)
+    /// <summary>Puts a claimed unit back at once, for the next claim of this transaction to see (a unit whose name is held).</summary>
+    public async ValueTask ReleaseAsync(int unit, CancellationToken ct)
     {
-        if (units.Count == 0)
-            return;
-        await using var command = Command(provider == StoreProvider.Postgres
-            ? "INSERT INTO free_units (pool, unit) SELECT $1, u FROM unnest($2::integer[]) AS u"
-            : "INSERT INTO free_units (pool, unit) SELECT $1, value FROM json_each($2)");
+        await using var command = Command("INSERT INTO free_units (pool, unit) VALUES ($1, $2)");
         Add(command, pool);
-        if (provider == StoreProvider.Postgres)
-            command.Parameters.Add(new NpgsqlParameter<int[]> { TypedValue = [.. units] });
-        else
-            Add(command, System.Text.Json.JsonSerializer.Serialize(units));
+        Add(command, unit);
         await command.ExecuteNonQueryAsync(ct);
     }
 
