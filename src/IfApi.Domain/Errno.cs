@@ -21,16 +21,28 @@ public enum Errno
     ENEEDAUTH,
     /// <summary>Too many devices open in this process (the system's file table is full).</summary>
     ENFILE,
+    /// <summary>The version named in <c>If-Match</c> is not the interface's any more (NFS's stale handle).</summary>
+    ESTALE,
+    /// <summary>The store cannot be reached, or failed mid-commit: try again later.</summary>
+    EAGAIN,
 }
 
 /// <summary>
-/// A refusal with the kernel's errno. Thrown inside a store transaction so the transaction rolls
-/// back whole; one place in the host maps it to problem+json.
+/// The one error path: every refusal, failed precondition and unreachable store is an errno. Thrown
+/// inside a store transaction so the transaction rolls back whole; one place in the host maps it to
+/// problem+json.
 /// </summary>
-public sealed class IfError(Errno errno, string detail, string? ioctl = null) : Exception(detail)
+public sealed class IfError(Errno errno, string detail, string? ioctl = null, Exception? cause = null) : Exception(detail, cause)
 {
     public Errno Errno { get; } = errno;
     public string? Ioctl { get; } = ioctl;
+
+    /// <summary>The store is out of reach (or failed while committing, leaving the outcome unknown).</summary>
+    public static IfError StoreUnavailable(string detail, Exception cause) => new(Errno.EAGAIN, detail, cause: cause);
+
+    /// <summary><c>If-Match</c> names none of the versions the target is at.</summary>
+    public static IfError Stale(string name, long version) =>
+        new(Errno.ESTALE, $"'{name}' is at version {version}, which If-Match does not name; nothing was changed");
 }
 
 /// <summary>The ioctl each operation models, reported in problem bodies.</summary>

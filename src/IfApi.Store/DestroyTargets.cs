@@ -4,20 +4,6 @@ using Npgsql;
 
 namespace IfApi.Store;
 
-/// <summary>One membership of an interface in a group, as read.</summary>
-internal sealed record Membership(Guid InterfaceId, string Group);
-
-/// <summary>An interface about to be destroyed, or its epair peer.</summary>
-internal sealed record DestroyedEnd(Guid Id, string Name, int Index, long Version, Guid? Bridge);
-
-/// <summary>What a destroy needs of its interface, read with the interface's row (and its peer's) locked.</summary>
-internal sealed record DestroyTarget(DestroyedEnd End, DestroyedEnd? Peer, string? Cloner, int? Unit, int? MinIfs, bool NoGroup,
-    IReadOnlyList<Membership> Memberships)
-{
-    public string Name => End.Name;
-    public long Version => End.Version;
-}
-
 /// <summary>
 /// Reads a destroy's target. On PostgreSQL one round trip: the interface's row is locked, then its
 /// peer's, then their memberships are read, each statement seeing what committed before it, so

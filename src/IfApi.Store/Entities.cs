@@ -81,6 +81,9 @@ public sealed class FreeUnitRow
 /// </summary>
 public sealed class IdempotencyRow
 {
+    /// <summary>The longest key kept.</summary>
+    public const int MaxKeyLength = 255;
+
     public required string Key { get; set; }
     /// <summary>SHA-256 of the request, so the same key with another request can be refused.</summary>
     public required string RequestHash { get; set; }

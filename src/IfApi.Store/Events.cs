@@ -32,12 +32,13 @@ public sealed class EventRow
 }
 
 /// <summary>Adds events to the transaction at hand.</summary>
-public static class Outbox
+internal static class Outbox
 {
     /// <summary>How the store writes JSON it keeps (event data, remembered answers).</summary>
     internal static readonly JsonSerializerOptions Json = new(JsonSerializerDefaults.Web);
 
-    public static void Add(IfDbContext db, Announcement announcement) =>
+    /// <param name="actor">The API key whose request made the change, if any.</param>
+    public static void Add(IfDbContext db, Announcement announcement, string? actor) =>
         db.Events.Add(new EventRow
         {
             At = db.Database.IsNpgsql() ? default : DateTimeOffset.UtcNow, // PostgreSQL's own clock: see the model
@@ -45,28 +46,12 @@ public static class Outbox
             InterfaceId = announcement.InterfaceId,
             Subject = announcement.Subject,
             Data = JsonSerializer.Serialize(announcement, announcement.GetType(), Json),
-            Actor = ChangeActor.Current,
+            Actor = actor,
         });
 }
 
 /// <summary>A stamped event as subscribers get it.</summary>
 public sealed record EventInfo(long Id, DateTimeOffset At, string Type, Guid? InterfaceId, string? Subject, string Data, string? Actor);
-
-/// <summary>
-/// Who is making the changes of the request at hand: the name of its API key. The host sets it as
-/// the request arrives; it flows with the request's async calls into the transactions, which write
-/// it into every event they add.
-/// </summary>
-public static class ChangeActor
-{
-    private static readonly AsyncLocal<string?> Name = new();
-
-    public static string? Current
-    {
-        get => Name.Value;
-        set => Name.Value = value;
-    }
-}
 
 /// <summary>
 /// Wake-ups between writers, the sequencer and subscribers, in one process. Writers kick after a
@@ -249,7 +234,7 @@ public sealed class EventSequencer(TransactionRunner tx, EventSignals signals, I
             {
                 return;
             }
-            catch (Exception e) when (e is StoreUnavailableException || TransactionRunner.IsUnreachable(e))
+            catch (Exception e) when (e is IfError { Errno: Errno.EAGAIN } || TransactionRunner.IsUnreachable(e))
             {
                 log.LogDebug(e, "event sequencer: store unreachable; trying again");
                 await Task.Delay(TimeSpan.FromMilliseconds(500), ct);
@@ -288,7 +273,7 @@ public sealed class EventSequencer(TransactionRunner tx, EventSignals signals, I
             await reader.ReadAsync(ct);
             return (stamped, reader.GetInt64(0));
         }
-        return await tx.WriteAsync(async (db, ct) =>
+        return await tx.RunWriteAsync(async (db, ct) =>
         {
             await tx.LockAsync(db, Pools.Events, ct);
             var conn = db.Database.GetDbConnection();
@@ -369,7 +354,7 @@ public sealed class EventSequencer(TransactionRunner tx, EventSignals signals, I
         long dropped = 0;
         while (true)
         {
-            var n = await tx.WriteAsync(async (db, ct) =>
+            var n = await tx.RunWriteAsync(async (db, ct) =>
             {
                 var newest = await db.Events.MaxAsync(e => e.Pos, ct) ?? 0;
                 var beyondCount = newest - options.EventsKept; // ids up to here exceed the number kept
@@ -411,7 +396,7 @@ public sealed class EventSequencer(TransactionRunner tx, EventSignals signals, I
             {
                 return;
             }
-            catch (Exception e) when (e is StoreUnavailableException || TransactionRunner.IsUnreachable(e))
+            catch (Exception e) when (e is IfError { Errno: Errno.EAGAIN } || TransactionRunner.IsUnreachable(e))
             {
                 log.LogDebug(e, "event pruning: store unreachable; trying again later");
                 await Task.Delay(PruneInterval, ct);

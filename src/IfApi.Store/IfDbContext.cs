@@ -129,7 +129,7 @@ public sealed class IfDbContext(DbContextOptions<IfDbContext> options) : DbConte
         {
             e.ToTable("idempotency_keys");
             e.HasKey(x => x.Key);
-            e.Property(x => x.Key).HasColumnName("key").HasMaxLength(IdempotencyKey.MaxLength);
+            e.Property(x => x.Key).HasColumnName("key").HasMaxLength(IdempotencyRow.MaxKeyLength);
             e.Property(x => x.RequestHash).HasColumnName("request_hash").HasMaxLength(64);
             e.Property(x => x.Result).HasColumnName("result");
             e.Property(x => x.ExpiresAt).HasColumnName("expires_at");

@@ -39,11 +39,7 @@ public sealed class StoreOptions
     public TimeSpan LeaseDuration { get; set; } = TimeSpan.FromSeconds(10);
 }
 
-/// <summary>The store could not be reached, or did not answer in time: the client should retry.</summary>
-public sealed class StoreUnavailableException(string message, Exception inner) : Exception(message, inner);
 
 /// <summary>Something this transaction read before its lock changed meanwhile: roll back and run it again.</summary>
 internal sealed class RaceLostException(string message) : Exception(message);
 
-/// <summary>An <c>If-Match</c> that names another version than the interface has: nothing was changed.</summary>
-public sealed class PreconditionFailedException(string message) : Exception(message);

@@ -3,7 +3,6 @@ using Microsoft.Data.Sqlite;
 using Microsoft.EntityFrameworkCore;
 using Microsoft.EntityFrameworkCore.Diagnostics;
 using Microsoft.Extensions.DependencyInjection;
-using Microsoft.Extensions.DependencyInjection.Extensions;
 using Microsoft.Extensions.Logging;
 
 namespace IfApi.Store;
@@ -49,16 +48,11 @@ public static class StoreSetup
         services.AddSingleton<TransactionRunner>();
         services.AddSingleton<EventSequencer>();
         services.AddSingleton<UnitPoolExtender>();
-        services.TryAddSingleton<IInterfaceWatcher, NoInterfaceWatcher>(); // the frame plane replaces it
-        services.AddSingleton<IfStore>();
         return services;
     }
 
-    /// <summary>
-    /// Applies pending migrations (EF takes a lock, so replicas starting together apply them once),
-    /// then attaches the built-in cloners on first start and any configured static interfaces.
-    /// </summary>
-    public static async Task MigrateAndBootstrapAsync(IServiceProvider sp, IReadOnlyList<string> staticInterfaces, CancellationToken ct)
+    /// <summary>Applies pending migrations (EF takes a lock, so replicas starting together apply them once).</summary>
+    public static async Task MigrateAsync(IServiceProvider sp, CancellationToken ct)
     {
         var options = sp.GetRequiredService<StoreOptions>();
         var log = sp.GetRequiredService<ILoggerFactory>().CreateLogger(typeof(StoreSetup));
@@ -81,7 +75,6 @@ public static class StoreSetup
                 await db.Database.MigrateAsync(ct);
             }
         }
-        await sp.GetRequiredService<IfStore>().BootstrapAsync(staticInterfaces, ct);
     }
 
     /// <summary>Whether every migration this build knows is applied (for readiness).</summary>

@@ -13,15 +13,28 @@ namespace IfApi.Store;
 /// Runs one operation as one transaction. A transaction that lost a race with another writer (a
 /// serialization failure, a deadlock, a unique or foreign key another transaction changed first) is
 /// rolled back and run again from the start, so clients never see those races. An <see cref="IfError"/>
-/// rolls back and reaches the caller; a store that cannot be reached becomes <see cref="StoreUnavailableException"/>.
+/// rolls back and reaches the caller; a store that cannot be reached becomes an <see cref="IfError"/> with
+/// <see cref="Errno.EAGAIN"/> (the outcome of a commit that failed half-way is unknown: the client retries).
 /// </summary>
-public sealed class TransactionRunner(IDbContextFactory<IfDbContext> factory, StoreOptions options, EventSignals events, ILogger<TransactionRunner> log)
+public sealed class TransactionRunner(IDbContextFactory<IfDbContext> factory, StoreOptions options, EventSignals events,
+    UnitPoolExtender extender, ILogger<TransactionRunner> log)
 {
+    /// <summary>
+    /// Runs <paramref name="work"/> in one write transaction through a <see cref="StoreSession"/>;
+    /// <paramref name="actor"/> is written into every event it announces.
+    /// </summary>
+    public Task<T> WriteAsync<T>(string? actor, Func<StoreSession, CancellationToken, Task<T>> work, CancellationToken ct) =>
+        RunWriteAsync((db, ct) => work(new StoreSession(db, options.Provider, extender, actor), ct), ct);
+
+    /// <summary>Runs <paramref name="work"/>, which only reads, through a <see cref="StoreSession"/>.</summary>
+    public Task<T> ReadAsync<T>(Func<StoreSession, CancellationToken, Task<T>> work, CancellationToken ct) =>
+        RunReadAsync((db, ct) => work(new StoreSession(db, options.Provider, extender, null), ct), ct);
+
     // SQLite has one writer. Waiting here, in order, is cheaper and fairer than every connection
     // polling the file lock with busy retries.
     private readonly SemaphoreSlim _sqliteWriter = new(1, 1);
 
-    public async Task<T> WriteAsync<T>(Func<IfDbContext, CancellationToken, Task<T>> work, CancellationToken ct)
+    internal async Task<T> RunWriteAsync<T>(Func<IfDbContext, CancellationToken, Task<T>> work, CancellationToken ct)
     {
         int races = 0, outages = 0;
         while (true)
@@ -71,7 +84,7 @@ public sealed class TransactionRunner(IDbContextFactory<IfDbContext> factory, St
             {
                 ForgetBrokenConnections(e);
                 // A failure during COMMIT leaves the outcome unknown; the client is told to retry.
-                throw new StoreUnavailableException(committing ? "the store failed while committing" : "the store is unavailable", e);
+                throw IfError.StoreUnavailable(committing ? "the store failed while committing" : "the store is unavailable", e);
             }
             finally
             {
@@ -90,7 +103,7 @@ public sealed class TransactionRunner(IDbContextFactory<IfDbContext> factory, St
         }
     }
 
-    public async Task<T> ReadAsync<T>(Func<IfDbContext, CancellationToken, Task<T>> work, CancellationToken ct)
+    internal async Task<T> RunReadAsync<T>(Func<IfDbContext, CancellationToken, Task<T>> work, CancellationToken ct)
     {
         for (var attempt = 1; ; attempt++)
         {
@@ -107,23 +120,17 @@ public sealed class TransactionRunner(IDbContextFactory<IfDbContext> factory, St
             catch (Exception e) when (IsUnreachable(e))
             {
                 ForgetBrokenConnections(e);
-                throw new StoreUnavailableException("the store is unavailable", e);
+                throw IfError.StoreUnavailable("the store is unavailable", e);
             }
         }
     }
-
-    /// <summary>Locks interface rows for the rest of the transaction; see <see cref="StoreDialect.LockRowsAsync"/>.</summary>
-    public Task LockRowsAsync(IfDbContext db, Guid[] ids, CancellationToken ct) => StoreDialect.LockRowsAsync(db, options.Provider, ids, ct);
-
-    /// <summary>Takes a group's lock for the rest of the transaction; see <see cref="StoreDialect.LockGroupAsync"/>.</summary>
-    public Task LockGroupAsync(IfDbContext db, string group, CancellationToken ct) => StoreDialect.LockGroupAsync(db, options.Provider, group, ct);
 
     /// <summary>
     /// Takes a named lock for the rest of the transaction (PostgreSQL: an advisory lock on the
     /// server's hash of the name; SQLite: <c>BEGIN IMMEDIATE</c> holds the one writer already).
     /// For what needs one writer at a time across replicas: the first start, event numbering.
     /// </summary>
-    public Task LockAsync(IfDbContext db, string name, CancellationToken ct) => StoreDialect.LockAsync(db, options.Provider, name, ct);
+    internal Task LockAsync(IfDbContext db, string name, CancellationToken ct) => StoreDialect.LockAsync(db, options.Provider, name, ct);
 
     /// <summary>
     /// Pooled connections that saw the server go away are useless: drop them, so the next try opens

@@ -1,11 +1,12 @@
 using System.Text.Json.Serialization;
+using IfApi.Application;
 using IfApi.Store;
 using Microsoft.Data.Sqlite;
 using Microsoft.Extensions.Options;
 
 namespace IfApi;
 
-/// <summary>Binds the store to configuration and brings it up before the server takes requests.</summary>
+/// <summary>Binds the store to configuration, adds the use cases over it, and brings it up before the server takes requests.</summary>
 public static class StoreHosting
 {
     /// <summary>
@@ -19,6 +20,7 @@ public static class StoreHosting
         var services = builder.Services;
         AddStoreSettings(services);
         services.AddIfStore();
+        services.AddIfApplication();
         if (!GeneratingDocument)
             services.AddHostedService<StoreStartup>();
         services.ConfigureHttpJsonOptions(o =>
@@ -72,7 +74,8 @@ public static class StoreHosting
 }
 
 /// <summary>Migrates and bootstraps the store; hosted services start before the server listens.</summary>
-internal sealed class StoreStartup(IServiceProvider sp, IOptions<InterfacesOptions> interfaces, StoreOptions options, ILogger<StoreStartup> log) : IHostedService
+internal sealed class StoreStartup(IServiceProvider sp, Startup startup, IOptions<InterfacesOptions> interfaces, StoreOptions options,
+    ILogger<StoreStartup> log) : IHostedService
 {
     public async Task StartAsync(CancellationToken ct)
     {
@@ -80,7 +83,8 @@ internal sealed class StoreStartup(IServiceProvider sp, IOptions<InterfacesOptio
             log.LogInformation("store: {Provider} in {File}", options.Provider, new SqliteConnectionStringBuilder(options.ConnectionString).DataSource);
         else
             log.LogInformation("store: {Provider}", options.Provider); // its connection string may hold a password
-        await StoreSetup.MigrateAndBootstrapAsync(sp, interfaces.Value.Static, ct);
+        await StoreSetup.MigrateAsync(sp, ct);
+        await startup.BootstrapAsync(interfaces.Value.Static, ct);
     }
 
     public Task StopAsync(CancellationToken ct) => Task.CompletedTask;

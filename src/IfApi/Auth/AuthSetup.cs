@@ -77,13 +77,9 @@ public static class AuthSetup
         app.UseAuthentication();
         app.Use(async (http, next) =>
         {
-            // The store writes the key's name into every event the request's changes announce; the log
-            // has it from here on, refusals included.
-            if (http.User.Identity is KeyIdentity { Key: { } key })
-            {
-                ChangeActor.Current = key.Name;
-                Observability.RequestLog.NoteKey(http, key.Name);
-            }
+            // The log has the key's name from here on, refusals included.
+            if (Actor.Of(http) is { } name)
+                Observability.RequestLog.NoteKey(http, name);
             await next(http);
         });
         app.UseAuthorization();
@@ -113,6 +109,13 @@ public static class AuthSetup
 }
 
 /// <summary>The caller a key names; in open mode, anyone on this host with every scope.</summary>
+/// <summary>Who makes a request's changes: its API key's name, which the use cases write into every event they announce.</summary>
+public static class Actor
+{
+    /// <summary>The key's name; null when the service is open (no keys).</summary>
+    public static string? Of(HttpContext http) => http.User.Identity is KeyIdentity { Key: { } key } ? key.Name : null;
+}
+
 internal sealed class KeyIdentity(ApiKey? key, Scopes scopes)
     : ClaimsIdentity([new Claim(ClaimTypes.Name, key?.Name ?? "open")], AuthSetup.Scheme)
 {

@@ -1,6 +1,6 @@
+using IfApi.Application;
 using IfApi.Auth;
 using IfApi.Domain;
-using IfApi.Store;
 using Microsoft.AspNetCore.Http.HttpResults;
 
 namespace IfApi.Cloners;
@@ -51,25 +51,25 @@ public static class ClonersApi
         return group;
     }
 
-    public static async Task<Ok<ClonerList>> List(IfStore store, CancellationToken ct, int? limit = null)
+    public static async Task<Ok<ClonerList>> List(ClonerService cloners, CancellationToken ct, int? limit = null)
     {
-        var (total, cloners) = await store.ListClonersAsync(limit, ct);
-        return TypedResults.Ok(new ClonerList(total, cloners.Select(ClonerResponse.From).ToList()));
+        var (total, page) = await cloners.ListAsync(limit, ct);
+        return TypedResults.Ok(new ClonerList(total, page.Select(ClonerResponse.From).ToList()));
     }
 
-    public static async Task<Ok<ClonerResponse>> Get(string name, IfStore store, CancellationToken ct) =>
-        TypedResults.Ok(ClonerResponse.From(await store.GetClonerAsync(name, ct)));
+    public static async Task<Ok<ClonerResponse>> Get(string name, ClonerService cloners, CancellationToken ct) =>
+        TypedResults.Ok(ClonerResponse.From(await cloners.GetAsync(name, ct)));
 
-    public static async Task<Created<ClonerResponse>> Attach(AttachClonerRequest body, IfStore store, CancellationToken ct)
+    public static async Task<Created<ClonerResponse>> Attach(AttachClonerRequest body, ClonerService cloners, HttpContext http, CancellationToken ct)
     {
         var spec = ClonerSpec.Create(body.Name, body.Kind, body.MaxUnit, body.NoGroup, body.MinIfs);
-        var attached = ClonerResponse.From(await store.AttachClonerAsync(spec, ct));
+        var attached = ClonerResponse.From(await cloners.AttachAsync(spec, Actor.Of(http), ct));
         return TypedResults.Created($"/v1/cloners/{attached.Name}", attached);
     }
 
-    public static async Task<NoContent> Detach(string name, IfStore store, CancellationToken ct)
+    public static async Task<NoContent> Detach(string name, ClonerService cloners, HttpContext http, CancellationToken ct)
     {
-        await store.DetachClonerAsync(name, ct);
+        await cloners.DetachAsync(name, Actor.Of(http), ct);
         return TypedResults.NoContent();
     }
 }

@@ -1,7 +1,7 @@
+using IfApi.Application;
 using IfApi.Auth;
 using IfApi.Domain;
 using IfApi.Interfaces;
-using IfApi.Store;
 using Microsoft.AspNetCore.Http.HttpResults;
 
 namespace IfApi.Groups;
@@ -63,39 +63,36 @@ public static class GroupsApi
         return routes;
     }
 
-    public static async Task<Ok<InterfaceGroups>> GetOf(string @ref, IfStore store, CancellationToken ct) =>
-        TypedResults.Ok(new InterfaceGroups(await store.GetGroupsOfAsync(@ref, ct)));
+    public static async Task<Ok<InterfaceGroups>> GetOf(string @ref, GroupService groups, CancellationToken ct) =>
+        TypedResults.Ok(new InterfaceGroups(await groups.GroupsOfAsync(@ref, ct)));
 
-    public static async Task<Created<InterfaceGroups>> Add(string @ref, AddGroupRequest body, IfStore store, HttpContext http, CancellationToken ct)
+    public static async Task<Created<InterfaceGroups>> Add(string @ref, AddGroupRequest body, GroupService groups, HttpContext http, CancellationToken ct)
     {
         if (body.Group is null)
             throw new IfError(Errno.EINVAL, "group is required", Ioctl.AddGroup);
-        var (_, ifp) = await store.AddGroupAsync(@ref, body.Group, idempotent: false, Preconditions.IfMatch(http.Request), ct);
+        var (_, ifp) = await groups.JoinAsync(@ref, body.Group, idempotent: false, Preconditions.IfMatch(http.Request), Actor.Of(http), ct);
         http.Response.Headers.ETag = Preconditions.ETag(ifp.Version);
         return TypedResults.Created($"/v1/groups/{Uri.EscapeDataString(body.Group)}", new InterfaceGroups(ifp.Groups));
     }
 
-    public static async Task<Results<Created<InterfaceGroups>, Ok<InterfaceGroups>>> Put(string @ref, string group, IfStore store, HttpContext http, CancellationToken ct)
+    public static async Task<Results<Created<InterfaceGroups>, Ok<InterfaceGroups>>> Put(string @ref, string group, GroupService groups, HttpContext http, CancellationToken ct)
     {
-        var (added, ifp) = await store.AddGroupAsync(@ref, group, idempotent: true, Preconditions.IfMatch(http.Request), ct);
+        var (added, ifp) = await groups.JoinAsync(@ref, group, idempotent: true, Preconditions.IfMatch(http.Request), Actor.Of(http), ct);
         http.Response.Headers.ETag = Preconditions.ETag(ifp.Version);
-        var groups = new InterfaceGroups(ifp.Groups);
-        return added ? TypedResults.Created($"/v1/groups/{Uri.EscapeDataString(group)}", groups) : TypedResults.Ok(groups);
+        var answer = new InterfaceGroups(ifp.Groups);
+        return added ? TypedResults.Created($"/v1/groups/{Uri.EscapeDataString(group)}", answer) : TypedResults.Ok(answer);
     }
 
-    public static async Task<NoContent> Remove(string @ref, string group, IfStore store, HttpContext http, CancellationToken ct)
+    public static async Task<NoContent> Remove(string @ref, string group, GroupService groups, HttpContext http, CancellationToken ct)
     {
-        var ifp = await store.RemoveGroupAsync(@ref, group, Preconditions.IfMatch(http.Request), ct);
+        var ifp = await groups.LeaveAsync(@ref, group, Preconditions.IfMatch(http.Request), Actor.Of(http), ct);
         http.Response.Headers.ETag = Preconditions.ETag(ifp.Version);
         return TypedResults.NoContent();
     }
 
-    public static async Task<Ok<GroupList>> List(IfStore store, CancellationToken ct) =>
-        TypedResults.Ok(new GroupList((await store.ListGroupsAsync(ct)).Select(GroupResponse.From).ToList()));
+    public static async Task<Ok<GroupList>> List(GroupService groups, CancellationToken ct) =>
+        TypedResults.Ok(new GroupList((await groups.ListAsync(ct)).Select(GroupResponse.From).ToList()));
 
-    public static async Task<Ok<GroupResponse>> Get(string group, IfStore store, CancellationToken ct)
-    {
-        GroupNames.Validate(group, Ioctl.GetGroupMembers);
-        return TypedResults.Ok(GroupResponse.From(await store.GetGroupAsync(group, ct)));
-    }
+    public static async Task<Ok<GroupResponse>> Get(string group, GroupService groups, CancellationToken ct) =>
+        TypedResults.Ok(GroupResponse.From(await groups.GetAsync(group, ct)));
 }

@@ -1,8 +1,8 @@
+using IfApi.Application;
 using System.Security.Cryptography;
 using System.Text;
 using System.Text.Json;
 using IfApi.Domain;
-using IfApi.Store;
 
 namespace IfApi.Interfaces;
 

@@ -1,7 +1,7 @@
+using IfApi.Application;
 using System.Text.Json.Serialization;
 using IfApi.Domain;
 using IfApi.Frames;
-using IfApi.Store;
 
 namespace IfApi.Interfaces;
 

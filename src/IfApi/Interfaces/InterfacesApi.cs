@@ -1,8 +1,8 @@
+using IfApi.Application;
 using IfApi.Auth;
 using System.Text.Json;
 using IfApi.Domain;
 using IfApi.Frames;
-using IfApi.Store;
 using Microsoft.AspNetCore.Http.HttpResults;
 
 namespace IfApi.Interfaces;
@@ -47,12 +47,12 @@ public static class InterfacesApi
     }
 
     /// <summary>SIOCIFCREATE2, optionally under an <c>Idempotency-Key</c>.</summary>
-    public static async Task<Created<InterfaceResponse>> Create(CreateInterfaceRequest body, IfStore store, HttpContext http, CancellationToken ct)
+    public static async Task<Created<InterfaceResponse>> Create(CreateInterfaceRequest body, InterfaceService interfaces, HttpContext http, CancellationToken ct)
     {
         if (body.Name is null)
             throw new IfError(Errno.EINVAL, "name is required", Ioctl.IfCreate);
         var p = body.Params is { } q ? new CreateParams(q.Vlan, q.Parent, q.Lladdr) : null;
-        var (info, replayed) = await store.CreateAsync(body.Name, p, Idempotency.Key(http.Request, body), ct);
+        var (info, replayed) = await interfaces.CreateAsync(body.Name, p, Idempotency.Key(http.Request, body), Actor.Of(http), ct);
         var created = InterfaceResponse.From(info);
         http.Response.Headers.ETag = created.ETag;
         if (replayed)
@@ -60,7 +60,7 @@ public static class InterfacesApi
         return TypedResults.Created($"/v1/interfaces/{created.Id}", created);
     }
 
-    public static async Task<Ok<InterfaceList>> List(IfStore store, FramePlane plane, CancellationToken ct, string? cloner = null, string? group = null, int? limit = null, string? after = null)
+    public static async Task<Ok<InterfaceList>> List(InterfaceService interfaces, FramePlane plane, CancellationToken ct, string? cloner = null, string? group = null, int? limit = null, string? after = null)
     {
         var n = limit ?? DefaultLimit;
         if (n is < 1 or > MaxLimit)
@@ -71,33 +71,33 @@ public static class InterfacesApi
             ClonerSpec.ValidateName(cloner, Ioctl.IfGConf);
         if (group is not null)
             GroupNames.Validate(group, Ioctl.IfGConf);
-        var page = await store.ListAsync(cloner, group, n, Cursor.Decode(after, Ioctl.IfGConf), ct);
+        var page = await interfaces.ListAsync(cloner, group, n, Cursor.Decode(after, Ioctl.IfGConf), ct);
         return TypedResults.Ok(new InterfaceList(
             page.Items.Select(i => InterfaceResponse.From(i, InterfaceStats.From(plane.Stats(i.Id)))).ToList(),
             page.NextAfterIndex is int next ? Cursor.Encode(next) : null));
     }
 
-    public static async Task<Ok<InterfaceResponse>> Get(string @ref, IfStore store, FramePlane plane, HttpContext http, CancellationToken ct)
+    public static async Task<Ok<InterfaceResponse>> Get(string @ref, InterfaceService interfaces, FramePlane plane, HttpContext http, CancellationToken ct)
     {
-        var info = await store.GetAsync(@ref, ct);
+        var info = await interfaces.GetAsync(@ref, ct);
         var ifp = InterfaceResponse.From(info, InterfaceStats.From(plane.Stats(info.Id)));
         http.Response.Headers.ETag = ifp.ETag;
         return TypedResults.Ok(ifp);
     }
 
     /// <summary>SIOCSIFNAME, SIOCSIFDESCR, SIOCSIFMTU, SIOCSIFFLAGS, SIOCSIFMETRIC, SIOCSIFLLADDR.</summary>
-    public static async Task<Ok<InterfaceResponse>> Patch(string @ref, JsonElement body, IfStore store, FramePlane plane, HttpContext http, CancellationToken ct)
+    public static async Task<Ok<InterfaceResponse>> Patch(string @ref, JsonElement body, InterfaceService interfaces, FramePlane plane, HttpContext http, CancellationToken ct)
     {
-        var info = await store.PatchAsync(@ref, PatchBody.Parse(body), Preconditions.IfMatch(http.Request), ct);
+        var info = await interfaces.PatchAsync(@ref, PatchBody.Parse(body), Preconditions.IfMatch(http.Request), Actor.Of(http), ct);
         var ifp = InterfaceResponse.From(info, InterfaceStats.From(plane.Stats(info.Id)));
         http.Response.Headers.ETag = ifp.ETag;
         return TypedResults.Ok(ifp);
     }
 
     /// <summary>SIOCIFDESTROY.</summary>
-    public static async Task<NoContent> Destroy(string @ref, IfStore store, HttpContext http, CancellationToken ct)
+    public static async Task<NoContent> Destroy(string @ref, InterfaceService interfaces, HttpContext http, CancellationToken ct)
     {
-        await store.DestroyAsync(@ref, Preconditions.IfMatch(http.Request), ct);
+        await interfaces.DestroyAsync(@ref, Preconditions.IfMatch(http.Request), Actor.Of(http), ct);
         return TypedResults.NoContent();
     }
 }

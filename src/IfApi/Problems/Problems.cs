@@ -26,7 +26,8 @@ public static class Problems
         Errno.EEXIST or Errno.EBUSY or Errno.ENOSPC or Errno.EHOSTDOWN => StatusCodes.Status409Conflict,
         Errno.EOPNOTSUPP => StatusCodes.Status422UnprocessableEntity,
         Errno.ENOBUFS => StatusCodes.Status410Gone,
-        Errno.ENFILE => StatusCodes.Status503ServiceUnavailable,
+        Errno.ENFILE or Errno.EAGAIN => StatusCodes.Status503ServiceUnavailable,
+        Errno.ESTALE => StatusCodes.Status412PreconditionFailed,
         _ => StatusCodes.Status500InternalServerError,
     };
 
@@ -46,6 +47,8 @@ public static class Problems
         Errno.EAUTH => "Authentication error",
         Errno.ENEEDAUTH => "Need authenticator",
         Errno.ENFILE => "Too many open files in system",
+        Errno.ESTALE => "Stale NFS file handle",
+        Errno.EAGAIN => "Resource temporarily unavailable",
         _ => errno.ToString(),
     };
 
@@ -58,6 +61,7 @@ public static class Problems
         404 => Errno.ENOENT,
         405 => Errno.EOPNOTSUPP,
         409 => Errno.EEXIST,
+        412 => Errno.ESTALE,
         _ => null,
     };
 
@@ -136,6 +140,11 @@ internal sealed class ErrnoExceptionHandler(IProblemDetailsService problems, Sto
         ProblemDetails problem;
         switch (exception)
         {
+            case IfError { Errno: Errno.EAGAIN } e:
+                log.LogWarning(e.InnerException, "store unavailable: {Message}", e.Message);
+                problem = Problems.For(e.Errno, e.Message + "; retry later", e.Ioctl);
+                http.Response.Headers.RetryAfter = store.RetryAfterSeconds.ToString(System.Globalization.CultureInfo.InvariantCulture);
+                break;
             case IfError e:
                 problem = Problems.For(e.Errno, e.Message, e.Ioctl);
                 if (e.Errno == Errno.ENFILE) // a place frees up when a device closes: a state to wait out
@@ -147,14 +156,6 @@ internal sealed class ErrnoExceptionHandler(IProblemDetailsService problems, Sto
                 break;
             case JsonException e:
                 problem = Problems.For(Errno.EINVAL, $"malformed JSON: {e.Message}", null);
-                break;
-            case PreconditionFailedException e:
-                problem = new ProblemDetails { Status = 412, Title = "Precondition Failed", Detail = e.Message + "; nothing was changed", Type = "urn:ifapi:precondition-failed" };
-                break;
-            case StoreUnavailableException e:
-                log.LogWarning(e.InnerException, "store unavailable: {Message}", e.Message);
-                problem = new ProblemDetails { Status = 503, Title = "Service Unavailable", Detail = e.Message + "; retry later", Type = "urn:ifapi:store-unavailable" };
-                http.Response.Headers.RetryAfter = store.RetryAfterSeconds.ToString(System.Globalization.CultureInfo.InvariantCulture);
                 break;
             case OperationCanceledException when http.RequestAborted.IsCancellationRequested:
                 return true; // the client went away; nobody is left to answer

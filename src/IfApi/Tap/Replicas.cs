@@ -1,3 +1,4 @@
+using IfApi.Application;
 using IfApi.Frames;
 using IfApi.Store;
 
@@ -10,7 +11,7 @@ namespace IfApi.Tap;
 /// (a replica that was killed), clearing IFF_RUNNING on their interfaces. It runs once at start-up,
 /// so a restarted single service clears what it left behind as soon as its old leases run out.
 /// </summary>
-internal sealed class LeaseKeeper(FramePlane plane, IfStore store, StoreOptions options, ILogger<LeaseKeeper> log) : BackgroundService
+internal sealed class LeaseKeeper(FramePlane plane, TapDeviceService devices, StoreOptions options, ILogger<LeaseKeeper> log) : BackgroundService
 {
     protected override async Task ExecuteAsync(CancellationToken stoppingToken)
     {
@@ -25,7 +26,7 @@ internal sealed class LeaseKeeper(FramePlane plane, IfStore store, StoreOptions 
                 timeout.CancelAfter(period); // a renewal that takes longer is as good as none
                 if (open.Count > 0)
                 {
-                    var held = (await store.RenewLeasesAsync(open.Select(d => d.Port.Id).ToList(), timeout.Token)).ToHashSet();
+                    var held = (await devices.RenewAsync(open.Select(d => d.Port.Id).ToList(), timeout.Token)).ToHashSet();
                     foreach (var (port, device) in open.Where(d => !held.Contains(d.Port.Id)))
                     {
                         // Another replica may have the device by now: two openers would each get half the frames.
@@ -35,7 +36,7 @@ internal sealed class LeaseKeeper(FramePlane plane, IfStore store, StoreOptions 
                     }
                 }
                 renewed = System.Diagnostics.Stopwatch.GetTimestamp();
-                var cleared = await store.ExpireLeasesAsync(timeout.Token);
+                var cleared = await devices.ExpireAsync(timeout.Token);
                 if (cleared > 0)
                     log.LogInformation("{Count} tap devices were left open by a replica that stopped: running cleared", cleared);
             }

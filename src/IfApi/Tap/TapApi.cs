@@ -1,3 +1,4 @@
+using IfApi.Application;
 using IfApi.Auth;
 using System.Net.WebSockets;
 using System.Text.Json;
@@ -5,7 +6,6 @@ using IfApi.Domain;
 using IfApi.Frames;
 using IfApi.Frames.Wire;
 using IfApi.Interfaces;
-using IfApi.Store;
 using Microsoft.AspNetCore.Http.HttpResults;
 
 namespace IfApi.Tap;
@@ -58,9 +58,9 @@ public static class TapApi
     }
 
     /// <summary><c>tap_dev_open</c> on <c>/dev/tapN</c>.</summary>
-    public static async Task<EmptyHttpResult> Open(string @ref, IfStore store, FramePlane plane, HttpContext http, IHostApplicationLifetime life, CancellationToken ct)
+    public static async Task<EmptyHttpResult> Open(string @ref, InterfaceService interfaces, TapDeviceService devices, FramePlane plane, HttpContext http, IHostApplicationLifetime life, CancellationToken ct)
     {
-        var ifp = await store.GetAsync(@ref, ct);
+        var ifp = await interfaces.GetAsync(@ref, ct);
         if (ifp.Kind != InterfaceKind.Tap)
             throw new IfError(Errno.EOPNOTSUPP, $"'{ifp.Name}' is a {ifp.Kind.WireName()}, not a tap: it has no device", Ioctl.TapOpen);
         RequireWebSocket(http);
@@ -69,7 +69,7 @@ public static class TapApi
         var queue = port.TryOpen() ?? throw new IfError(Errno.EBUSY, $"'{ifp.Name}' is open already", Ioctl.TapOpen);
         try
         {
-            await OpenDeviceAsync(store, port, queue, ct);
+            await OpenDeviceAsync(devices, port, queue, Actor.Of(http), ct);
             var log = Log(http);
             log.LogInformation("tap {Name} opened", ifp.Name); // with the key, in the request's scope
             await RunAsync(http, port, queue, greeting: default, life.ApplicationStopping);
@@ -78,7 +78,7 @@ public static class TapApi
         finally
         {
             port.Close(queue);
-            await Settle(() => CloseDeviceAsync(store, port), http);
+            await Settle(() => CloseDeviceAsync(devices, port, Actor.Of(http)), http);
         }
         return TypedResults.Empty;
     }
@@ -88,12 +88,12 @@ public static class TapApi
     /// and closing take turns per port, and closing happens only while the device is closed: a close
     /// whose bookkeeping is slow must not undo the next open's, which may have happened meanwhile.
     /// </summary>
-    private static async Task OpenDeviceAsync(IfStore store, Port port, TransmitQueue queue, CancellationToken ct)
+    private static async Task OpenDeviceAsync(TapDeviceService devices, Port port, TransmitQueue queue, string? actor, CancellationToken ct)
     {
         await port.RunningTurn.WaitAsync(ct);
         try
         {
-            await store.OpenDeviceAsync(port.Id, bringUp: false, ct);
+            await devices.OpenAsync(port.Id, bringUp: false, actor, ct);
             port.Leased(queue);
         }
         finally
@@ -102,13 +102,13 @@ public static class TapApi
         }
     }
 
-    private static async Task CloseDeviceAsync(IfStore store, Port port)
+    private static async Task CloseDeviceAsync(TapDeviceService devices, Port port, string? actor)
     {
         await port.RunningTurn.WaitAsync();
         try
         {
             if (!port.IsOpen)
-                await store.CloseDeviceAsync(port.Id, CancellationToken.None);
+                await devices.CloseAsync(port.Id, actor, CancellationToken.None);
         }
         finally
         {
@@ -117,14 +117,15 @@ public static class TapApi
     }
 
     /// <summary>The cloning device <c>/dev/tap</c>: a new tap, up and open, destroyed with the socket.</summary>
-    public static async Task<EmptyHttpResult> OpenClone(IfStore store, FramePlane plane, HttpContext http, IHostApplicationLifetime life, CancellationToken ct)
+    public static async Task<EmptyHttpResult> OpenClone(InterfaceService interfaces, TapDeviceService devices, FramePlane plane, HttpContext http, IHostApplicationLifetime life, CancellationToken ct)
     {
         RequireWebSocket(http);
         using var slot = Reserve(plane);
-        var (ifp, _) = await store.CreateAsync("tap", null, null, ct);
+        var actor = Actor.Of(http);
+        var (ifp, _) = await interfaces.CreateAsync("tap", null, null, actor, ct);
         try
         {
-            await store.OpenDeviceAsync(ifp.Id, bringUp: true, ct);
+            await devices.OpenAsync(ifp.Id, bringUp: true, actor, ct);
             var port = await plane.LoadPortAsync(ifp.Id, ct) ?? throw new IfError(Errno.ENXIO, $"'{ifp.Name}' was destroyed meanwhile", Ioctl.TapOpen);
             var queue = port.TryOpen() ?? throw new IfError(Errno.EBUSY, $"'{ifp.Name}' was opened by name meanwhile", Ioctl.TapOpen);
             port.Leased(queue); // taken with running, above
@@ -147,7 +148,7 @@ public static class TapApi
             {
                 try
                 {
-                    await store.DestroyAsync(ifp.Id.ToString(), null, CancellationToken.None);
+                    await interfaces.DestroyAsync(ifp.Id.ToString(), null, actor, CancellationToken.None);
                 }
                 catch (IfError e) when (e.Errno == Errno.ENXIO)
                 {
@@ -200,9 +201,9 @@ public static class TapApi
     }
 
     /// <summary><c>if_transmit</c>: one frame out of the interface.</summary>
-    public static async Task<Accepted> Transmit(string @ref, IfStore store, FramePlane plane, HttpContext http, CancellationToken ct)
+    public static async Task<Accepted> Transmit(string @ref, InterfaceService interfaces, FramePlane plane, HttpContext http, CancellationToken ct)
     {
-        var ifp = await store.GetAsync(@ref, ct);
+        var ifp = await interfaces.GetAsync(@ref, ct);
         if (!ifp.Kind.IsEthernet())
             throw new IfError(Errno.EOPNOTSUPP, $"'{ifp.Name}' is a {ifp.Kind.WireName()}: it carries no Ethernet frames", Ioctl.Transmit);
         // Where it goes is found before the body is read: nothing can fail while a frame is held.
@@ -257,20 +258,20 @@ public static class TapApi
         }
     }
 
-    public static async Task<Ok<BridgeMembers>> Members(string bridge, IfStore store, CancellationToken ct) =>
-        TypedResults.Ok(new BridgeMembers(await store.GetMembersAsync(bridge, ct)));
+    public static async Task<Ok<BridgeMembers>> Members(string bridge, BridgeService bridges, CancellationToken ct) =>
+        TypedResults.Ok(new BridgeMembers(await bridges.MembersAsync(bridge, ct)));
 
-    public static async Task<Results<Created<BridgeMembers>, Ok<BridgeMembers>>> AddMember(string bridge, string @ref, IfStore store, HttpContext http, CancellationToken ct)
+    public static async Task<Results<Created<BridgeMembers>, Ok<BridgeMembers>>> AddMember(string bridge, string @ref, BridgeService bridges, HttpContext http, CancellationToken ct)
     {
-        var (added, b) = await store.AddMemberAsync(bridge, @ref, Preconditions.IfMatch(http.Request), ct);
+        var (added, b) = await bridges.AddAsync(bridge, @ref, Preconditions.IfMatch(http.Request), Actor.Of(http), ct);
         http.Response.Headers.ETag = Preconditions.ETag(b.Version);
         var members = new BridgeMembers(b.Members ?? []);
         return added ? TypedResults.Created($"/v1/interfaces/{b.Id}/members", members) : TypedResults.Ok(members);
     }
 
-    public static async Task<NoContent> RemoveMember(string bridge, string @ref, IfStore store, HttpContext http, CancellationToken ct)
+    public static async Task<NoContent> RemoveMember(string bridge, string @ref, BridgeService bridges, HttpContext http, CancellationToken ct)
     {
-        var b = await store.RemoveMemberAsync(bridge, @ref, Preconditions.IfMatch(http.Request), ct);
+        var b = await bridges.RemoveAsync(bridge, @ref, Preconditions.IfMatch(http.Request), Actor.Of(http), ct);
         http.Response.Headers.ETag = Preconditions.ETag(b.Version);
         return TypedResults.NoContent();
     }

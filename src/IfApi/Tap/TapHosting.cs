@@ -1,10 +1,11 @@
+using IfApi.Application;
 using IfApi.Frames;
 using IfApi.Store;
 using Microsoft.Extensions.Options;
 
 namespace IfApi.Tap;
 
-/// <summary>Wires the frame path: the plane the store reports changes to, its sweeper, and the device endpoints.</summary>
+/// <summary>Wires the frame path: the plane (reading links from the store, told of changes by the use cases), its sweeper, and the device endpoints.</summary>
 public static class TapHosting
 {
     public static WebApplicationBuilder AddIfTap(this WebApplicationBuilder builder)
@@ -19,7 +20,7 @@ public static class TapHosting
         });
         builder.Services.AddSingleton<ILinkSource, StoreLinkSource>();
         builder.Services.AddSingleton<FramePlane>();
-        builder.Services.AddSingleton<IInterfaceWatcher, FramePlaneWatcher>();
+        builder.Services.AddSingleton<ILinkObserver, FramePlaneObserver>();
         builder.Services.AddHostedService<FrameSweeper>();
         if (!StoreHosting.GeneratingDocument)
         {

@@ -1,6 +1,7 @@
 using IfApi.Domain;
+using IfApi.Store;
 
-namespace IfApi.Store;
+namespace IfApi.Application;
 
 /// <summary>A cloner as the API shows it.</summary>
 public sealed record ClonerInfo(string Name, InterfaceKind Kind, int MaxUnit, bool AutoUnit, bool NoGroup, int MinIfs, int Interfaces);
@@ -40,6 +41,6 @@ public sealed record GroupInfo(string Name, IReadOnlyList<string> Members);
 /// </summary>
 public sealed record IdempotencyKey(string Key, string RequestHash)
 {
-    public const int MaxLength = 255;
+    public const int MaxLength = IdempotencyRow.MaxKeyLength;
     public static readonly TimeSpan Lifetime = TimeSpan.FromHours(24);
 }

@@ -1,0 +1,149 @@
+using IfApi.Domain;
+using Microsoft.EntityFrameworkCore;
+
+namespace IfApi.Store;
+
+/// <summary>
+/// One transaction's unit of work, and all the store offers: the reads it makes, the locks it takes
+/// (each one an explicit step, in the order its caller takes them), the units it claims, and the
+/// writes it queues, which reach the store with the commit. It knows rows, not rules: what a row
+/// means, which refusal applies and what is announced is decided by whoever holds the session.
+/// <see cref="TransactionRunner"/> opens one per transaction (and runs it again after a lost race).
+/// </summary>
+public sealed partial class StoreSession
+{
+    private readonly IfDbContext _db;
+    private readonly StoreProvider _provider;
+    private readonly UnitPoolExtender _extender;
+
+    internal StoreSession(IfDbContext db, StoreProvider provider, UnitPoolExtender extender, string? actor)
+    {
+        (_db, _provider, _extender) = (db, provider, extender);
+        Actor = actor;
+    }
+
+    /// <summary>The API key whose request this is, written into every event the session announces.</summary>
+    public string? Actor { get; }
+
+    /// <summary>Whether the store has one writer (SQLite), who holds every lock from the start.</summary>
+    public bool SingleWriter => _provider == StoreProvider.Sqlite;
+
+    // ---- locks ---------------------------------------------------------------------------------
+
+    /// <summary>
+    /// Locks interface rows until the commit (<see cref="StoreDialect.LockRowsAsync"/>). Whoever locks
+    /// rows and groups locks the rows first.
+    /// </summary>
+    public Task LockInterfacesAsync(Guid[] ids, CancellationToken ct) => StoreDialect.LockRowsAsync(_db, _provider, ids, ct);
+
+    /// <summary>A group's lock until the commit, taken after any row locks.</summary>
+    public Task LockGroupAsync(string group, CancellationToken ct) => StoreDialect.LockGroupAsync(_db, _provider, group, ct);
+
+    /// <summary>A cloner's row until the commit: its clones' creates hold it shared, so a detach waits for them.</summary>
+    public Task LockClonerAsync(string cloner, CancellationToken ct) => StoreDialect.LockClonerAsync(_db, _provider, cloner, ct);
+
+    /// <summary>A named lock until the commit, for what needs one writer across replicas (the first start).</summary>
+    public Task LockAsync(string name, CancellationToken ct) => StoreDialect.LockAsync(_db, _provider, name, ct);
+
+    // ---- units ---------------------------------------------------------------------------------
+
+    /// <summary>
+    /// A pool of units (a cloner's, or <see cref="Pools.Ifindex"/>) to claim from in this transaction.
+    /// <paramref name="madeHere"/>: the pool was made by this transaction, so nobody else can see it
+    /// and it grows in place.
+    /// </summary>
+    public IUnitPool Units(string pool, bool madeHere = false) =>
+        new StoredUnitPool(_db, _provider, pool, madeHere ? UnitPoolExtender.InPlace : _extender);
+
+    /// <summary>A new pool of units <paramref name="lo"/>..<paramref name="hi"/>, all free.</summary>
+    public Task CreatePoolAsync(string pool, int lo, int hi, CancellationToken ct) => UnitPoolExtender.CreatePoolAsync(_db, pool, lo, hi, ct);
+
+    /// <summary>A pool and every free unit in it, gone.</summary>
+    public async Task DropPoolAsync(string pool, CancellationToken ct)
+    {
+        await _db.FreeUnits.Where(u => u.Pool == pool).ExecuteDeleteAsync(ct);
+        await _db.UnitPools.Where(u => u.Pool == pool).ExecuteDeleteAsync(ct);
+    }
+
+    /// <summary>Frees a unit with the commit: until then nobody can claim it.</summary>
+    public void FreeUnit(string pool, int unit) => _db.FreeUnits.Add(new FreeUnitRow { Pool = pool, Unit = unit });
+
+    /// <summary>
+    /// What a create checks once it has claimed a unit: whether an interface holds one of
+    /// <paramref name="names"/>; with <paramref name="claimIndex"/>, also the lowest free index where
+    /// the store can claim it in the same round trip (otherwise that index is null). The cloner gone,
+    /// or not the one matched (<paramref name="matchedSeq"/>, its <see cref="ClonerRow.Seq"/>): it was
+    /// detached, maybe attached anew, meanwhile, and the transaction runs again.
+    /// </summary>
+    public async Task<(bool Held, int? Index)> ProbeCreateAsync(string cloner, long? matchedSeq, string[] names, bool claimIndex, CancellationToken ct)
+    {
+        var (seq, held, index) = await CreateProbes.ProbeAsync(_db, cloner, names, claimIndex, ct);
+        if (seq is null || matchedSeq is not null && seq != matchedSeq)
+            throw new RaceLostException($"cloner '{cloner}' changed while this transaction used it");
+        return (held, index);
+    }
+
+    // ---- writes --------------------------------------------------------------------------------
+
+    /// <summary>Adds an event to this transaction: it is written with the change and streamed once committed.</summary>
+    public void Announce(Announcement announcement) => Outbox.Add(_db, announcement, Actor);
+
+    /// <summary>Sends the writes queued so far; the commit sends the rest.</summary>
+    public Task SaveAsync(CancellationToken ct) => _db.SaveChangesAsync(ct);
+
+    /// <summary>Forgets the rows read and written so far (sent already): a long transaction stays light.</summary>
+    public void Forget() => _db.ChangeTracker.Clear();
+
+    // ---- cloners -------------------------------------------------------------------------------
+
+    public Task<int> CountClonersAsync(CancellationToken ct) => _db.Cloners.CountAsync(ct);
+
+    /// <summary>Cloners newest first, with how many interfaces each has; one by name, or up to <paramref name="take"/>.</summary>
+    public Task<List<ClonerView>> ClonersAsync(string? name, int take, CancellationToken ct)
+    {
+        var q = _db.Cloners.AsNoTracking();
+        if (name is not null)
+            q = q.Where(c => c.Name == name);
+        return q.OrderByDescending(c => c.Seq).Take(take)
+            .Select(c => new ClonerView(c, _db.Interfaces.Count(i => i.Cloner == c.Name)))
+            .ToListAsync(ct);
+    }
+
+    public Task<bool> ClonerExistsAsync(string name, CancellationToken ct) => _db.Cloners.AnyAsync(c => c.Name == name, ct);
+
+    /// <summary>A cloner to change or remove.</summary>
+    public Task<ClonerRow?> FindClonerAsync(string name, CancellationToken ct) => _db.Cloners.FirstOrDefaultAsync(c => c.Name == name, ct);
+
+    /// <summary>Every cloner, newest first, and whether an interface is named <paramref name="name"/>: one round trip.</summary>
+    public async Task<(List<ClonerRow> Cloners, bool Taken)> ClonersAndNameAsync(string name, CancellationToken ct)
+    {
+        var rows = await _db.Cloners.AsNoTracking().OrderByDescending(c => c.Seq)
+            .Select(c => new { Cloner = c, Taken = _db.Interfaces.Any(i => i.Name == name) })
+            .ToListAsync(ct);
+        return (rows.ConvertAll(r => r.Cloner), rows.Count > 0 && rows[0].Taken);
+    }
+
+    public void AddCloner(ClonerRow row) => _db.Cloners.Add(row);
+
+    public void RemoveCloner(ClonerRow row) => _db.Cloners.Remove(row);
+
+    // ---- meta and remembered answers ------------------------------------------------------------
+
+    public Task<bool> HasMetaAsync(string key, CancellationToken ct) => _db.Meta.AnyAsync(m => m.Key == key, ct);
+
+    public void SetMeta(string key, string value) => _db.Meta.Add(new MetaRow { Key = key, Value = value });
+
+    /// <summary>A remembered answer under <paramref name="key"/> still live at <paramref name="nowMs"/>.</summary>
+    public Task<IdempotencyRow?> FindRememberedAsync(string key, long nowMs, CancellationToken ct) =>
+        _db.IdempotencyKeys.AsNoTracking().FirstOrDefaultAsync(k => k.Key == key && k.ExpiresAt > nowMs, ct);
+
+    /// <summary>Keeps an answer; those that lapsed by <paramref name="nowMs"/> give way first.</summary>
+    public async Task RememberAsync(IdempotencyRow row, long nowMs, CancellationToken ct)
+    {
+        await _db.IdempotencyKeys.Where(k => k.ExpiresAt <= nowMs).ExecuteDeleteAsync(ct);
+        _db.IdempotencyKeys.Add(row);
+    }
+}
+
+/// <summary>A cloner as stored, with how many interfaces it has.</summary>
+public sealed record ClonerView(ClonerRow Row, int Interfaces);
