@@ -14,6 +14,9 @@ public sealed class IfDbContext(DbContextOptions<IfDbContext> options) : DbConte
     public DbSet<IdempotencyRow> IdempotencyKeys => Set<IdempotencyRow>();
     public DbSet<TapLeaseRow> TapLeases => Set<TapLeaseRow>();
 
+    /// <summary>Whether the transaction at hand wrote events without EF (set by a session's writes).</summary>
+    internal bool Announced { get; set; }
+
     protected override void OnModelCreating(ModelBuilder b)
     {
         b.Entity<ClonerRow>(e =>

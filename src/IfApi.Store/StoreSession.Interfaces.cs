@@ -91,7 +91,13 @@ public sealed partial class StoreSession
     }
 
     /// <summary>A new interface, with its group memberships, written with the commit.</summary>
-    public void Add(InterfaceRow row) => _db.Interfaces.Add(row);
+    public void Add(InterfaceRow row)
+    {
+        if (_writes is not null)
+            _writes.Add(row);
+        else
+            _db.Interfaces.Add(row);
+    }
 
     /// <summary>
     /// An interface deleted with the commit, its group memberships with it (the foreign key's
@@ -99,6 +105,11 @@ public sealed partial class StoreSession
     /// </summary>
     public void Delete(Guid id, long version)
     {
+        if (_writes is not null)
+        {
+            _writes.Delete(id, version);
+            return;
+        }
         var row = new InterfaceRow { Id = id, Name = "", Kind = "", Version = version };
         _db.Interfaces.Attach(row);
         _db.Interfaces.Remove(row);
@@ -179,7 +190,13 @@ public sealed partial class StoreSession
         _db.GroupMembers.Where(g => ids.Contains(g.InterfaceId)).Select(g => new Membership(g.InterfaceId, g.Group)).ToListAsync(ct);
 
     /// <summary>A membership written with the commit.</summary>
-    public void Join(Guid id, string group) => _db.GroupMembers.Add(new GroupMemberRow { InterfaceId = id, Group = group });
+    public void Join(Guid id, string group)
+    {
+        if (_writes is not null)
+            _writes.Join(id, group);
+        else
+            _db.GroupMembers.Add(new GroupMemberRow { InterfaceId = id, Group = group });
+    }
 
     public Task LeaveAsync(Guid id, string group, CancellationToken ct) =>
         _db.GroupMembers.Where(g => g.InterfaceId == id && g.Group == group).ExecuteDeleteAsync(ct);

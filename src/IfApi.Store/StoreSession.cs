@@ -15,12 +15,18 @@ public sealed partial class StoreSession
     private readonly IfDbContext _db;
     private readonly StoreProvider _provider;
     private readonly UnitPoolExtender _extender;
+    // PostgreSQL: the rows creates and destroys add and delete, sent without EF's change tracker.
+    private readonly PgWrites? _writes;
 
     internal StoreSession(IfDbContext db, StoreProvider provider, UnitPoolExtender extender, string? actor)
     {
         (_db, _provider, _extender) = (db, provider, extender);
         Actor = actor;
+        _writes = provider == StoreProvider.Postgres ? new PgWrites() : null;
     }
+
+    /// <summary>Whether this session announced anything (the sequencer is woken after the commit).</summary>
+    public bool Announced { get; private set; }
 
     /// <summary>The API key whose request this is, written into every event the session announces.</summary>
     public string? Actor { get; }
@@ -66,7 +72,13 @@ public sealed partial class StoreSession
     }
 
     /// <summary>Frees a unit with the commit: until then nobody can claim it.</summary>
-    public void FreeUnit(string pool, int unit) => _db.FreeUnits.Add(new FreeUnitRow { Pool = pool, Unit = unit });
+    public void FreeUnit(string pool, int unit)
+    {
+        if (_writes is not null)
+            _writes.FreeUnit(pool, unit);
+        else
+            _db.FreeUnits.Add(new FreeUnitRow { Pool = pool, Unit = unit });
+    }
 
     /// <summary>
     /// What a create checks once it has claimed a unit: whether an interface holds one of
@@ -86,10 +98,22 @@ public sealed partial class StoreSession
     // ---- writes --------------------------------------------------------------------------------
 
     /// <summary>Adds an event to this transaction: it is written with the change and streamed once committed.</summary>
-    public void Announce(Announcement announcement) => Outbox.Add(_db, announcement, Actor);
+    public void Announce(Announcement announcement)
+    {
+        Announced = true;
+        if (_writes is not null)
+            _writes.Announce(announcement, Actor);
+        else
+            Outbox.Add(_db, announcement, Actor);
+    }
 
-    /// <summary>Sends the writes queued so far; the commit sends the rest.</summary>
-    public Task SaveAsync(CancellationToken ct) => _db.SaveChangesAsync(ct);
+    /// <summary>Sends the writes queued so far: the rows added and deleted, then EF's changes of rows read to change.</summary>
+    public async Task SaveAsync(CancellationToken ct)
+    {
+        if (_writes is not null)
+            await _writes.SendAsync(_db, ct);
+        await _db.SaveChangesAsync(ct);
+    }
 
     /// <summary>Forgets the rows read and written so far (sent already): a long transaction stays light.</summary>
     public void Forget() => _db.ChangeTracker.Clear();

@@ -24,7 +24,14 @@ public sealed class TransactionRunner(IDbContextFactory<IfDbContext> factory, St
     /// <paramref name="actor"/> is written into every event it announces.
     /// </summary>
     public Task<T> WriteAsync<T>(string? actor, Func<StoreSession, CancellationToken, Task<T>> work, CancellationToken ct) =>
-        RunWriteAsync((db, ct) => work(new StoreSession(db, options.Provider, extender, actor), ct), ct);
+        RunWriteAsync(async (db, ct) =>
+        {
+            var session = new StoreSession(db, options.Provider, extender, actor);
+            var result = await work(session, ct);
+            await session.SaveAsync(ct);
+            db.Announced = session.Announced;
+            return result;
+        }, ct);
 
     /// <summary>Runs <paramref name="work"/>, which only reads, through a <see cref="StoreSession"/>.</summary>
     public Task<T> ReadAsync<T>(Func<StoreSession, CancellationToken, Task<T>> work, CancellationToken ct) =>
@@ -58,8 +65,9 @@ public sealed class TransactionRunner(IDbContextFactory<IfDbContext> factory, St
                 // A failed statement fails the whole transaction, which runs again from the start: no
                 // savepoint around each SaveChanges, which would cost two round trips more.
                 db.Database.AutoSavepointsEnabled = false;
+                db.Announced = false; // a pooled context may have been used before
                 var result = await work(db, ct);
-                var announces = db.ChangeTracker.Entries<EventRow>().Any();
+                var announces = db.Announced || db.ChangeTracker.Entries<EventRow>().Any();
                 await db.SaveChangesAsync(ct);
                 committing = true;
                 await tx.CommitAsync(ct);

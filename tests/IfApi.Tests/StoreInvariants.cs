@@ -50,3 +50,15 @@ public static class StoreInvariants
         Assert.True(next == hi + 1, $"pool {pool}: covered up to {next - 1}, not {hi}");
     }
 }
+
+/// <summary>Runs SQL on a test's store directly, beside the service (to set up a fault inside the store).</summary>
+public static class StoreSql
+{
+    public static async Task ExecuteAsync(StoreFixture store, string sql)
+    {
+        var options = StoreSetup.Configure(new DbContextOptionsBuilder<IfDbContext>(),
+            new StoreOptions { Provider = store.Provider, ConnectionString = store.ConnectionString }).Options;
+        await using var db = new IfDbContext(options);
+        await db.Database.ExecuteSqlRawAsync(sql);
+    }
+}

@@ -1,10 +1,7 @@
 using System.Collections.Concurrent;
-using System.Data.Common;
 using System.Net;
 using System.Net.Http.Json;
-using System.Text.RegularExpressions;
-using Microsoft.EntityFrameworkCore.Diagnostics;
-using Microsoft.Extensions.DependencyInjection;
+using IfApi.Store;
 using Npgsql;
 
 namespace IfApi.Tests;
@@ -16,31 +13,50 @@ public sealed class PostgresUnitClaimTests(PostgresStore store) : UnitClaimTests
     [Fact]
     public async Task Creates_on_one_cloner_are_in_flight_in_the_store_at_once()
     {
-        // Each create stops just before it writes its interface row, after its unit and index were
-        // claimed, until all eight have got there. Creates that queued on the pool through each
-        // other's commits would never all get there together.
+        // Each create stops inside the store as it writes its interface row, after its unit and index
+        // were claimed: a trigger waits for a lock this test holds. All eight must be waiting there
+        // at once; creates that queued on the pool through each other's commits never would be.
         const int creates = 8;
-        var arrived = 0;
-        var all = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
         using var factory = Store.NewFactory();
         using var http = factory.CreateClient();
         var c = await http.AttachCloner();
-        // A host of its own, so that only its creates meet at the barrier.
-        using var gated = new IfApiFactory(Store.Provider, Store.ConnectionString, [])
+        await using var gate = new NpgsqlConnection(Store.ConnectionString);
+        await gate.OpenAsync();
+        await Sql(gate, $"""
+            CREATE FUNCTION gate_{c}() RETURNS trigger LANGUAGE plpgsql AS $$
+            BEGIN PERFORM pg_advisory_xact_lock_shared(hashtext('gate:{c}')); RETURN NEW; END $$;
+            CREATE TRIGGER gate_{c} BEFORE INSERT ON interfaces FOR EACH ROW WHEN (NEW.cloner = '{c}') EXECUTE FUNCTION gate_{c}();
+            """);
+        try
         {
-            MoreServices = s => s.AddSingleton<IInterceptor>(new BeforeInterfaceInsert(async () =>
+            await using var holding = await gate.BeginTransactionAsync();
+            await Sql(gate, $"SELECT pg_advisory_xact_lock(hashtext('gate:{c}'))", holding);
+            var responses = Task.WhenAll(Enumerable.Range(0, creates).Select(_ => Task.Run(() => http.Create(c))));
+            var waiting = 0L;
+            for (var deadline = DateTime.UtcNow.AddSeconds(15); waiting < creates && DateTime.UtcNow < deadline; await Task.Delay(20))
             {
-                if (Interlocked.Increment(ref arrived) == creates)
-                    all.TrySetResult();
-                await all.Task.WaitAsync(TimeSpan.FromSeconds(15)).ConfigureAwait(ConfigureAwaitOptions.SuppressThrowing);
-            })),
-        };
-        using var client = gated.CreateClient();
-        var responses = await Task.WhenAll(Enumerable.Range(0, creates).Select(_ => Task.Run(() => client.Create(c))));
-        var units = await Task.WhenAll(responses.Select(async r => (await r.Json(HttpStatusCode.Created)).Int("unit")));
-        Assert.True(all.Task.IsCompletedSuccessfully, $"only {arrived} of {creates} creates were in flight at once");
-        Assert.Equal(Enumerable.Range(0, creates), units.Order());
+                await using var count = new NpgsqlCommand($"""
+                    SELECT count(*) FROM pg_locks WHERE locktype = 'advisory' AND NOT granted
+                      AND objid = (SELECT hashtext('gate:{c}')::oid)
+                    """, gate, holding);
+                waiting = (long)(await count.ExecuteScalarAsync())!;
+            }
+            await holding.CommitAsync(); // let them through
+            var units = await Task.WhenAll((await responses).Select(async r => (await r.Json(HttpStatusCode.Created)).Int("unit")));
+            Assert.True(waiting == creates, $"only {waiting} of {creates} creates were in flight in the store at once");
+            Assert.Equal(Enumerable.Range(0, creates), units.Order());
+        }
+        finally
+        {
+            await Sql(gate, $"DROP TRIGGER gate_{c} ON interfaces; DROP FUNCTION gate_{c}();");
+        }
         await StoreInvariants.AssertConsistentAsync(Store);
+    }
+
+    private static async Task Sql(NpgsqlConnection connection, string sql, NpgsqlTransaction? tx = null)
+    {
+        await using var command = new NpgsqlCommand(sql, connection, tx);
+        await command.ExecuteNonQueryAsync();
     }
 
     [Fact]
@@ -180,13 +196,22 @@ public abstract class UnitClaimTests<TStore>(TStore store) : IClassFixture<TStor
         using var http = factory.CreateClient();
         var c = await http.AttachCloner("epair");
         var before = await http.CreateOk(c); // unit 0, two indexes
-        using var failing = new IfApiFactory(store.Provider, store.ConnectionString, [])
-        {
-            MoreServices = s => s.AddSingleton<IInterceptor>(new BeforeInterfaceInsert(
-                () => throw new InvalidOperationException("the disk is full (injected)"))),
-        };
-        using var client = failing.CreateClient();
-        Assert.Equal(HttpStatusCode.InternalServerError, (await client.Create(c)).StatusCode);
+        // The store refuses the next interface row of this cloner, as a full disk would: the create
+        // fails after it claimed its unit and indexes.
+        await StoreSql.ExecuteAsync(store, store.Provider == StoreProvider.Postgres
+            ? $"""
+              CREATE FUNCTION refuse_{c}() RETURNS trigger LANGUAGE plpgsql AS $$
+              BEGIN RAISE EXCEPTION 'the disk is full (injected)'; END $$;
+              CREATE TRIGGER refuse_{c} BEFORE INSERT ON interfaces FOR EACH ROW WHEN (NEW.cloner = '{c}') EXECUTE FUNCTION refuse_{c}();
+              """
+            : $"""
+              CREATE TRIGGER refuse_{c} BEFORE INSERT ON interfaces WHEN NEW.cloner = '{c}'
+              BEGIN SELECT RAISE(ABORT, 'the disk is full (injected)'); END;
+              """);
+        Assert.Equal(HttpStatusCode.InternalServerError, (await http.Create(c)).StatusCode);
+        await StoreSql.ExecuteAsync(store, store.Provider == StoreProvider.Postgres
+            ? $"DROP TRIGGER refuse_{c} ON interfaces; DROP FUNCTION refuse_{c}();"
+            : $"DROP TRIGGER refuse_{c};");
         await StoreInvariants.AssertConsistentAsync(store);
         var after = await http.CreateOk(c);
         Assert.Equal(1, after.Int("unit")); // the unit the failed create claimed, free again
@@ -206,36 +231,5 @@ public abstract class UnitClaimTests<TStore>(TStore store) : IClassFixture<TStor
         Assert.Equal(HttpStatusCode.NoContent, (await http.DeleteAsync($"/v1/interfaces/{c}30000")).StatusCode);
         await http.CreateOk($"{c}30000");
         await StoreInvariants.AssertConsistentAsync(store);
-    }
-}
-
-/// <summary>Runs an action just before the command that inserts an interface row goes to the store.</summary>
-internal sealed partial class BeforeInterfaceInsert(Func<Task> action) : DbCommandInterceptor
-{
-    public BeforeInterfaceInsert(Action action) : this(() =>
-    {
-        action();
-        return Task.CompletedTask;
-    })
-    {
-    }
-
-    [GeneratedRegex(@"INSERT INTO ""?interfaces""?", RegexOptions.IgnoreCase)]
-    private static partial Regex InsertsInterface();
-
-    private Task BeforeAsync(DbCommand command) => InsertsInterface().IsMatch(command.CommandText) ? action() : Task.CompletedTask;
-
-    public override async ValueTask<InterceptionResult<DbDataReader>> ReaderExecutingAsync(DbCommand command, CommandEventData eventData,
-        InterceptionResult<DbDataReader> result, CancellationToken ct = default)
-    {
-        await BeforeAsync(command);
-        return result;
-    }
-
-    public override async ValueTask<InterceptionResult<int>> NonQueryExecutingAsync(DbCommand command, CommandEventData eventData,
-        InterceptionResult<int> result, CancellationToken ct = default)
-    {
-        await BeforeAsync(command);
-        return result;
     }
 }
