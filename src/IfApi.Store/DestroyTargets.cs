@@ -33,9 +33,11 @@ internal static class DestroyTargets
                     FROM interfaces AS i LEFT JOIN cloners AS c ON c.name = i.cloner
                     WHERE {where} FOR NO KEY UPDATE OF i
                     """) { Parameters = { new NpgsqlParameter { Value = reference } } },
+                // The peer by its id, the key: the two ends name each other, and peer_id has no
+                // index of its own, so asking for the row that names this one scans the table.
                 new NpgsqlBatchCommand($"""
                     SELECT p.id, p.name, p.if_index, p.version, p.bridge_id FROM interfaces AS p
-                    WHERE p.peer_id = (SELECT i.id FROM interfaces AS i WHERE {where}) FOR NO KEY UPDATE OF p
+                    WHERE p.id = (SELECT i.peer_id FROM interfaces AS i WHERE {where}) FOR NO KEY UPDATE OF p
                     """) { Parameters = { new NpgsqlParameter { Value = reference } } },
                 new NpgsqlBatchCommand($"""
                     SELECT g.interface_id, g.group_name FROM group_members AS g
@@ -67,16 +69,22 @@ internal static class DestroyTargets
     private static async Task<DestroyTarget?> ReadAsync(IfDbContext db, string reference, CancellationToken ct)
     {
         var q = Guid.TryParse(reference, out var id) ? db.Interfaces.Where(i => i.Id == id) : db.Interfaces.Where(i => i.Name == reference);
-        var found = await q.AsNoTracking()
-            .Select(i => new
-            {
-                End = new DestroyedEnd(i.Id, i.Name, i.Index, i.Version, i.BridgeId),
-                Peer = db.Interfaces.Where(p => p.Id == i.PeerId).Select(p => new DestroyedEnd(p.Id, p.Name, p.Index, p.Version, p.BridgeId)).FirstOrDefault(),
-                i.Cloner,
-                i.Unit,
-                MinIfs = db.Cloners.Where(c => c.Name == i.Cloner).Select(c => (int?)c.MinIfs).FirstOrDefault(),
-                NoGroup = db.Cloners.Where(c => c.Name == i.Cloner).Select(c => c.NoGroup).FirstOrDefault(),
-            })
+        // The peer as a left join on its key. As a subquery (Where(...).Select(new ...).FirstOrDefault())
+        // it becomes a join against a ROW_NUMBER() over every interface: the whole table read and
+        // sorted for each destroy.
+        var found = await (
+                from i in q.AsNoTracking()
+                join other in db.Interfaces.AsNoTracking() on i.PeerId equals (Guid?)other.Id into peers
+                from peer in peers.DefaultIfEmpty()
+                select new
+                {
+                    End = new DestroyedEnd(i.Id, i.Name, i.Index, i.Version, i.BridgeId),
+                    Peer = peer == null ? null : new DestroyedEnd(peer.Id, peer.Name, peer.Index, peer.Version, peer.BridgeId),
+                    i.Cloner,
+                    i.Unit,
+                    MinIfs = db.Cloners.Where(c => c.Name == i.Cloner).Select(c => (int?)c.MinIfs).FirstOrDefault(),
+                    NoGroup = db.Cloners.Where(c => c.Name == i.Cloner).Select(c => c.NoGroup).FirstOrDefault(),
+                })
             .FirstOrDefaultAsync(ct);
         if (found is null)
             return null;
