@@ -185,8 +185,8 @@ public abstract class InterfaceStateTests<TStore>(TStore store) : ApiTests<TStor
         var name = (await created.Json(HttpStatusCode.Created)).Str("name");
         Assert.Equal("\"1\"", created.Headers.ETag?.Tag);
 
-        await (await Client.Patch(name, """{"mtu":1400}""", ifMatch: "\"7\"")).Problem(HttpStatusCode.PreconditionFailed, null);
-        await (await Client.Patch(name, """{"mtu":1400}""", ifMatch: "W/\"1\"")).Problem(HttpStatusCode.PreconditionFailed, null);
+        await (await Client.Patch(name, """{"mtu":1400}""", ifMatch: "\"7\"")).Problem(HttpStatusCode.PreconditionFailed, "ESTALE");
+        await (await Client.Patch(name, """{"mtu":1400}""", ifMatch: "W/\"1\"")).Problem(HttpStatusCode.PreconditionFailed, "ESTALE");
         var ok = await Client.Patch(name, """{"mtu":1400}""", ifMatch: "\"1\"");
         Assert.Equal((HttpStatusCode.OK, "\"2\""), (ok.StatusCode, ok.Headers.ETag?.Tag));
         Assert.Equal(HttpStatusCode.OK, (await Client.Patch(name, """{"mtu":1300}""", ifMatch: "*")).StatusCode);
@@ -195,11 +195,11 @@ public abstract class InterfaceStateTests<TStore>(TStore store) : ApiTests<TStor
 
         var stale = new HttpRequestMessage(HttpMethod.Put, $"/v1/interfaces/{name}/groups/lan");
         stale.Headers.TryAddWithoutValidation("If-Match", "\"2\"");
-        await (await Client.SendAsync(stale)).Problem(HttpStatusCode.PreconditionFailed, null);
+        await (await Client.SendAsync(stale)).Problem(HttpStatusCode.PreconditionFailed, "ESTALE");
 
         var destroyStale = new HttpRequestMessage(HttpMethod.Delete, $"/v1/interfaces/{name}");
         destroyStale.Headers.TryAddWithoutValidation("If-Match", "\"2\"");
-        await (await Client.SendAsync(destroyStale)).Problem(HttpStatusCode.PreconditionFailed, null);
+        await (await Client.SendAsync(destroyStale)).Problem(HttpStatusCode.PreconditionFailed, "ESTALE");
         var destroy = new HttpRequestMessage(HttpMethod.Delete, $"/v1/interfaces/{name}");
         destroy.Headers.TryAddWithoutValidation("If-Match", "\"1\", \"3\"");
         Assert.Equal(HttpStatusCode.NoContent, (await Client.SendAsync(destroy)).StatusCode);

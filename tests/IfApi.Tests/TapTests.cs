@@ -418,7 +418,7 @@ public abstract class TapTests<TStore> : IClassFixture<TStore>, IAsyncLifetime w
         var etag = before.Headers.ETag!.Tag;
         var put = new HttpRequestMessage(HttpMethod.Put, $"/v1/interfaces/{bridge}/members/{tap}");
         put.Headers.TryAddWithoutValidation("If-Match", "\"999\"");
-        await (await Client.SendAsync(put)).Problem(HttpStatusCode.PreconditionFailed, null);
+        await (await Client.SendAsync(put)).Problem(HttpStatusCode.PreconditionFailed, "ESTALE");
         put = new HttpRequestMessage(HttpMethod.Put, $"/v1/interfaces/{bridge}/members/{tap}");
         put.Headers.TryAddWithoutValidation("If-Match", etag);
         var r = await Client.SendAsync(put);
