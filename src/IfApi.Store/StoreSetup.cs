@@ -30,10 +30,16 @@ public static class StoreSetup
     /// Every transaction runs the same few statements; preparing them once per connection saves the
     /// server a parse and plan each time. A connection string that sets the key keeps its own value.
     /// </summary>
+    /// <remarks>
+    /// Whether the key was given is read from the string's own keys: Npgsql's builder answers
+    /// <c>ContainsKey</c> true for every keyword it knows, given or not.
+    /// </remarks>
     internal static string PostgresConnectionString(string connectionString)
     {
+        var given = new System.Data.Common.DbConnectionStringBuilder { ConnectionString = connectionString }.Keys
+            .Cast<string>().Any(k => k.Replace(" ", "", StringComparison.Ordinal).Equals("maxautoprepare", StringComparison.OrdinalIgnoreCase));
         var csb = new Npgsql.NpgsqlConnectionStringBuilder(connectionString);
-        if (!csb.ContainsKey("Max Auto Prepare"))
+        if (!given)
             csb.MaxAutoPrepare = 64;
         return csb.ConnectionString;
     }

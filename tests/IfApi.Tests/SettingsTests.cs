@@ -139,4 +139,15 @@ public sealed class SettingsTests(SqliteStore store) : IClassFixture<SqliteStore
         var e = await Assert.ThrowsAsync<InvalidOperationException>(() => ServiceProcess.StartAsync(store, [("Tap:QueueLength", "many")]));
         Assert.Contains("'many' at 'Tap:QueueLength'", e.Message, StringComparison.Ordinal);
     }
+
+    [Theory]
+    [InlineData("Host=db;Username=ifapi", 64)]                       // not given: the store prepares its statements
+    [InlineData("Host=db;Username=ifapi;Max Auto Prepare=0", 0)]     // given, in either spelling: kept
+    [InlineData("Host=db;Username=ifapi;MaxAutoPrepare=12", 12)]
+    [InlineData("Host=db;Username=ifapi;max auto prepare=7", 7)]
+    public void PostgreSQL_statements_are_prepared_unless_the_connection_string_says_otherwise(string given, int prepared)
+    {
+        var used = new Npgsql.NpgsqlConnectionStringBuilder(IfApi.Store.StoreSetup.PostgresConnectionString(given));
+        Assert.Equal(prepared, used.MaxAutoPrepare);
+    }
 }
