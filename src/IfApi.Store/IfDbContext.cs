@@ -17,6 +17,9 @@ public sealed class IfDbContext(DbContextOptions<IfDbContext> options) : DbConte
     /// <summary>Whether the transaction at hand wrote events without EF (set by a session's writes).</summary>
     internal bool Announced { get; set; }
 
+    /// <summary>Whether the transaction at hand was committed with its last writes (PostgreSQL, <see cref="PgWrites"/>).</summary>
+    internal bool Committed { get; set; }
+
     protected override void OnModelCreating(ModelBuilder b)
     {
         b.Entity<ClonerRow>(e =>

@@ -26,13 +26,22 @@ internal sealed class PgWrites
     private const string InsertMembership = "INSERT INTO group_members (interface_id, group_name) VALUES ($1, $2)";
     private const string InsertFreeUnit = "INSERT INTO free_units (pool, unit) VALUES ($1, $2)";
     private const string InsertEvent = "INSERT INTO events (type, interface_id, subject, data, actor) VALUES ($1, $2, $3, $4, $5)";
-    private const string DeleteInterface = "DELETE FROM interfaces WHERE id = $1 AND version = $2";
+    // A delete over the version read must find its row: another transaction changed it meanwhile
+    // otherwise. Dividing by the count of rows deleted makes the server refuse the transaction then,
+    // before a COMMIT that may follow in the same batch.
+    private const string DeleteInterface = """
+        WITH gone AS (DELETE FROM interfaces WHERE id = $1 AND version = $2 RETURNING 1)
+        SELECT 1 / (SELECT count(*)::int FROM gone)
+        """;
 
     // Each write made into its statements when sent: a row added is written as it is then, as EF
     // would (an epair's ends learn their peers after both were added).
     private readonly List<Action<List<NpgsqlBatchCommand>>> _queued = [];
-    // Deletes whose one row must have been there: another transaction changed it meanwhile otherwise.
+    // Deletes whose one row must have been there (see DeleteInterface).
     private readonly List<NpgsqlBatchCommand> _mustDelete = [];
+
+    /// <summary>Whether anything is queued to send.</summary>
+    public bool HasQueued => _queued.Count > 0;
 
     public void Add(InterfaceRow i) => _queued.Add(into =>
     {
@@ -66,10 +75,16 @@ internal sealed class PgWrites
         return command;
     }
 
-    /// <summary>Sends what is queued in one round trip, in the order it was queued.</summary>
-    public async Task SendAsync(IfDbContext db, CancellationToken ct)
+    /// <summary>
+    /// Sends what is queued in one round trip, in the order it was queued; with <paramref name="commit"/>,
+    /// the transaction's COMMIT after it. An error the server answers fails the transaction as any
+    /// statement's does (a statement that fails before the COMMIT makes the server skip the rest of the
+    /// batch, the COMMIT too; a COMMIT that fails rolls back); a batch that gets no answer, or loses its
+    /// connection, leaves the outcome unknown (<see cref="CommitFailedException"/>).
+    /// </summary>
+    public async Task SendAsync(IfDbContext db, CancellationToken ct, bool commit = false)
     {
-        if (_queued.Count == 0)
+        if (_queued.Count == 0 && !commit)
             return;
         await using var batch = new NpgsqlBatch((NpgsqlConnection)db.Database.GetDbConnection())
         {
@@ -78,15 +93,31 @@ internal sealed class PgWrites
         var commands = new List<NpgsqlBatchCommand>(_queued.Count + 2);
         foreach (var write in _queued)
             write(commands);
+        var commitCommand = commit ? new NpgsqlBatchCommand("COMMIT") : null;
+        if (commitCommand is not null)
+            commands.Add(commitCommand);
         foreach (var c in commands)
             batch.BatchCommands.Add(c);
         _queued.Clear();
-        await batch.ExecuteNonQueryAsync(ct);
-        foreach (var d in _mustDelete)
+        try
         {
-            if (d.RecordsAffected != 1)
-                throw new RaceLostException("an interface to delete was changed or deleted by another transaction meanwhile");
+            await batch.ExecuteNonQueryAsync(ct);
         }
-        _mustDelete.Clear();
+        catch (PostgresException e) when (!e.SqlState.StartsWith("08", StringComparison.Ordinal) && !e.SqlState.StartsWith("57P", StringComparison.Ordinal))
+        {
+            // The server answered with an error, whether for a statement before the COMMIT (which it
+            // then skipped) or for the COMMIT itself: either way nothing was committed.
+            if (e.SqlState == PostgresErrorCodes.DivisionByZero && _mustDelete.Count > 0)
+                throw new RaceLostException("an interface to delete was changed or deleted by another transaction meanwhile");
+            throw;
+        }
+        catch (Exception e) when (commitCommand is not null && e is not OperationCanceledException)
+        {
+            throw new CommitFailedException(e);
+        }
+        finally
+        {
+            _mustDelete.Clear();
+        }
     }
 }

@@ -43,3 +43,9 @@ public sealed class StoreOptions
 /// <summary>Something this transaction read before its lock changed meanwhile: roll back and run it again.</summary>
 internal sealed class RaceLostException(string message) : Exception(message);
 
+/// <summary>
+/// The batch that carried a transaction's COMMIT failed at the COMMIT or without an answer: whether
+/// it committed is unknown (<see cref="Exception.InnerException"/> says why).
+/// </summary>
+internal sealed class CommitFailedException(Exception inner) : Exception("the commit's outcome is unknown", inner);
+

@@ -116,6 +116,21 @@ public sealed partial class StoreSession
         await _db.SaveChangesAsync(ct);
     }
 
+    /// <summary>
+    /// The last save of the transaction. On PostgreSQL, when everything left is the session's own
+    /// writes, the COMMIT goes in their batch: a create or destroy saves a round trip. True when it did.
+    /// </summary>
+    internal async Task<bool> SaveAndCommitAsync(CancellationToken ct)
+    {
+        if (_writes is { HasQueued: true } && !_db.ChangeTracker.HasChanges())
+        {
+            await _writes.SendAsync(_db, ct, commit: true);
+            return true;
+        }
+        await SaveAsync(ct);
+        return false;
+    }
+
     /// <summary>Forgets the rows read and written so far (sent already): a long transaction stays light.</summary>
     public void Forget() => _db.ChangeTracker.Clear();
 

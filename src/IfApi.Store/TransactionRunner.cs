@@ -1,6 +1,7 @@
 using System.Data;
 using System.Data.Common;
 using System.Net.Sockets;
+using System.Runtime.ExceptionServices;
 using IfApi.Domain;
 using Microsoft.Data.Sqlite;
 using Microsoft.EntityFrameworkCore;
@@ -28,8 +29,8 @@ public sealed class TransactionRunner(IDbContextFactory<IfDbContext> factory, St
         {
             var session = new StoreSession(db, options.Provider, extender, actor);
             var result = await work(session, ct);
-            await session.SaveAsync(ct);
             db.Announced = session.Announced;
+            db.Committed = await session.SaveAndCommitAsync(ct);
             return result;
         }, ct);
 
@@ -65,23 +66,31 @@ public sealed class TransactionRunner(IDbContextFactory<IfDbContext> factory, St
                 // A failed statement fails the whole transaction, which runs again from the start: no
                 // savepoint around each SaveChanges, which would cost two round trips more.
                 db.Database.AutoSavepointsEnabled = false;
-                db.Announced = false; // a pooled context may have been used before
+                db.Announced = db.Committed = false; // a pooled context may have been used before
                 var result = await work(db, ct);
                 var announces = db.Announced || db.ChangeTracker.Entries<EventRow>().Any();
-                await db.SaveChangesAsync(ct);
-                committing = true;
-                await tx.CommitAsync(ct);
+                if (!db.Committed)
+                {
+                    await db.SaveChangesAsync(ct);
+                    committing = true;
+                    await tx.CommitAsync(ct);
+                }
                 if (announces)
                     events.Kick();
                 return result;
             }
-            catch (Exception e) when (!committing && IsRace(e) && ++races < options.MaxAttempts)
+            catch (CommitFailedException e) when (!IsUnreachable(e.InnerException!) && !IsRace(e.InnerException!))
+            {
+                ExceptionDispatchInfo.Throw(e.InnerException!);
+                throw;
+            }
+            catch (Exception e) when (!committing && e is not CommitFailedException && IsRace(e) && ++races < options.MaxAttempts)
             {
                 log.LogDebug(e, "transaction lost a race, attempt {Attempt}", races);
                 StoreMetrics.Retried("race");
                 pause = Backoff(races);
             }
-            catch (Exception e) when (!committing && IsUnreachable(e) && ++outages < 3)
+            catch (Exception e) when (!committing && e is not CommitFailedException && IsUnreachable(e) && ++outages < 3)
             {
                 log.LogWarning(e, "store unreachable, attempt {Attempt}", outages);
                 StoreMetrics.Retried("outage");
@@ -92,7 +101,7 @@ public sealed class TransactionRunner(IDbContextFactory<IfDbContext> factory, St
             {
                 ForgetBrokenConnections(e);
                 // A failure during COMMIT leaves the outcome unknown; the client is told to retry.
-                throw IfError.StoreUnavailable(committing ? "the store failed while committing" : "the store is unavailable", e);
+                throw IfError.StoreUnavailable(committing || e is CommitFailedException ? "the store failed while committing" : "the store is unavailable", e);
             }
             finally
             {
@@ -184,7 +193,8 @@ public sealed class TransactionRunner(IDbContextFactory<IfDbContext> factory, St
     {
         // EF wraps what the driver threw: in DbUpdateException when saving, and that (or the driver's
         // exception) in InvalidOperationException when its execution strategy saw a transient failure.
-        while (e.InnerException is not null && e is DbUpdateException or InvalidOperationException { InnerException: DbException or DbUpdateException })
+        // A COMMIT sent with the last writes wraps what failed in CommitFailedException.
+        while (e.InnerException is not null && e is DbUpdateException or CommitFailedException or InvalidOperationException { InnerException: DbException or DbUpdateException })
             e = e.InnerException;
         return e;
     }
