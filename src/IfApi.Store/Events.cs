@@ -422,7 +422,10 @@ public sealed class EventSequencer(TransactionRunner tx, EventSignals signals, I
         {
             try
             {
-                await using var conn = new NpgsqlConnection(StoreSetup.PostgresConnectionString(options.ConnectionString));
+                // Its own connection, never pooled: it keeps LISTEN on its session, which a pooled
+                // connection handed to a transaction must not have.
+                await using var conn = new NpgsqlConnection(new NpgsqlConnectionStringBuilder(
+                    StoreSetup.PostgresConnectionString(options.ConnectionString)) { Pooling = false }.ConnectionString);
                 conn.Notification += (_, n) =>
                 {
                     if (long.TryParse(n.Payload, System.Globalization.NumberStyles.None, System.Globalization.CultureInfo.InvariantCulture, out var newest))

@@ -141,13 +141,14 @@ public sealed class SettingsTests(SqliteStore store) : IClassFixture<SqliteStore
     }
 
     [Theory]
-    [InlineData("Host=db;Username=ifapi", 64)]                       // not given: the store prepares its statements
-    [InlineData("Host=db;Username=ifapi;Max Auto Prepare=0", 0)]     // given, in either spelling: kept
-    [InlineData("Host=db;Username=ifapi;MaxAutoPrepare=12", 12)]
-    [InlineData("Host=db;Username=ifapi;max auto prepare=7", 7)]
-    public void PostgreSQL_statements_are_prepared_unless_the_connection_string_says_otherwise(string given, int prepared)
+    [InlineData("Host=db;Username=ifapi", 64, true)]                               // not given: prepared, not reset
+    [InlineData("Host=db;Username=ifapi;Max Auto Prepare=0;No Reset On Close=false", 0, false)] // given, in either spelling: kept
+    [InlineData("Host=db;Username=ifapi;MaxAutoPrepare=12;NoResetOnClose=false", 12, false)]
+    [InlineData("Host=db;Username=ifapi;max auto prepare=7", 7, true)]
+    public void PostgreSQL_connections_prepare_and_skip_the_reset_unless_the_connection_string_says_otherwise(string given, int prepared, bool noReset)
     {
         var used = new Npgsql.NpgsqlConnectionStringBuilder(IfApi.Store.StoreSetup.PostgresConnectionString(given));
         Assert.Equal(prepared, used.MaxAutoPrepare);
+        Assert.Equal(noReset, used.NoResetOnClose);
     }
 }
