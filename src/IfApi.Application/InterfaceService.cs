@@ -37,16 +37,18 @@ public sealed class InterfaceService(TransactionRunner tx, ILinkObserver links, 
             {
                 if (key is not null && await ReplayAsync(s, key, ct) is { } earlier)
                     return (earlier, true);
-                var (cloners, taken) = await s.ClonersAndNameAsync(name, ct);
-                var match = await ClonerMatcher.MatchAsync(cloners.Select(Views.ToSpec), name, async (n, ct) => await s.NameTakenAsync(n, ct), ct)
-                    ?? throw new IfError(Errno.EINVAL, $"no cloner matches '{name}'", Ioctl.IfCreate);
+                var cloners = await s.ClonersForCreateAsync(name, ct);
+                var match = await MatchAsync(s, cloners, name, ct);
+                if (match is null && cloners.Cached)
+                    match = await MatchAsync(s, cloners = await s.ClonersForCreateAsync(name, ct, fresh: true), name, ct); // attached since?
+                if (match is null)
+                    throw new IfError(Errno.EINVAL, $"no cloner matches '{name}'", Ioctl.IfCreate);
                 cloner = match.Cloner.Name;
-                if (taken)
-                    throw new IfError(Errno.EEXIST, $"interface '{name}' exists", Ioctl.IfCreate);
+                s.ExpectNameFree(cloners, () => new IfError(Errno.EEXIST, $"interface '{name}' exists", Ioctl.IfCreate));
                 var clone = match switch
                 {
                     VlanDotMatch v => await Cloning.CreateDottedVlanAsync(s, v, name, p, ct),
-                    UnitMatch u => await Cloning.CreateUnitAsync(s, u, p, ct, clonerSeq: cloners.First(c => c.Name == u.Cloner.Name).Seq),
+                    UnitMatch u => await Cloning.CreateUnitAsync(s, u, p, ct, clonerSeq: cloners.Rows.First(c => c.Name == u.Cloner.Name).Seq),
                     _ => throw new InvalidOperationException(match.GetType().Name),
                 };
                 var info = clone.Info(); // no read-back
@@ -63,6 +65,9 @@ public sealed class InterfaceService(TransactionRunner tx, ILinkObserver links, 
             throw;
         }
     }
+
+    private static ValueTask<CloneMatch?> MatchAsync(StoreSession s, ClonerList cloners, string name, CancellationToken ct) =>
+        ClonerMatcher.MatchAsync(cloners.Rows.Select(Views.ToSpec), name, async (n, ct) => await s.NameTakenAsync(n, ct), ct);
 
     /// <summary>The interface an earlier create with this key made, or null; the key with another request is refused.</summary>
     private static async Task<InterfaceInfo?> ReplayAsync(StoreSession s, IdempotencyKey key, CancellationToken ct)

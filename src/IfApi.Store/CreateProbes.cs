@@ -14,7 +14,7 @@ internal static class CreateProbes
     private const string ProbeSql = "SELECT c.seq, EXISTS (SELECT FROM interfaces AS i WHERE i.name = ANY($2)) FROM cloners AS c WHERE c.name = $1";
 
     public static async Task<(long? Seq, bool Held, int? Index)> ProbeAsync(IfDbContext db, string cloner, string[] names, bool claimIndex,
-        CancellationToken ct)
+        PendingChecks checks, CancellationToken ct)
     {
         if (!db.Database.IsNpgsql())
         {
@@ -30,7 +30,9 @@ internal static class CreateProbes
         };
         if (claimIndex)
             batch.BatchCommands.Add(new NpgsqlBatchCommand(StoredUnitPool.PgClaimLowest) { Parameters = { new() { Value = Pools.Ifindex }, new() { Value = 1 } } });
+        checks.AddTo(batch);
         await using var reader = await batch.ExecuteReaderAsync(ct);
+        await checks.ReadAsync(reader, more: true, ct);
         long? seq = null;
         var held = false;
         if (await reader.ReadAsync(ct))

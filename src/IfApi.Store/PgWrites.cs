@@ -15,7 +15,7 @@ namespace IfApi.Store;
 /// sends these first, then EF's, so rows keep their order of dependence (an interface before its
 /// memberships; a bridge's update after its member's delete was sent by an earlier save).
 /// </summary>
-internal sealed class PgWrites
+internal sealed class PgWrites(PendingChecks checks)
 {
     private const string InsertInterface = """
         INSERT INTO interfaces (id, if_index, name, kind, cloner, unit, flags, mtu, metric, description, lladdr, created_at, version,
@@ -86,6 +86,8 @@ internal sealed class PgWrites
     {
         if (_queued.Count == 0 && !commit)
             return;
+        // Reads the transaction deferred go first (their rows decide whether it goes on); the writes'
+        // answers are read to the end, where an error of any statement surfaces.
         await using var batch = new NpgsqlBatch((NpgsqlConnection)db.Database.GetDbConnection())
         {
             Transaction = (NpgsqlTransaction?)db.Database.CurrentTransaction?.GetDbTransaction(),
@@ -99,9 +101,26 @@ internal sealed class PgWrites
         foreach (var c in commands)
             batch.BatchCommands.Add(c);
         _queued.Clear();
+        // Never with a COMMIT (the session does not ask for one then): the server would commit
+        // whatever the checks' rows said.
+        var checked_ = checks.Any;
+        if (checked_ && commitCommand is not null)
+            throw new InvalidOperationException("deferred reads cannot go in a batch that commits");
+        checks.AddTo(batch);
         try
         {
-            await batch.ExecuteNonQueryAsync(ct);
+            if (checked_)
+            {
+                await using var reader = await batch.ExecuteReaderAsync(ct);
+                await checks.ReadAsync(reader, more: true, ct);
+                while (await reader.NextResultAsync(ct))
+                {
+                }
+            }
+            else
+            {
+                await batch.ExecuteNonQueryAsync(ct);
+            }
         }
         catch (PostgresException e) when (!e.SqlState.StartsWith("08", StringComparison.Ordinal) && !e.SqlState.StartsWith("57P", StringComparison.Ordinal))
         {

@@ -1,6 +1,8 @@
 using System.Runtime.CompilerServices;
 using IfApi.Domain;
 using Microsoft.EntityFrameworkCore;
+using Microsoft.EntityFrameworkCore.Storage;
+using Npgsql;
 
 namespace IfApi.Store;
 
@@ -18,12 +20,15 @@ public sealed partial class StoreSession
     private readonly UnitPoolExtender _extender;
     // PostgreSQL: the rows creates and destroys add and delete, sent without EF's change tracker.
     private readonly PgWrites? _writes;
+    // PostgreSQL: the cloners as last read, and the reads this transaction defers to its next round trip.
+    private readonly ClonerCache? _cloners;
+    private readonly PendingChecks _checks = new();
 
-    internal StoreSession(IfDbContext db, StoreProvider provider, UnitPoolExtender extender, string? actor)
+    internal StoreSession(IfDbContext db, StoreProvider provider, UnitPoolExtender extender, ClonerCache cloners, string? actor)
     {
         (_db, _provider, _extender) = (db, provider, extender);
         Actor = actor;
-        _writes = provider == StoreProvider.Postgres ? new PgWrites() : null;
+        (_writes, _cloners) = provider == StoreProvider.Postgres ? (new PgWrites(_checks), cloners) : (null, null);
     }
 
     /// <summary>Whether this session announced anything (the sequencer is woken after the commit).</summary>
@@ -60,7 +65,7 @@ public sealed partial class StoreSession
     /// and it grows in place.
     /// </summary>
     public IUnitPool Units(string pool, bool madeHere = false) =>
-        new StoredUnitPool(_db, _provider, pool, madeHere ? UnitPoolExtender.InPlace : _extender);
+        new StoredUnitPool(_db, _provider, pool, madeHere ? UnitPoolExtender.InPlace : _extender, _checks);
 
     /// <summary>A new pool of units <paramref name="lo"/>..<paramref name="hi"/>, all free.</summary>
     public Task CreatePoolAsync(string pool, int lo, int hi, CancellationToken ct) => UnitPoolExtender.CreatePoolAsync(_db, pool, lo, hi, ct);
@@ -90,7 +95,7 @@ public sealed partial class StoreSession
     /// </summary>
     public async Task<(bool Held, int? Index)> ProbeCreateAsync(string cloner, long? matchedSeq, string[] names, bool claimIndex, CancellationToken ct)
     {
-        var (seq, held, index) = await CreateProbes.ProbeAsync(_db, cloner, names, claimIndex, ct);
+        var (seq, held, index) = await CreateProbes.ProbeAsync(_db, cloner, names, claimIndex, _checks, ct);
         if (seq is null || matchedSeq is not null && seq != matchedSeq)
             throw new RaceLostException($"cloner '{cloner}' changed while this transaction used it");
         return (held, index);
@@ -113,6 +118,7 @@ public sealed partial class StoreSession
     {
         if (_writes is not null)
             await _writes.SendAsync(_db, ct);
+        await FlushChecksAsync(ct); // they go with the writes when there were any
         await _db.SaveChangesAsync(ct);
     }
 
@@ -122,7 +128,8 @@ public sealed partial class StoreSession
     /// </summary>
     internal async Task<bool> SaveAndCommitAsync(CancellationToken ct)
     {
-        if (_writes is { HasQueued: true } && !_db.ChangeTracker.HasChanges())
+        // Not with reads still deferred: the server would commit whatever their rows said.
+        if (_writes is { HasQueued: true } && !_checks.Any && !_db.ChangeTracker.HasChanges())
         {
             await _writes.SendAsync(_db, ct, commit: true);
             return true;
@@ -154,9 +161,25 @@ public sealed partial class StoreSession
     /// <summary>A cloner to change or remove.</summary>
     public Task<ClonerRow?> FindClonerAsync(string name, CancellationToken ct) => _db.Cloners.FirstOrDefaultAsync(c => c.Name == name, ct);
 
-    /// <summary>Every cloner, newest first, and whether an interface is named <paramref name="name"/>: one round trip.</summary>
-    public async Task<(List<ClonerRow> Cloners, bool Taken)> ClonersAndNameAsync(string name, CancellationToken ct)
+    /// <summary>
+    /// Every cloner, newest first, for a create of <paramref name="name"/>: on PostgreSQL the cached list
+    /// when there is one, checked in this transaction's next round trip (<see cref="ClonerCache"/>);
+    /// otherwise, or with <paramref name="fresh"/>, read with whether an interface has the name, in
+    /// one round trip.
+    /// </summary>
+    public async Task<ClonerList> ClonersForCreateAsync(string name, CancellationToken ct, bool fresh = false)
     {
+        if (!fresh && _cloners?.Current is { } cached)
+        {
+            _checks.Add(new NpgsqlBatchCommand(ClonerCache.VersionSql), r =>
+            {
+                if (r.GetInt64(0) == cached.Count && r.GetInt64(1) == cached.MaxSeq)
+                    return null;
+                _cloners.Forget(cached);
+                return new RaceLostException("the cloners changed since they were cached");
+            });
+            return new ClonerList(cached.Rows, name, taken: null);
+        }
         var cloners = new List<ClonerRow>();
         var taken = false;
         var query = ClonersAndNameQueries.GetValue(_db.Model, static _ => EF.CompileAsyncQuery((IfDbContext db, string name) =>
@@ -167,8 +190,32 @@ public sealed partial class StoreSession
             cloners.Add(row.Cloner);
             taken = row.Taken; // the same on every row
         }
-        return (cloners, taken);
+        _cloners?.Keep(cloners);
+        return new ClonerList(cloners, name, taken);
     }
+
+    /// <summary>
+    /// That no interface has the name the list was read for, else <paramref name="taken"/>'s error:
+    /// at once when the list was read with it, otherwise with this transaction's next round trip.
+    /// </summary>
+    public void ExpectNameFree(ClonerList list, Func<Exception> taken)
+    {
+        if (list.Taken is bool known)
+        {
+            if (known)
+                throw taken();
+            return;
+        }
+        _checks.Add(new NpgsqlBatchCommand("SELECT EXISTS (SELECT FROM interfaces WHERE name = $1)") { Parameters = { new() { Value = list.Name } } },
+            r => r.GetBoolean(0) ? taken() : null);
+    }
+
+    /// <summary>Whether reads wait for the next round trip (<see cref="FlushChecksAsync"/>).</summary>
+    internal bool HasPendingChecks => _checks.Any;
+
+    /// <summary>Sends the reads that wait for a round trip, and throws the error of the first that fails.</summary>
+    internal Task FlushChecksAsync(CancellationToken ct) => !_checks.Any ? Task.CompletedTask
+        : _checks.FlushAsync((NpgsqlConnection)_db.Database.GetDbConnection(), (NpgsqlTransaction?)_db.Database.CurrentTransaction?.GetDbTransaction(), ct);
 
     // Every create runs it: compiled, so EF does not build, hash and look up its expression tree each
     // time (that was a sixth of the service's CPU per create). A compiled query serves one model only,

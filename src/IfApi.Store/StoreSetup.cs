@@ -60,6 +60,7 @@ public static class StoreSetup
         services.AddSingleton<TransactionRunner>();
         services.AddSingleton<EventSequencer>();
         services.AddSingleton<UnitPoolExtender>();
+        services.AddSingleton<ClonerCache>();
         return services;
     }
 

@@ -13,7 +13,7 @@ namespace IfApi.Store;
 /// unit and commit side by side, and a claim that rolls back puts its row back by itself. Only when
 /// no unclaimed row is left are rows made for fresh units (<see cref="Extension"/>).
 /// </summary>
-internal sealed class StoredUnitPool(IfDbContext db, StoreProvider provider, string pool, UnitPoolExtender extender) : IUnitPool
+internal sealed class StoredUnitPool(IfDbContext db, StoreProvider provider, string pool, UnitPoolExtender extender, PendingChecks checks) : IUnitPool
 {
     public async ValueTask<int?> ClaimLowestAsync(int atOrAbove, CancellationToken ct)
     {
@@ -77,6 +77,19 @@ internal sealed class StoredUnitPool(IfDbContext db, StoreProvider provider, str
 
     private async Task<int?> ClaimAsync(string sql, int unit, CancellationToken ct)
     {
+        if (checks.Any)
+        {
+            // The first round trip after reads were deferred: they go ahead of the claim.
+            await using var batch = new NpgsqlBatch((NpgsqlConnection)db.Database.GetDbConnection(),
+                (NpgsqlTransaction?)db.Database.CurrentTransaction?.GetDbTransaction())
+            {
+                BatchCommands = { new NpgsqlBatchCommand(sql) { Parameters = { new() { Value = pool }, new() { Value = unit } } } },
+            };
+            checks.AddTo(batch);
+            await using var reader = await batch.ExecuteReaderAsync(ct);
+            await checks.ReadAsync(reader, more: true, ct);
+            return await reader.ReadAsync(ct) ? reader.GetInt32(0) : null;
+        }
         await using var command = Command(sql);
         Add(command, pool);
         Add(command, unit);

@@ -18,7 +18,7 @@ namespace IfApi.Store;
 /// <see cref="Errno.EAGAIN"/> (the outcome of a commit that failed half-way is unknown: the client retries).
 /// </summary>
 public sealed class TransactionRunner(IDbContextFactory<IfDbContext> factory, StoreOptions options, EventSignals events,
-    UnitPoolExtender extender, ILogger<TransactionRunner> log)
+    UnitPoolExtender extender, ClonerCache cloners, ILogger<TransactionRunner> log)
 {
     /// <summary>
     /// Runs <paramref name="work"/> in one write transaction through a <see cref="StoreSession"/>;
@@ -27,8 +27,19 @@ public sealed class TransactionRunner(IDbContextFactory<IfDbContext> factory, St
     public Task<T> WriteAsync<T>(string? actor, Func<StoreSession, CancellationToken, Task<T>> work, CancellationToken ct) =>
         RunWriteAsync(async (db, ct) =>
         {
-            var session = new StoreSession(db, options.Provider, extender, actor);
-            var result = await work(session, ct);
+            var session = new StoreSession(db, options.Provider, extender, cloners, actor);
+            T result;
+            try
+            {
+                result = await work(session, ct);
+            }
+            catch (IfError) when (session.HasPendingChecks)
+            {
+                // What the reads deferred to the next round trip would have found came first: a name
+                // taken, or cloners changed, is the answer rather than what was refused after them.
+                await session.FlushChecksAsync(ct);
+                throw;
+            }
             db.Announced = session.Announced;
             db.Committed = await session.SaveAndCommitAsync(ct);
             return result;
@@ -36,7 +47,7 @@ public sealed class TransactionRunner(IDbContextFactory<IfDbContext> factory, St
 
     /// <summary>Runs <paramref name="work"/>, which only reads, through a <see cref="StoreSession"/>.</summary>
     public Task<T> ReadAsync<T>(Func<StoreSession, CancellationToken, Task<T>> work, CancellationToken ct) =>
-        RunReadAsync((db, ct) => work(new StoreSession(db, options.Provider, extender, null), ct), ct);
+        RunReadAsync((db, ct) => work(new StoreSession(db, options.Provider, extender, cloners, null), ct), ct);
 
     // SQLite has one writer. Waiting here, in order, is cheaper and fairer than every connection
     // polling the file lock with busy retries.

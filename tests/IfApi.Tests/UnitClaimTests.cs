@@ -105,6 +105,31 @@ public sealed class PostgresUnitClaimTests(PostgresStore store) : UnitClaimTests
         await (await a.Create(c)).Problem(HttpStatusCode.Conflict, "ENOSPC"); // the new maxUnit, not the old one
         await StoreInvariants.AssertConsistentAsync(Store);
     }
+
+    [Fact]
+    public async Task Cloners_attached_or_detached_elsewhere_are_seen_by_the_next_create_here()
+    {
+        using var one = Store.NewFactory();
+        using var two = Store.NewFactory();
+        using var a = one.CreateClient();
+        using var b = two.CreateClient();
+        await a.CreateOk("tap"); // host one has read the cloners
+
+        // Attached on host two: host one matches it at once.
+        var attached = await b.AttachCloner();
+        Assert.Equal($"{attached}0", (await a.CreateOk(attached)).Str("name"));
+
+        // Detached on host two: host one no longer matches it, with a name it would have matched before.
+        var detached = await b.AttachCloner();
+        await a.CreateOk(detached);
+        Assert.Equal(HttpStatusCode.NoContent, (await b.DeleteAsync($"/v1/cloners/{detached}")).StatusCode);
+        await (await a.Create($"{detached}5")).Problem(HttpStatusCode.BadRequest, "EINVAL");
+        await (await a.Create(detached)).Problem(HttpStatusCode.BadRequest, "EINVAL");
+
+        // A name taken is EEXIST before anything the create would refuse after it (a bad lladdr).
+        await (await a.Create($"{attached}0", new { lladdr = "ff:ff:ff:ff:ff:ff" })).Problem(HttpStatusCode.Conflict, "EEXIST");
+        await StoreInvariants.AssertConsistentAsync(Store);
+    }
 }
 
 /// <summary>

@@ -1,0 +1,103 @@
+using Npgsql;
+
+namespace IfApi.Store;
+
+/// <summary>
+/// The cloners as last read on PostgreSQL, so a create need not read them before it claims: cloners
+/// change only when attached or detached, here or on another replica. A transaction that uses the
+/// cached list checks in its next round trip that the store's cloners are still those (their count
+/// and highest seq: an attach raises the one, a detach lowers the other), and runs again with a fresh
+/// list when they are not.
+/// </summary>
+public sealed class ClonerCache
+{
+    private volatile Snapshot? _current;
+
+    internal sealed record Snapshot(List<ClonerRow> Rows, long Count, long MaxSeq);
+
+    internal Snapshot? Current => _current;
+
+    internal void Keep(List<ClonerRow> rows) =>
+        _current = new Snapshot(rows, rows.Count, rows.Count == 0 ? 0 : rows.Max(r => r.Seq));
+
+    internal void Forget(Snapshot stale) => Interlocked.CompareExchange(ref _current, null, stale);
+
+    internal const string VersionSql = "SELECT count(*), coalesce(max(seq), 0) FROM cloners";
+}
+
+/// <summary>The cloners a create matches its name against, with what is known of that name.</summary>
+public sealed class ClonerList
+{
+    internal ClonerList(List<ClonerRow> rows, string name, bool? taken)
+    {
+        (Rows, Name, Taken) = (rows, name, taken);
+    }
+
+    /// <summary>Newest first.</summary>
+    public IReadOnlyList<ClonerRow> Rows { get; }
+
+    /// <summary>From the cache, checked in the transaction's next round trip: a name no cloner matches may match a fresher list.</summary>
+    public bool Cached => Taken is null;
+
+    internal string Name { get; }
+
+    /// <summary>Whether an interface has the name, when it was read with the list.</summary>
+    internal bool? Taken { get; }
+}
+
+/// <summary>
+/// Reads a transaction on PostgreSQL defers to its next round trip: each is a statement sent at the
+/// head of the next batch, and its row decides whether the transaction goes on. The first that fails
+/// ends the transaction with its error.
+/// </summary>
+internal sealed class PendingChecks
+{
+    private readonly List<(NpgsqlBatchCommand Command, Func<NpgsqlDataReader, Exception?> Verdict)> _checks = [];
+
+    public bool Any => _checks.Count > 0;
+
+    public void Add(NpgsqlBatchCommand command, Func<NpgsqlDataReader, Exception?> verdict) => _checks.Add((command, verdict));
+
+    /// <summary>Puts the checks at the head of <paramref name="batch"/>.</summary>
+    public void AddTo(NpgsqlBatch batch)
+    {
+        for (var i = 0; i < _checks.Count; i++)
+            batch.BatchCommands.Insert(i, _checks[i].Command);
+    }
+
+    /// <summary>
+    /// Reads the checks' rows from <paramref name="reader"/> of a batch they head and throws the first
+    /// failure; otherwise leaves the reader at the first result of the batch's own statements.
+    /// </summary>
+    public async Task ReadAsync(NpgsqlDataReader reader, bool more, CancellationToken ct)
+    {
+        if (_checks.Count == 0)
+            return;
+        var checks = _checks.ToList();
+        _checks.Clear();
+        Exception? failed = null;
+        for (var i = 0; i < checks.Count; i++)
+        {
+            if (i > 0)
+                await reader.NextResultAsync(ct);
+            if (!await reader.ReadAsync(ct))
+                throw new InvalidOperationException($"a check returned no row: {checks[i].Command.CommandText}");
+            failed ??= checks[i].Verdict(reader);
+        }
+        if (failed is not null)
+            throw failed;
+        if (more)
+            await reader.NextResultAsync(ct);
+    }
+
+    /// <summary>Sends the checks on their own (nothing else was sent after them).</summary>
+    public async Task FlushAsync(NpgsqlConnection connection, NpgsqlTransaction? transaction, CancellationToken ct)
+    {
+        if (_checks.Count == 0)
+            return;
+        await using var batch = new NpgsqlBatch(connection, transaction);
+        AddTo(batch);
+        await using var reader = await batch.ExecuteReaderAsync(ct);
+        await ReadAsync(reader, more: false, ct);
+    }
+}
