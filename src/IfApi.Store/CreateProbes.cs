@@ -11,23 +11,36 @@ namespace IfApi.Store;
 /// </summary>
 internal static class CreateProbes
 {
-    private const string ProbeSql = "SELECT c.seq, EXISTS (SELECT FROM interfaces AS i WHERE i.name = ANY($2)) FROM cloners AS c WHERE c.name = $1";
+    // One equality on the unique name index per name (a unit has one or two): with "name = ANY($2)"
+    // the server's generic plan may scan the whole table instead, which is small in live rows but,
+    // while creates and destroys churn, large in dead ones.
+    private static readonly string[] ProbeSql = [.. Enumerable.Range(0, 5).Select(ProbeSqlFor)];
+
+    private static string ProbeSqlFor(int names) =>
+        "SELECT c.seq, " + (names == 0 ? "false" : string.Join(" OR ", Enumerable.Range(2, names).Select(p => $"EXISTS (SELECT FROM interfaces AS i WHERE i.name = ${p})")))
+        + " FROM cloners AS c WHERE c.name = $1";
 
     public static async Task<(long? Seq, bool Held, int? Index)> ProbeAsync(IfDbContext db, string cloner, string[] names, bool claimIndex,
         PendingChecks checks, CancellationToken ct)
     {
         if (!db.Database.IsNpgsql())
         {
-            var probe = await db.Cloners.AsNoTracking().Where(c => c.Name == cloner)
+            var found = await db.Cloners.AsNoTracking().Where(c => c.Name == cloner)
                 .Select(c => new { c.Seq, Held = db.Interfaces.Any(i => names.Contains(i.Name)) })
                 .FirstOrDefaultAsync(ct);
-            return (probe?.Seq, probe?.Held ?? false, null);
+            return (found?.Seq, found?.Held ?? false, null);
         }
         await using var batch = new NpgsqlBatch((NpgsqlConnection)db.Database.GetDbConnection())
         {
             Transaction = (NpgsqlTransaction?)db.Database.CurrentTransaction?.GetDbTransaction(),
-            BatchCommands = { new NpgsqlBatchCommand(ProbeSql) { Parameters = { new() { Value = cloner }, new() { Value = names } } } },
         };
+        var probe = new NpgsqlBatchCommand(names.Length < ProbeSql.Length ? ProbeSql[names.Length] : ProbeSqlFor(names.Length))
+        {
+            Parameters = { new() { Value = cloner } },
+        };
+        foreach (var name in names)
+            probe.Parameters.Add(new() { Value = name });
+        batch.BatchCommands.Add(probe);
         if (claimIndex)
             batch.BatchCommands.Add(new NpgsqlBatchCommand(StoredUnitPool.PgClaimLowest) { Parameters = { new() { Value = Pools.Ifindex }, new() { Value = 1 } } });
         checks.AddTo(batch);
