@@ -13,12 +13,12 @@ public sealed class ClonerCache
 {
     private volatile Snapshot? _current;
 
-    internal sealed record Snapshot(List<ClonerRow> Rows, long Count, long MaxSeq);
+    internal sealed record Snapshot(List<ClonerRow> Rows, long MaxSeq);
 
     internal Snapshot? Current => _current;
 
     internal void Keep(List<ClonerRow> rows) =>
-        _current = new Snapshot(rows, rows.Count, rows.Count == 0 ? 0 : rows.Max(r => r.Seq));
+        _current = new Snapshot(rows, rows.Count == 0 ? 0 : rows.Max(r => r.Seq));
 
     internal void Forget(Snapshot stale) => Interlocked.CompareExchange(ref _current, null, stale);
 
@@ -58,46 +58,47 @@ internal sealed class PendingChecks
 
     public void Add(NpgsqlBatchCommand command, Func<NpgsqlDataReader, Exception?> verdict) => _checks.Add((command, verdict));
 
-    /// <summary>Puts the checks at the head of <paramref name="batch"/>.</summary>
-    public void AddTo(NpgsqlBatch batch)
-    {
-        for (var i = 0; i < _checks.Count; i++)
-            batch.BatchCommands.Insert(i, _checks[i].Command);
-    }
-
     /// <summary>
-    /// Reads the checks' rows from <paramref name="reader"/> of a batch they head and throws the first
-    /// failure; otherwise leaves the reader at the first result of the batch's own statements.
+    /// Runs <paramref name="batch"/> with the checks at its head, reads their rows and throws the first
+    /// failure; otherwise returns the reader at the first result of the batch's own statements.
     /// </summary>
-    public async Task ReadAsync(NpgsqlDataReader reader, bool more, CancellationToken ct)
+    public async Task<NpgsqlDataReader> ExecuteAsync(NpgsqlBatch batch, CancellationToken ct)
     {
-        if (_checks.Count == 0)
-            return;
         var checks = _checks.ToList();
         _checks.Clear();
-        Exception? failed = null;
         for (var i = 0; i < checks.Count; i++)
+            batch.BatchCommands.Insert(i, checks[i].Command);
+        var reader = await batch.ExecuteReaderAsync(ct);
+        try
         {
-            if (i > 0)
+            Exception? failed = null;
+            for (var i = 0; i < checks.Count; i++)
+            {
+                if (i > 0)
+                    await reader.NextResultAsync(ct);
+                if (!await reader.ReadAsync(ct))
+                    throw new InvalidOperationException($"a check returned no row: {checks[i].Command.CommandText}");
+                failed ??= checks[i].Verdict(reader);
+            }
+            if (failed is not null)
+                throw failed;
+            if (checks.Count > 0 && batch.BatchCommands.Count > checks.Count)
                 await reader.NextResultAsync(ct);
-            if (!await reader.ReadAsync(ct))
-                throw new InvalidOperationException($"a check returned no row: {checks[i].Command.CommandText}");
-            failed ??= checks[i].Verdict(reader);
+            return reader;
         }
-        if (failed is not null)
-            throw failed;
-        if (more)
-            await reader.NextResultAsync(ct);
+        catch
+        {
+            await reader.DisposeAsync();
+            throw;
+        }
     }
 
     /// <summary>Sends the checks on their own (nothing else was sent after them).</summary>
-    public async Task FlushAsync(NpgsqlConnection connection, NpgsqlTransaction? transaction, CancellationToken ct)
+    public async Task FlushAsync(IfDbContext db, CancellationToken ct)
     {
         if (_checks.Count == 0)
             return;
-        await using var batch = new NpgsqlBatch(connection, transaction);
-        AddTo(batch);
-        await using var reader = await batch.ExecuteReaderAsync(ct);
-        await ReadAsync(reader, more: false, ct);
+        await using var batch = StoreDialect.PgBatch(db);
+        await using var reader = await ExecuteAsync(batch, ct);
     }
 }

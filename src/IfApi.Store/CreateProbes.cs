@@ -30,10 +30,7 @@ internal static class CreateProbes
                 .FirstOrDefaultAsync(ct);
             return (found?.Seq, found?.Held ?? false, null);
         }
-        await using var batch = new NpgsqlBatch((NpgsqlConnection)db.Database.GetDbConnection())
-        {
-            Transaction = (NpgsqlTransaction?)db.Database.CurrentTransaction?.GetDbTransaction(),
-        };
+        await using var batch = StoreDialect.PgBatch(db);
         var probe = new NpgsqlBatchCommand(names.Length < ProbeSql.Length ? ProbeSql[names.Length] : ProbeSqlFor(names.Length))
         {
             Parameters = { new() { Value = cloner } },
@@ -43,9 +40,7 @@ internal static class CreateProbes
         batch.BatchCommands.Add(probe);
         if (claimIndex)
             batch.BatchCommands.Add(new NpgsqlBatchCommand(StoredUnitPool.PgClaimLowest) { Parameters = { new() { Value = Pools.Ifindex }, new() { Value = 1 } } });
-        checks.AddTo(batch);
-        await using var reader = await batch.ExecuteReaderAsync(ct);
-        await checks.ReadAsync(reader, more: true, ct);
+        await using var reader = await checks.ExecuteAsync(batch, ct);
         long? seq = null;
         var held = false;
         if (await reader.ReadAsync(ct))

@@ -22,12 +22,7 @@ internal static class DestroyTargets
 
     private static async Task<DestroyTarget?> ReadPostgresAsync(IfDbContext db, object reference, string where, CancellationToken ct)
     {
-        var connection = (NpgsqlConnection)db.Database.GetDbConnection();
-        await using var batch = new NpgsqlBatch(connection)
-        {
-            Transaction = (NpgsqlTransaction?)db.Database.CurrentTransaction?.GetDbTransaction(),
-            BatchCommands =
-            {
+        await using var batch = StoreDialect.PgBatch(db,
                 new NpgsqlBatchCommand($"""
                     SELECT i.id, i.name, i.if_index, i.version, i.bridge_id, i.cloner, i.unit, c.min_ifs, coalesce(c.no_group, false)
                     FROM interfaces AS i LEFT JOIN cloners AS c ON c.name = i.cloner
@@ -43,9 +38,7 @@ internal static class DestroyTargets
                     SELECT g.interface_id, g.group_name FROM group_members AS g
                     WHERE g.interface_id IN (SELECT i.id FROM interfaces AS i WHERE {where} UNION ALL
                                              SELECT i.peer_id FROM interfaces AS i WHERE {where})
-                    """) { Parameters = { new NpgsqlParameter { Value = reference } } },
-            },
-        };
+                    """) { Parameters = { new NpgsqlParameter { Value = reference } } });
         await using var reader = await batch.ExecuteReaderAsync(ct);
         if (!await reader.ReadAsync(ct))
             return null;

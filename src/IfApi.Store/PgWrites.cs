@@ -36,9 +36,9 @@ internal sealed class PgWrites(PendingChecks checks)
 
     // Each write made into its statements when sent: a row added is written as it is then, as EF
     // would (an epair's ends learn their peers after both were added).
-    private readonly List<Action<List<NpgsqlBatchCommand>>> _queued = [];
-    // Deletes whose one row must have been there (see DeleteInterface).
-    private readonly List<NpgsqlBatchCommand> _mustDelete = [];
+    private readonly List<Action<NpgsqlBatchCommandCollection>> _queued = [];
+    // Whether a delete that must find its row is queued (see DeleteInterface).
+    private bool _deletes;
 
     /// <summary>Whether anything is queued to send.</summary>
     public bool HasQueued => _queued.Count > 0;
@@ -60,9 +60,8 @@ internal sealed class PgWrites(PendingChecks checks)
 
     public void Delete(Guid id, long version)
     {
-        var command = Command(DeleteInterface, id, version);
-        _mustDelete.Add(command);
-        Queue(command);
+        _deletes = true;
+        Queue(Command(DeleteInterface, id, version));
     }
 
     private void Queue(NpgsqlBatchCommand command) => _queued.Add(into => into.Add(command));
@@ -86,47 +85,30 @@ internal sealed class PgWrites(PendingChecks checks)
     {
         if (_queued.Count == 0 && !commit)
             return;
-        // Reads the transaction deferred go first (their rows decide whether it goes on); the writes'
-        // answers are read to the end, where an error of any statement surfaces.
-        await using var batch = new NpgsqlBatch((NpgsqlConnection)db.Database.GetDbConnection())
-        {
-            Transaction = (NpgsqlTransaction?)db.Database.CurrentTransaction?.GetDbTransaction(),
-        };
-        var commands = new List<NpgsqlBatchCommand>(_queued.Count + 2);
+        // Reads the transaction deferred go first (their rows decide whether it goes on), never with a
+        // COMMIT (the session does not ask for one then: the server would commit whatever they said).
+        // The writes' answers are read to the end, where an error of any statement surfaces.
+        if (commit && checks.Any)
+            throw new InvalidOperationException("deferred reads cannot go in a batch that commits");
+        await using var batch = StoreDialect.PgBatch(db);
         foreach (var write in _queued)
-            write(commands);
+            write(batch.BatchCommands);
+        _queued.Clear();
         var commitCommand = commit ? new NpgsqlBatchCommand("COMMIT") : null;
         if (commitCommand is not null)
-            commands.Add(commitCommand);
-        foreach (var c in commands)
-            batch.BatchCommands.Add(c);
-        _queued.Clear();
-        // Never with a COMMIT (the session does not ask for one then): the server would commit
-        // whatever the checks' rows said.
-        var checked_ = checks.Any;
-        if (checked_ && commitCommand is not null)
-            throw new InvalidOperationException("deferred reads cannot go in a batch that commits");
-        checks.AddTo(batch);
+            batch.BatchCommands.Add(commitCommand);
         try
         {
-            if (checked_)
+            await using var reader = await checks.ExecuteAsync(batch, ct);
+            while (await reader.NextResultAsync(ct))
             {
-                await using var reader = await batch.ExecuteReaderAsync(ct);
-                await checks.ReadAsync(reader, more: true, ct);
-                while (await reader.NextResultAsync(ct))
-                {
-                }
-            }
-            else
-            {
-                await batch.ExecuteNonQueryAsync(ct);
             }
         }
-        catch (PostgresException e) when (!e.SqlState.StartsWith("08", StringComparison.Ordinal) && !e.SqlState.StartsWith("57P", StringComparison.Ordinal))
+        catch (PostgresException e) when (!TransactionRunner.LostConnection(e))
         {
             // The server answered with an error, whether for a statement before the COMMIT (which it
             // then skipped) or for the COMMIT itself: either way nothing was committed.
-            if (e.SqlState == PostgresErrorCodes.DivisionByZero && _mustDelete.Count > 0)
+            if (e.SqlState == PostgresErrorCodes.DivisionByZero && _deletes)
                 throw new RaceLostException("an interface to delete was changed or deleted by another transaction meanwhile");
             throw;
         }
@@ -136,7 +118,7 @@ internal sealed class PgWrites(PendingChecks checks)
         }
         finally
         {
-            _mustDelete.Clear();
+            _deletes = false;
         }
     }
 }

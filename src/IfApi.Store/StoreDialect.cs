@@ -1,4 +1,6 @@
 using Microsoft.EntityFrameworkCore;
+using Microsoft.EntityFrameworkCore.Storage;
+using Npgsql;
 
 namespace IfApi.Store;
 
@@ -9,6 +11,15 @@ namespace IfApi.Store;
 /// </summary>
 internal static class StoreDialect
 {
+    /// <summary>A PostgreSQL batch of <paramref name="commands"/> on the connection and in the transaction of <paramref name="db"/>.</summary>
+    public static NpgsqlBatch PgBatch(IfDbContext db, params NpgsqlBatchCommand[] commands)
+    {
+        var batch = new NpgsqlBatch((NpgsqlConnection)db.Database.GetDbConnection(), (NpgsqlTransaction?)db.Database.CurrentTransaction?.GetDbTransaction());
+        foreach (var command in commands)
+            batch.BatchCommands.Add(command);
+        return batch;
+    }
+
     public static Task LockAsync(IfDbContext db, StoreProvider provider, string name, CancellationToken ct) =>
         provider == StoreProvider.Postgres
             ? db.Database.ExecuteSqlAsync($"SELECT pg_advisory_xact_lock(hashtext({name}))", ct)

@@ -173,7 +173,7 @@ public sealed partial class StoreSession
         {
             _checks.Add(new NpgsqlBatchCommand(ClonerCache.VersionSql), r =>
             {
-                if (r.GetInt64(0) == cached.Count && r.GetInt64(1) == cached.MaxSeq)
+                if (r.GetInt64(0) == cached.Rows.Count && r.GetInt64(1) == cached.MaxSeq)
                     return null;
                 _cloners.Forget(cached);
                 return new RaceLostException("the cloners changed since they were cached");
@@ -214,8 +214,7 @@ public sealed partial class StoreSession
     internal bool HasPendingChecks => _checks.Any;
 
     /// <summary>Sends the reads that wait for a round trip, and throws the error of the first that fails.</summary>
-    internal Task FlushChecksAsync(CancellationToken ct) => !_checks.Any ? Task.CompletedTask
-        : _checks.FlushAsync((NpgsqlConnection)_db.Database.GetDbConnection(), (NpgsqlTransaction?)_db.Database.CurrentTransaction?.GetDbTransaction(), ct);
+    internal Task FlushChecksAsync(CancellationToken ct) => _checks.FlushAsync(_db, ct);
 
     // Every create runs it: compiled, so EF does not build, hash and look up its expression tree each
     // time (that was a sixth of the service's CPU per create). A compiled query serves one model only,

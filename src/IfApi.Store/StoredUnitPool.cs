@@ -77,17 +77,11 @@ internal sealed class StoredUnitPool(IfDbContext db, StoreProvider provider, str
 
     private async Task<int?> ClaimAsync(string sql, int unit, CancellationToken ct)
     {
-        if (checks.Any)
+        if (provider == StoreProvider.Postgres)
         {
-            // The first round trip after reads were deferred: they go ahead of the claim.
-            await using var batch = new NpgsqlBatch((NpgsqlConnection)db.Database.GetDbConnection(),
-                (NpgsqlTransaction?)db.Database.CurrentTransaction?.GetDbTransaction())
-            {
-                BatchCommands = { new NpgsqlBatchCommand(sql) { Parameters = { new() { Value = pool }, new() { Value = unit } } } },
-            };
-            checks.AddTo(batch);
-            await using var reader = await batch.ExecuteReaderAsync(ct);
-            await checks.ReadAsync(reader, more: true, ct);
+            // Reads the transaction deferred go ahead of the claim.
+            await using var batch = StoreDialect.PgBatch(db, new NpgsqlBatchCommand(sql) { Parameters = { new() { Value = pool }, new() { Value = unit } } });
+            await using var reader = await checks.ExecuteAsync(batch, ct);
             return await reader.ReadAsync(ct) ? reader.GetInt32(0) : null;
         }
         await using var command = Command(sql);

@@ -172,10 +172,14 @@ public sealed class TransactionRunner(IDbContextFactory<IfDbContext> factory, St
 
     private static bool IsBroken(Exception e) => Unwrap(e) switch
     {
-        PostgresException p => p.SqlState.StartsWith("08", StringComparison.Ordinal) || p.SqlState.StartsWith("57P", StringComparison.Ordinal),
+        PostgresException p => LostConnection(p),
         NpgsqlException n => n.InnerException is SocketException or IOException || n.InnerException is null && n.IsTransient,
         _ => false,
     };
+
+    /// <summary>An error that ends the session (connection exceptions, the server going down), not the statement.</summary>
+    internal static bool LostConnection(PostgresException p) =>
+        p.SqlState.StartsWith("08", StringComparison.Ordinal) || p.SqlState.StartsWith("57P", StringComparison.Ordinal);
 
     private static TimeSpan Backoff(int attempt) =>
         TimeSpan.FromMilliseconds(Random.Shared.Next(1, 5 << Math.Min(attempt, 6)));
@@ -191,7 +195,7 @@ public sealed class TransactionRunner(IDbContextFactory<IfDbContext> factory, St
 
     internal static bool IsUnreachable(Exception e) => Unwrap(e) switch
     {
-        PostgresException p => p.SqlState.StartsWith("08", StringComparison.Ordinal) || p.SqlState.StartsWith("57P", StringComparison.Ordinal)
+        PostgresException p => LostConnection(p)
             || p.SqlState == PostgresErrorCodes.TooManyConnections || p.SqlState == PostgresErrorCodes.CannotConnectNow,
         NpgsqlException n => n.IsTransient || n.InnerException is SocketException or IOException or TimeoutException,
         SqliteException s => s.SqliteErrorCode is 5 or 6 or 10 or 14, // BUSY, LOCKED, IOERR, CANTOPEN
