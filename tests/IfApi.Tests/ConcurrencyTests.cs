@@ -27,10 +27,8 @@ public abstract class ConcurrencyTests<TStore>(TStore store) : IClassFixture<TSt
     [Fact]
     public async Task Two_service_hosts_on_one_store_allocate_exactly()
     {
-        using var one = store.NewFactory();
-        using var two = store.NewFactory();
-        using var a = one.CreateClient();
-        using var b = two.CreateClient();
+        using var hosts = store.NewHosts();
+        var (a, b) = (hosts.A, hosts.B);
         var c = await a.AttachCloner("epair");
         var responses = await Task.WhenAll(Enumerable.Range(0, 64).Select(i => Task.Run(() => (i % 2 == 0 ? a : b).Create(c))));
         var bodies = await Task.WhenAll(responses.Select(r => r.Json(HttpStatusCode.Created)));
@@ -41,9 +39,8 @@ public abstract class ConcurrencyTests<TStore>(TStore store) : IClassFixture<TSt
     [Fact]
     public async Task A_create_and_destroy_storm_on_several_cloners_leaves_the_store_consistent()
     {
-        using var one = store.NewFactory();
-        using var two = store.NewFactory();
-        var clients = new[] { one.CreateClient(), two.CreateClient() };
+        using var hosts = store.NewHosts();
+        var clients = new[] { hosts.A, hosts.B };
         var cloners = new[] { await clients[0].AttachCloner(), await clients[0].AttachCloner("epair"), "bridge" };
         var failures = new ConcurrentBag<string>();
         await Task.WhenAll(Enumerable.Range(0, 16).Select(w => Task.Run(async () =>

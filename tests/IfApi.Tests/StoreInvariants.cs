@@ -56,9 +56,21 @@ public static class StoreSql
 {
     public static async Task ExecuteAsync(StoreFixture store, string sql)
     {
-        var options = StoreSetup.Configure(new DbContextOptionsBuilder<IfDbContext>(),
-            new StoreOptions { Provider = store.Provider, ConnectionString = store.ConnectionString }).Options;
-        await using var db = new IfDbContext(options);
+        await using var db = Open(store);
         await db.Database.ExecuteSqlRawAsync(sql);
     }
+
+    /// <summary>The first column of the first row <paramref name="sql"/> returns.</summary>
+    public static async Task<T> ScalarAsync<T>(StoreFixture store, string sql)
+    {
+        await using var db = Open(store);
+        var connection = db.Database.GetDbConnection();
+        await connection.OpenAsync();
+        await using var command = connection.CreateCommand();
+        command.CommandText = sql;
+        return (T)Convert.ChangeType((await command.ExecuteScalarAsync())!, typeof(T), System.Globalization.CultureInfo.InvariantCulture);
+    }
+
+    private static IfDbContext Open(StoreFixture store) => new(StoreSetup.Configure(new DbContextOptionsBuilder<IfDbContext>(),
+        new StoreOptions { Provider = store.Provider, ConnectionString = store.ConnectionString }).Options);
 }

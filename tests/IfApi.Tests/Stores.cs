@@ -14,6 +14,31 @@ public abstract class StoreFixture : IAsyncLifetime
     public abstract Task DisposeAsync();
 
     public IfApiFactory NewFactory(params (string Key, string Value)[] settings) => new(Provider, ConnectionString, settings);
+
+    /// <summary>Two service hosts on this store, as two replicas are, with a client of each.</summary>
+    public TwoHosts NewHosts() => new(NewFactory(), NewFactory());
+}
+
+public sealed class TwoHosts : IDisposable
+{
+    private readonly IfApiFactory _one, _two;
+
+    public TwoHosts(IfApiFactory one, IfApiFactory two)
+    {
+        (_one, _two) = (one, two);
+        (A, B) = (one.CreateClient(), two.CreateClient());
+    }
+
+    public HttpClient A { get; }
+    public HttpClient B { get; }
+
+    public void Dispose()
+    {
+        A.Dispose();
+        B.Dispose();
+        _one.Dispose();
+        _two.Dispose();
+    }
 }
 
 public sealed class SqliteStore : StoreFixture

@@ -53,6 +53,40 @@ public sealed class PostgresUnitClaimTests(PostgresStore store) : UnitClaimTests
         await StoreInvariants.AssertConsistentAsync(Store);
     }
 
+    [Fact]
+    public async Task A_destroy_whose_delete_finds_no_row_commits_nothing_and_runs_again()
+    {
+        // The destroy's delete goes in one batch with its freed units, its event and its COMMIT. A
+        // trigger makes the first delete of the interface find nothing, as if another transaction had
+        // changed it after the destroy read it: that attempt must commit none of the rest.
+        using var factory = Store.NewFactory();
+        using var http = factory.CreateClient();
+        var c = await http.AttachCloner();
+        var name = (await http.CreateOk(c)).Str("name");
+        await StoreSql.ExecuteAsync(Store, $"""
+            CREATE SEQUENCE skip_{c};
+            CREATE FUNCTION skip_{c}() RETURNS trigger LANGUAGE plpgsql AS $$
+            BEGIN
+              IF nextval('skip_{c}') = 1 THEN RETURN NULL; END IF; -- a sequence keeps counting through a rollback
+              RETURN OLD;
+            END $$;
+            CREATE TRIGGER skip_{c} BEFORE DELETE ON interfaces FOR EACH ROW WHEN (OLD.cloner = '{c}') EXECUTE FUNCTION skip_{c}();
+            """);
+        try
+        {
+            Assert.Equal(HttpStatusCode.NoContent, (await http.DeleteAsync($"/v1/interfaces/{name}")).StatusCode);
+            Assert.Equal(HttpStatusCode.NotFound, (await http.GetAsync($"/v1/interfaces/{name}")).StatusCode);
+            Assert.Equal(2L, await StoreSql.ScalarAsync<long>(Store, $"SELECT last_value FROM skip_{c}")); // skipped once, then deleted
+            Assert.Equal(1L, await StoreSql.ScalarAsync<long>(Store,
+                $"SELECT count(*) FROM events WHERE type = 'interface-departure' AND subject = '{name}'"));
+        }
+        finally
+        {
+            await StoreSql.ExecuteAsync(Store, $"DROP TRIGGER skip_{c} ON interfaces; DROP FUNCTION skip_{c}(); DROP SEQUENCE skip_{c};");
+        }
+        await StoreInvariants.AssertConsistentAsync(Store); // its unit and index freed once
+    }
+
     private static async Task Sql(NpgsqlConnection connection, string sql, NpgsqlTransaction? tx = null)
     {
         await using var command = new NpgsqlCommand(sql, connection, tx);
@@ -86,10 +120,8 @@ public sealed class PostgresUnitClaimTests(PostgresStore store) : UnitClaimTests
     [Fact]
     public async Task A_cloner_detached_and_attached_anew_elsewhere_is_not_mistaken_for_the_old_one()
     {
-        using var one = Store.NewFactory();
-        using var two = Store.NewFactory();
-        using var a = one.CreateClient();
-        using var b = two.CreateClient();
+        using var hosts = Store.NewHosts();
+        var (a, b) = (hosts.A, hosts.B);
         var c = await a.AttachCloner();
         Assert.Equal("tap", (await a.CreateOk(c)).Str("kind")); // host one now knows c as a tap cloner
 
@@ -109,10 +141,8 @@ public sealed class PostgresUnitClaimTests(PostgresStore store) : UnitClaimTests
     [Fact]
     public async Task Cloners_attached_or_detached_elsewhere_are_seen_by_the_next_create_here()
     {
-        using var one = Store.NewFactory();
-        using var two = Store.NewFactory();
-        using var a = one.CreateClient();
-        using var b = two.CreateClient();
+        using var hosts = Store.NewHosts();
+        var (a, b) = (hosts.A, hosts.B);
         await a.CreateOk("tap"); // host one has read the cloners
 
         // Attached on host two: host one matches it at once.
