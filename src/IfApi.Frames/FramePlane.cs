@@ -36,6 +36,7 @@ public sealed class FramePlane(ILinkSource links, TapOptions options, ILogger<Fr
     private readonly ConcurrentDictionary<Guid, Bridge> _bridges = new();
     private readonly ConcurrentDictionary<Guid, byte> _stale = new(); // refreshes that failed, retried by the sweep
     private readonly SemaphoreSlim _refresh = new(1, 1);
+    private readonly SemaphoreSlim _opening = new(0, 1); // released when a device is being opened
     private long _changes; // changes reported so far: a refresh that saw some land meanwhile reads again
 
     public TapOptions Options => options;
@@ -190,6 +191,18 @@ public sealed class FramePlane(ILinkSource links, TapOptions options, ILogger<Fr
     /// <summary>Devices open in this process now.</summary>
     public int OpenDevices => _ports.Values.Count(p => p.IsOpen);
 
+    /// <summary>Whether a device is open or being opened here: then frames depend on the links being current.</summary>
+    public bool HasDevices => Volatile.Read(ref _slots) > 0 || OpenDevices > 0;
+
+    /// <summary>Waits until a device is being opened here, or <paramref name="wait"/> runs out.</summary>
+    public Task WaitForDeviceAsync(TimeSpan wait, CancellationToken ct) => _opening.WaitAsync(wait, ct);
+
+    /// <summary>
+    /// Reads everything loaded here again. For one who starts following changes: what changed
+    /// before it started is in the store, and this is where the plane learns it.
+    /// </summary>
+    public ValueTask ReloadAsync(CancellationToken ct) => ChangedAsync([.. _ports.Keys, .. _bridges.Keys], ct);
+
     /// <summary>The devices open here whose leases this replica holds, each with its port.</summary>
     public List<(Port Port, TransmitQueue Device)> LeasedDevices() =>
         _ports.Values.Select(p => (Port: p, Device: p.LeasedDevice)).Where(d => d.Device is not null).Select(d => (d.Port, d.Device!)).ToList();
@@ -200,7 +213,14 @@ public sealed class FramePlane(ILinkSource links, TapOptions options, ILogger<Fr
     public IDisposable? ReserveDevice()
     {
         if (Interlocked.Increment(ref _slots) <= options.MaxOpen)
+        {
+            if (_opening.CurrentCount == 0)
+            {
+                try { _opening.Release(); }
+                catch (SemaphoreFullException) { } // another opening woke the waiter first
+            }
             return new Slot(this);
+        }
         Interlocked.Decrement(ref _slots);
         return null;
     }
@@ -248,7 +268,11 @@ public sealed class FramePlane(ILinkSource links, TapOptions options, ILogger<Fr
         }
     }
 
-    public void Dispose() => _refresh.Dispose();
+    public void Dispose()
+    {
+        _refresh.Dispose();
+        _opening.Dispose();
+    }
 }
 
 /// <summary>Frames and bytes in and out, and drops by reason, summed over ports.</summary>

@@ -135,22 +135,51 @@ public sealed class ReplicaTests(PostgresStore store) : IClassFixture<PostgresSt
         await using var b = await ServiceProcess.StartAsync(store, Settings);
         using var viaA = a.Client(AllSecret);
         using var viaB = b.Client(AllSecret);
-        var name = (await viaA.CreateOk("tap")).GetProperty("name").GetString()!;
-        Assert.Equal(HttpStatusCode.OK, (await viaA.Patch(name, """{"up":true}""")).StatusCode);
+        var name = await CreateUpAsync(viaA);
         using var device = await OpenAsync(a, name);
 
-        var frame = Ether.Frame(Ether.Broadcast, Ether.Station(1));
-        await device.SendAsync(frame, WebSocketMessageType.Binary, true, CancellationToken.None);
+        await device.SendAsync(Frame, WebSocketMessageType.Binary, true, CancellationToken.None);
         await WaitForAsync(async () => Stat(await viaA.GetOk($"/v1/interfaces/{name}"), "ipackets") == 1);
 
         // Taken down through B: A's device must drop what is written into it from now on.
         Assert.Equal(HttpStatusCode.OK, (await viaB.Patch(name, """{"up":false}""")).StatusCode);
-        await WaitForAsync(async () =>
-        {
-            await device.SendAsync(frame, WebSocketMessageType.Binary, true, CancellationToken.None);
-            return Stat(await viaA.GetOk($"/v1/interfaces/{name}"), "iqdrops") >= 1;
-        }, TimeSpan.FromSeconds(10));
+        await WaitForDropsAsync(device, viaA, name);
     }
+
+    [Fact]
+    public async Task A_port_loaded_before_any_device_opened_learns_what_another_replica_changed_meanwhile()
+    {
+        await using var a = await ServiceProcess.StartAsync(store, Settings);
+        await using var b = await ServiceProcess.StartAsync(store, Settings);
+        using var viaA = a.Client(AllSecret);
+        using var viaB = b.Client(AllSecret);
+        var name = await CreateUpAsync(viaA);
+        // A transmit loads the port on A while no device is open there, so A follows nobody's changes yet.
+        Assert.Equal(HttpStatusCode.Accepted, (await viaA.PostAsync($"/v1/interfaces/{name}/frames",
+            new ByteArrayContent(Frame) { Headers = { ContentType = new("application/octet-stream") } })).StatusCode);
+
+        // Taken down through B, and numbered in the event stream, before A opens the device.
+        Assert.Equal(HttpStatusCode.OK, (await viaB.Patch(name, """{"up":false}""")).StatusCode);
+        await Task.Delay(TimeSpan.FromSeconds(1.5));
+        using var device = await OpenAsync(a, name);
+        await WaitForDropsAsync(device, viaA, name);
+    }
+
+    private static readonly byte[] Frame = Ether.Frame(Ether.Broadcast, Ether.Station(1));
+
+    private static async Task<string> CreateUpAsync(HttpClient http)
+    {
+        var name = (await http.CreateOk("tap")).GetProperty("name").GetString()!;
+        Assert.Equal(HttpStatusCode.OK, (await http.Patch(name, """{"up":true}""")).StatusCode);
+        return name;
+    }
+
+    /// <summary>Writes into the device until the interface, read through <paramref name="http"/>, counts an input drop: it is down there.</summary>
+    private static Task WaitForDropsAsync(ClientWebSocket device, HttpClient http, string name) => WaitForAsync(async () =>
+    {
+        await device.SendAsync(Frame, WebSocketMessageType.Binary, true, CancellationToken.None);
+        return Stat(await http.GetOk($"/v1/interfaces/{name}"), "iqdrops") >= 1;
+    });
 
     private static long Stat(JsonElement ifp, string counter) => ifp.GetProperty("stats").GetProperty(counter).GetInt64();
 

@@ -64,7 +64,9 @@ internal sealed class LeaseKeeper(FramePlane plane, TapDeviceService devices, St
 /// <summary>
 /// The frame path follows changes other replicas commit (an interface taken down, a bridge member
 /// added) through the event stream, as it follows this replica's own through the store's watcher.
-/// It listens only while a device is open here: that is when frames depend on it.
+/// It listens only while a device is open here: that is when frames depend on it. When it starts
+/// listening it reads again what the plane holds, since anything loaded before may have changed
+/// while nobody here listened.
 /// </summary>
 internal sealed class PlaneFollower(FramePlane plane, EventSequencer events, EventSignals signals, StoreOptions options,
     ILogger<PlaneFollower> log) : BackgroundService
@@ -79,9 +81,9 @@ internal sealed class PlaneFollower(FramePlane plane, EventSequencer events, Eve
         {
             try
             {
-                if (plane.OpenDevices == 0)
+                if (!plane.HasDevices)
                 {
-                    await Task.Delay(TimeSpan.FromSeconds(1), stoppingToken);
+                    await plane.WaitForDeviceAsync(TimeSpan.FromSeconds(1), stoppingToken);
                     continue;
                 }
                 await FollowAsync(stoppingToken);
@@ -102,7 +104,9 @@ internal sealed class PlaneFollower(FramePlane plane, EventSequencer events, Eve
     {
         using var subscribed = signals.Subscribe();
         var from = await events.CatchUpAsync(ct);
-        while (plane.OpenDevices > 0)
+        // Everything after `from` arrives as events; everything before it is in the store now.
+        await plane.ReloadAsync(ct);
+        while (plane.HasDevices)
         {
             var stamped = signals.Stamped;
             IReadOnlyList<EventInfo> batch = signals.Recent(from, Batch, out var complete);
