@@ -193,12 +193,15 @@ public sealed class EventSequencer(TransactionRunner tx, EventSignals signals, I
     /// <summary>The PostgreSQL channel a sequencer notifies when it gave ids, so every replica's subscribers hear it.</summary>
     public const string Channel = "ifapi_events";
 
+    // Both sides of the join say "pos IS NULL": then both read only the unnumbered rows through the
+    // pos index; with the condition on one side only, the planner hashes against the whole table
+    // (a scan of 150,000 rows, about five times the work, on every round).
     internal const string StampSql = """
         UPDATE events SET pos = todo.base + todo.rn
         FROM (SELECT e.id, row_number() OVER (ORDER BY e.id) AS rn,
                      (SELECT coalesce(max(x.pos), 0) FROM events AS x) AS base
               FROM events AS e WHERE e.pos IS NULL) AS todo
-        WHERE events.id = todo.id
+        WHERE events.id = todo.id AND events.pos IS NULL
         """;
 
     /// <summary>
