@@ -191,8 +191,11 @@ public sealed class FramePlane(ILinkSource links, TapOptions options, ILogger<Fr
     /// <summary>Devices open in this process now.</summary>
     public int OpenDevices => _ports.Values.Count(p => p.IsOpen);
 
-    /// <summary>Whether a device is open or being opened here: then frames depend on the links being current.</summary>
-    public bool HasDevices => Volatile.Read(ref _slots) > 0 || OpenDevices > 0;
+    /// <summary>
+    /// Whether a device is open or being opened here: then frames depend on the links being current.
+    /// Every open holds its slot (<see cref="ReserveDevice"/>) from before the port is loaded until it closes.
+    /// </summary>
+    public bool HasDevices => Volatile.Read(ref _slots) > 0;
 
     /// <summary>Waits until a device is being opened here, or <paramref name="wait"/> runs out.</summary>
     public Task WaitForDeviceAsync(TimeSpan wait, CancellationToken ct) => _opening.WaitAsync(wait, ct);
