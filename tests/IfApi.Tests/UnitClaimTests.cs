@@ -2,6 +2,7 @@ using System.Collections.Concurrent;
 using System.Net;
 using System.Net.Http.Json;
 using IfApi.Store;
+using Microsoft.Extensions.DependencyInjection;
 using Npgsql;
 
 namespace IfApi.Tests;
@@ -169,6 +170,44 @@ public sealed class PostgresUnitClaimTests(PostgresStore store) : UnitClaimTests
 public abstract class UnitClaimTests<TStore>(TStore store) : IClassFixture<TStore> where TStore : StoreFixture
 {
     protected TStore Store => store;
+
+    [Fact]
+    public async Task A_delete_and_an_add_of_one_name_in_one_transaction_commit_in_the_order_made_with_their_events()
+    {
+        // A transaction's rows go to the store together (on PostgreSQL in as few statements as can
+        // be, whose rows are written in no set order): the name the delete frees must be free when
+        // the add takes it, and the events must keep the order they were announced in.
+        using var factory = store.NewFactory();
+        using var http = factory.CreateClient();
+        var c = await http.AttachCloner();
+        var old = await http.CreateOk(c);
+        var (oldId, name) = (Guid.Parse(old.Str("id")), old.Str("name"));
+        var newId = Guid.NewGuid();
+        var runner = factory.Services.GetRequiredService<TransactionRunner>();
+        await runner.WriteAsync<bool>("test", async (s, ct) =>
+        {
+            s.Delete(oldId, version: 1);
+            s.Announce(new IfApi.Domain.LinkDown(oldId, name));
+            s.Add(new InterfaceRow
+            {
+                Id = newId, Index = old.Int("index"), Name = name, Kind = "tap", Cloner = c, Unit = old.Int("unit"),
+                Mtu = 1500, Lladdr = old.Str("lladdr"), CreatedAt = DateTimeOffset.UtcNow, Version = 1,
+                Groups = [new() { InterfaceId = newId, Group = "all" }, new() { InterfaceId = newId, Group = c }],
+            });
+            s.Announce(new IfApi.Domain.LinkUp(newId, name));
+            s.Announce(new IfApi.Domain.LinkDown(newId, name));
+            await Task.CompletedTask;
+            return true;
+        }, CancellationToken.None);
+        Assert.Equal(newId.ToString(), (await http.GetOk($"/v1/interfaces/{name}")).Str("id"));
+        var types = new List<string>();
+        for (var i = 0; i < 3; i++)
+            types.Add(await StoreSql.ScalarAsync<string>(store,
+                $"SELECT type FROM events WHERE subject = '{name}' AND type LIKE 'link-%' ORDER BY id LIMIT 1 OFFSET {i}"));
+        Assert.Equal(["link-down", "link-up", "link-down"], types);
+        Assert.Equal(3L, await StoreSql.ScalarAsync<long>(store, $"SELECT count(*) FROM events WHERE subject = '{name}' AND type LIKE 'link-%'"));
+        await StoreInvariants.AssertConsistentAsync(store);
+    }
 
     [Fact]
     public async Task A_create_and_destroy_storm_on_two_cloners_leaves_exactly_what_was_kept()
