@@ -44,7 +44,7 @@ public sealed class InterfaceService(TransactionRunner tx, ILinkObserver links, 
                 if (match is null)
                     throw new IfError(Errno.EINVAL, $"no cloner matches '{name}'", Ioctl.IfCreate);
                 cloner = match.Cloner.Name;
-                cloners.ExpectNameFree(() => new IfError(Errno.EEXIST, $"interface '{name}' exists", Ioctl.IfCreate));
+                s.ExpectNameFree(cloners, () => new IfError(Errno.EEXIST, $"interface '{name}' exists", Ioctl.IfCreate));
                 var clone = match switch
                 {
                     VlanDotMatch v => await Cloning.CreateDottedVlanAsync(s, v, name, p, ct),

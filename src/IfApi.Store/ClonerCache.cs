@@ -22,8 +22,7 @@ public sealed class ClonerCache
 
     internal void Forget(Snapshot stale) => Interlocked.CompareExchange(ref _current, null, stale);
 
-    /// <summary>The cloners' version, and whether an interface has the name ($1) a create was asked for.</summary>
-    internal const string VersionAndNameSql = "SELECT count(*), coalesce(max(seq), 0), EXISTS (SELECT FROM interfaces WHERE name = $1) FROM cloners";
+    internal const string VersionSql = "SELECT count(*), coalesce(max(seq), 0) FROM cloners";
 }
 
 /// <summary>The cloners a create matches its name against, with what is known of that name.</summary>
@@ -31,44 +30,19 @@ public sealed class ClonerList
 {
     internal ClonerList(List<ClonerRow> rows, string name, bool? taken)
     {
-        (Rows, Name, _taken, Cached) = (rows, name, taken, taken is null);
+        (Rows, Name, Taken) = (rows, name, taken);
     }
 
     /// <summary>Newest first.</summary>
     public IReadOnlyList<ClonerRow> Rows { get; }
 
     /// <summary>From the cache, checked in the transaction's next round trip: a name no cloner matches may match a fresher list.</summary>
-    public bool Cached { get; }
+    public bool Cached => Taken is null;
 
     internal string Name { get; }
 
-    // Whether an interface has the name: read with the list, or by the check of a cached list once it ran.
-    private bool? _taken;
-    // The error of a name found taken, when it was expected free before the check ran.
-    private Func<Exception>? _onTaken;
-
-    /// <summary>
-    /// That no interface has the name the list was read for, else <paramref name="taken"/>'s error:
-    /// at once when that is known, otherwise with the check of the cached list in the transaction's
-    /// next round trip.
-    /// </summary>
-    public void ExpectNameFree(Func<Exception> taken)
-    {
-        if (_taken is bool known)
-        {
-            if (known)
-                throw taken();
-            return;
-        }
-        _onTaken = taken;
-    }
-
-    /// <summary>What the check of a cached list read; the error to end the transaction with, if any.</summary>
-    internal Exception? Learn(bool taken)
-    {
-        _taken = taken;
-        return taken ? _onTaken?.Invoke() : null;
-    }
+    /// <summary>Whether an interface has the name, when it was read with the list.</summary>
+    internal bool? Taken { get; }
 }
 
 /// <summary>

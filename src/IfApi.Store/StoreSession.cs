@@ -171,17 +171,14 @@ public sealed partial class StoreSession
     {
         if (!fresh && _cloners?.Current is { } cached)
         {
-            var list = new ClonerList(cached.Rows, name, taken: null);
-            _checks.Add(new NpgsqlBatchCommand(ClonerCache.VersionAndNameSql) { Parameters = { new() { Value = name } } }, r =>
+            _checks.Add(new NpgsqlBatchCommand(ClonerCache.VersionSql), r =>
             {
-                if (r.GetInt64(0) != cached.Rows.Count || r.GetInt64(1) != cached.MaxSeq)
-                {
-                    _cloners.Forget(cached);
-                    return new RaceLostException("the cloners changed since they were cached");
-                }
-                return list.Learn(r.GetBoolean(2));
+                if (r.GetInt64(0) == cached.Rows.Count && r.GetInt64(1) == cached.MaxSeq)
+                    return null;
+                _cloners.Forget(cached);
+                return new RaceLostException("the cloners changed since they were cached");
             });
-            return list;
+            return new ClonerList(cached.Rows, name, taken: null);
         }
         var cloners = new List<ClonerRow>();
         var taken = false;
@@ -195,6 +192,22 @@ public sealed partial class StoreSession
         }
         _cloners?.Keep(cloners);
         return new ClonerList(cloners, name, taken);
+    }
+
+    /// <summary>
+    /// That no interface has the name the list was read for, else <paramref name="taken"/>'s error:
+    /// at once when the list was read with it, otherwise with this transaction's next round trip.
+    /// </summary>
+    public void ExpectNameFree(ClonerList list, Func<Exception> taken)
+    {
+        if (list.Taken is bool known)
+        {
+            if (known)
+                throw taken();
+            return;
+        }
+        _checks.Add(new NpgsqlBatchCommand("SELECT EXISTS (SELECT FROM interfaces WHERE name = $1)") { Parameters = { new() { Value = list.Name } } },
+            r => r.GetBoolean(0) ? taken() : null);
     }
 
     /// <summary>Whether reads wait for the next round trip (<see cref="FlushChecksAsync"/>).</summary>

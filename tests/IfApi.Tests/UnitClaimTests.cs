@@ -174,9 +174,9 @@ public abstract class UnitClaimTests<TStore>(TStore store) : IClassFixture<TStor
     [Fact]
     public async Task A_delete_and_an_add_of_one_name_in_one_transaction_commit_in_the_order_made_with_their_events()
     {
-        // A transaction's rows go to the store together (on PostgreSQL in as few statements as can
-        // be, whose rows are written in no set order): the name the delete frees must be free when
-        // the add takes it, and the events must keep the order they were announced in.
+        // A transaction's rows go to the store together, with the commit on PostgreSQL: the name the
+        // delete frees must be free when the add takes it, and the events must keep the order they
+        // were announced in (their ids order the stream).
         using var factory = store.NewFactory();
         using var http = factory.CreateClient();
         var c = await http.AttachCloner();
