@@ -81,11 +81,27 @@ public static class StoreSetup
         {
             if (options.Provider == StoreProvider.Sqlite)
                 await db.Database.ExecuteSqlRawAsync("PRAGMA journal_mode=WAL;", ct); // readers do not block the writer
-            var pending = (await db.Database.GetPendingMigrationsAsync(ct)).ToList();
-            if (pending.Count > 0)
+            else
             {
-                log.LogInformation("applying migrations {Migrations}", string.Join(", ", pending));
-                await db.Database.MigrateAsync(ct);
+                // Replicas started at once on a fresh database would each apply the first migration:
+                // one at a time, the later ones find nothing pending. Held by this connection until
+                // it lets go or its session ends, so a replica killed meanwhile holds nothing.
+                await db.Database.OpenConnectionAsync(ct);
+                await db.Database.ExecuteSqlRawAsync("SELECT pg_advisory_lock(hashtext('ifapi.migrations'))", ct);
+            }
+            try
+            {
+                var pending = (await db.Database.GetPendingMigrationsAsync(ct)).ToList();
+                if (pending.Count > 0)
+                {
+                    log.LogInformation("applying migrations {Migrations}", string.Join(", ", pending));
+                    await db.Database.MigrateAsync(ct);
+                }
+            }
+            finally
+            {
+                if (options.Provider == StoreProvider.Postgres)
+                    await db.Database.ExecuteSqlRawAsync("SELECT pg_advisory_unlock(hashtext('ifapi.migrations'))", CancellationToken.None);
             }
         }
     }
