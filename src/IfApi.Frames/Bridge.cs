@@ -16,6 +16,12 @@ public sealed class Bridge(long ageLimitMs = LearningBridge.DefaultAgeLimitMs, i
     // forwarding pass sees one consistent set without a lock.
     private Port[] _members = [];
 
+    /// <summary>The bridge interface; the other replicas know its side of the bridge by it.</summary>
+    public Guid Id { get; init; }
+
+    /// <summary>The plane the bridge belongs to, which knows the way to other replicas; none for a bridge on its own.</summary>
+    internal FramePlane? Plane { get; init; }
+
     /// <summary>Whether the bridge interface is up: while down it forwards nothing (<c>IFF_DRV_RUNNING</c>).</summary>
     public bool Up { get; set; } = true;
 
@@ -36,8 +42,9 @@ public sealed class Bridge(long ageLimitMs = LearningBridge.DefaultAgeLimitMs, i
                 return false;
             port.Bridge = this;
             Volatile.Write(ref _members, [.. _members, port]);
-            return true;
         }
+        Plane?.InterestChanged();
+        return true;
     }
 
     /// <summary>Removes a member and forgets the stations heard on it (<c>bridge_delete_member</c>).</summary>
@@ -51,6 +58,7 @@ public sealed class Bridge(long ageLimitMs = LearningBridge.DefaultAgeLimitMs, i
             Volatile.Write(ref _members, _members.Where(m => !ReferenceEquals(m, port)).ToArray());
         }
         _table.Purge(port.Index);
+        Plane?.InterestChanged();
         return true;
     }
 
@@ -67,35 +75,98 @@ public sealed class Bridge(long ageLimitMs = LearningBridge.DefaultAgeLimitMs, i
     /// <summary>Forwards a frame within the <paramref name="budget"/> of the arrival it is part of.</summary>
     internal void Forward(Port ingress, Frame frame, ref CableBudget budget)
     {
+        if (!Admit(frame))
+            return;
+        var decision = _table.Decide(frame.Span, ingress.Index, Environment.TickCount64);
+        Switch(decision, ingress, frame, ref budget);
+    }
+
+    /// <summary>
+    /// A frame another replica's side of this bridge sent here, taking over its one reference. Its
+    /// source is learned as behind that replica. Flooded there, it goes only to the members whose
+    /// devices are open here: the replica that flooded it carried it through every cable itself, and
+    /// every other replica serving the bridge got it too. Sent here as a unicast, it is switched as
+    /// any frame, cables included. Either way it never leaves this replica again (split horizon).
+    /// </summary>
+    internal void Arrive(RemoteReplica from, Arrival how, Frame frame)
+    {
+        if (!Admit(frame))
+            return;
+        var budget = new CableBudget { FromReplica = true };
+        var decision = _table.Decide(frame.Span, from.Index, Environment.TickCount64);
+        if (how != Arrival.Flood)
+        {
+            Switch(decision, null, frame, ref budget);
+            return;
+        }
+        var members = Volatile.Read(ref _members);
+        if (decision.Kind == ForwardKind.Unicast)
+        {
+            foreach (var m in members)
+            {
+                if (m.Index == decision.Port && m.IsOpen)
+                {
+                    m.Transmit(frame, ref budget);
+                    return;
+                }
+            }
+            frame.Release(); // known behind a cable or another replica: the flood's origin took care of it
+        }
+        else if (decision.Kind == ForwardKind.Flood)
+            Flood(null, frame, members, ref budget, openHereOnly: true);
+        else
+            frame.Release();
+    }
+
+    /// <summary>Counts a frame in; false (and the frame released) while the bridge is down.</summary>
+    private bool Admit(Frame frame)
+    {
         if (!Up)
         {
             Counters.InputDrop();
             frame.Release();
-            return;
+            return false;
         }
         Counters.Input(frame.Length);
-        var decision = _table.Decide(frame.Span, ingress.Index, Environment.TickCount64);
+        return true;
+    }
+
+    private void Switch(Forward decision, Port? ingress, Frame frame, ref CableBudget budget)
+    {
         var members = Volatile.Read(ref _members);
         switch (decision.Kind)
         {
             case ForwardKind.Unicast:
-                foreach (var m in members)
-                {
-                    if (m.Index == decision.Port)
-                    {
-                        m.Transmit(frame, ref budget);
-                        return;
-                    }
-                }
-                frame.Release(); // the station's port left meanwhile
+                if (!SendTo(decision.Port, members, frame, ref budget))
+                    frame.Release(); // the station's port left meanwhile
                 return;
             case ForwardKind.Flood:
-                Flood(ingress, frame, members, ref budget);
+                Flood(ingress, frame, members, ref budget, openHereOnly: false);
                 return;
             default:
                 frame.Release();
                 return;
         }
+    }
+
+    /// <summary>Sends a frame to the member, or the replica, the index stands for; false when neither is here any more.</summary>
+    private bool SendTo(int index, Port[] members, Frame frame, ref CableBudget budget)
+    {
+        foreach (var m in members)
+        {
+            if (m.Index == index)
+            {
+                m.Transmit(frame, ref budget);
+                return true;
+            }
+        }
+        if (RemoteReplica.Find(index) is not { } replica || Plane?.Uplink is not { } uplink)
+            return false;
+        if (budget.FromReplica)
+            frame.Release(); // it came from a replica: it goes no further than this one
+        else
+            uplink.Unicast(Id, replica, frame);
+        return true;
     }
 
     /// <summary>
@@ -113,28 +184,21 @@ public sealed class Bridge(long ageLimitMs = LearningBridge.DefaultAgeLimitMs, i
         }
         Counters.Output(frame.Length);
         var budget = new CableBudget();
-        TransmitToMembers(frame, ref budget);
-    }
-
-    private void TransmitToMembers(Frame frame, ref CableBudget budget)
-    {
         var members = Volatile.Read(ref _members);
         var destination = EthernetHeader.Destination(frame.Span);
-        if (!EthernetHeader.IsGroup(destination) && _table.Lookup(destination, Environment.TickCount64) is var port and >= 0)
-        {
-            foreach (var m in members)
-            {
-                if (m.Index == port)
-                {
-                    m.Transmit(frame, ref budget);
-                    return;
-                }
-            }
-        }
-        Flood(null, frame, members, ref budget);
+        if (!EthernetHeader.IsGroup(destination) && _table.Lookup(destination, Environment.TickCount64) is var port and >= 0
+            && SendTo(port, members, frame, ref budget))
+            return;
+        Flood(null, frame, members, ref budget, openHereOnly: false);
     }
 
-    private static void Flood(Port? ingress, Frame frame, Port[] members, ref CableBudget budget)
+    /// <summary>
+    /// Sends a frame to every up member but the one it came in on, and to the other replicas serving
+    /// the bridge unless it came from one. A member whose device is open on another replica gets it
+    /// there, from that replica's side of the bridge. <paramref name="openHereOnly"/>: only to the
+    /// members whose devices are open here (a flood another replica made).
+    /// </summary>
+    private void Flood(Port? ingress, Frame frame, Port[] members, ref CableBudget budget, bool openHereOnly)
     {
         // Who gets it is decided once: a member going up or down meanwhile must not change the count
         // of references handed out (Transmit drops for a member that went down, using its reference).
@@ -142,13 +206,17 @@ public sealed class Bridge(long ageLimitMs = LearningBridge.DefaultAgeLimitMs, i
         var targets = 0;
         for (var i = 0; i < members.Length; i++)
         {
-            if (ReferenceEquals(members[i], ingress))
+            var m = members[i];
+            if (ReferenceEquals(m, ingress) || (openHereOnly ? !m.IsOpen : m.OpenElsewhere))
                 continue;
-            if (to[i] = members[i].Up)
+            if (to[i] = m.Up)
                 targets++;
             else
-                members[i].Counters.OutputDrop(); // down: what it would have sent is a drop
+                m.Counters.OutputDrop(); // down: what it would have sent is a drop
         }
+        var uplink = budget.FromReplica ? null : Plane?.Uplink;
+        if (uplink is not null)
+            targets++;
         if (targets == 0)
         {
             frame.Release();
@@ -157,6 +225,7 @@ public sealed class Bridge(long ageLimitMs = LearningBridge.DefaultAgeLimitMs, i
         // One buffer for all: the receiver's reference goes to the first target, one more for each other.
         if (targets > 1)
             frame.AddReferences(targets - 1);
+        uplink?.Flood(Id, frame);
         for (var i = 0; i < members.Length; i++)
         {
             if (to[i])

@@ -17,6 +17,9 @@ internal ref struct CableBudget
     private int _hops;      // cables crossed in a row by the copy in hand
     private int _crossings; // cables crossed by every copy so far
 
+    /// <summary>The arrival came from another replica: it goes on only inside this one (split horizon).</summary>
+    public bool FromReplica;
+
     /// <summary>Takes one crossing for a frame about to go down a cable; false when it must be dropped instead.</summary>
     public bool TryCross()
     {

@@ -41,6 +41,68 @@ public sealed class FramePlane(ILinkSource links, TapOptions options, ILogger<Fr
 
     public TapOptions Options => options;
 
+    /// <summary>The way to the other replicas sharing the store (SPEC §7); none when frames stay in this process.</summary>
+    public IReplicaUplink? Uplink { get; private set; }
+
+    /// <summary>Frames go to and come from other replicas through <paramref name="uplink"/> from now on.</summary>
+    public void Attach(IReplicaUplink uplink)
+    {
+        Uplink = uplink;
+        WakeFollower(); // it now follows whatever is loaded, not only open devices
+    }
+
+    private void WakeFollower()
+    {
+        if (_opening.CurrentCount > 0)
+            return;
+        try { _opening.Release(); }
+        catch (SemaphoreFullException) { } // another wake-up came first
+    }
+
+    /// <summary>What this replica serves: the bridges with a member whose device is open here, and those devices.</summary>
+    public Interest Interest()
+    {
+        var bridges = new HashSet<Guid>();
+        var devices = new HashSet<Guid>();
+        foreach (var port in _ports.Values)
+        {
+            if (!port.IsOpen)
+                continue;
+            devices.Add(port.Id);
+            if (port.Bridge is { } bridge)
+                bridges.Add(bridge.Id);
+        }
+        return new Interest(bridges, devices);
+    }
+
+    /// <summary>A device opened or closed, or a bridge's members changed: the uplink follows what this replica serves.</summary>
+    internal void InterestChanged() => Uplink?.InterestChanged();
+
+    /// <summary>
+    /// A frame from another replica (<paramref name="origin"/>), taking over its one reference: for
+    /// the bridge or the device <paramref name="target"/>, as <paramref name="how"/> says. False when
+    /// it is not served here (any more): then it is dropped.
+    /// </summary>
+    public bool Arrive(Guid origin, Arrival how, Guid target, Frame frame)
+    {
+        if (how == Arrival.Device)
+        {
+            if (FindPort(target) is { IsOpen: true } port)
+            {
+                var budget = new CableBudget { FromReplica = true };
+                port.Transmit(frame, ref budget);
+                return true;
+            }
+        }
+        else if (FindBridge(target) is { } bridge)
+        {
+            bridge.Arrive(RemoteReplica.Of(origin), how, frame);
+            return true;
+        }
+        frame.Release();
+        return false;
+    }
+
     /// <summary>The port of an interface loaded here, if any.</summary>
     public Port? FindPort(Guid id) => _ports.TryGetValue(id, out var port) ? port : null;
 
@@ -150,12 +212,12 @@ public sealed class FramePlane(ILinkSource links, TapOptions options, ILogger<Fr
         {
             if (link.Kind == InterfaceKind.Bridge)
             {
-                _bridges.GetOrAdd(link.Id, _ => new Bridge()).Up = link.Up;
+                _bridges.GetOrAdd(link.Id, id => new Bridge { Id = id, Plane = this }).Up = link.Up;
             }
             else
             {
-                var port = _ports.GetOrAdd(link.Id, _ => new Port(link.Id, link.Mtu, link.Up, options.QueueLength, link.Kind));
-                (port.Mtu, port.Up) = (link.Mtu, link.Up);
+                var port = _ports.GetOrAdd(link.Id, _ => new Port(link.Id, link.Mtu, link.Up, options.QueueLength, link.Kind) { Plane = this });
+                (port.Mtu, port.Up, port.RunningInStore) = (link.Mtu, link.Up, link.Running);
             }
         }
         foreach (var link in loaded)
@@ -168,6 +230,19 @@ public sealed class FramePlane(ILinkSource links, TapOptions options, ILogger<Fr
                 continue;
             port.Bridge?.Remove(port);
             bridge?.Add(port);
+        }
+        // A member that left is not among what a bridge's links reach any more, so it was not read
+        // above: a bridge read now keeps only the members the store gives it (another replica's
+        // change names the bridge alone).
+        foreach (var link in loaded)
+        {
+            if (link.Kind != InterfaceKind.Bridge || FindBridge(link.Id) is not { } bridge)
+                continue;
+            foreach (var member in bridge.Members)
+            {
+                if (!found.TryGetValue(member.Id, out var stored) || stored.Bridge != link.Id)
+                    bridge.Remove(member);
+            }
         }
     }
 
@@ -197,6 +272,12 @@ public sealed class FramePlane(ILinkSource links, TapOptions options, ILogger<Fr
     /// </summary>
     public bool HasDevices => Volatile.Read(ref _slots) > 0;
 
+    /// <summary>
+    /// Whether frames here depend on the links being current: a device is open here, or, with other
+    /// replicas to send to, anything is loaded (a frame posted here may be for a device open there).
+    /// </summary>
+    public bool NeedsFollowing => HasDevices || (Uplink is not null && !(_ports.IsEmpty && _bridges.IsEmpty));
+
     /// <summary>Waits until a device is being opened here, or <paramref name="wait"/> runs out.</summary>
     public Task WaitForDeviceAsync(TimeSpan wait, CancellationToken ct) => _opening.WaitAsync(wait, ct);
 
@@ -217,11 +298,7 @@ public sealed class FramePlane(ILinkSource links, TapOptions options, ILogger<Fr
     {
         if (Interlocked.Increment(ref _slots) <= options.MaxOpen)
         {
-            if (_opening.CurrentCount == 0)
-            {
-                try { _opening.Release(); }
-                catch (SemaphoreFullException) { } // another opening woke the waiter first
-            }
+            WakeFollower();
             return new Slot(this);
         }
         Interlocked.Decrement(ref _slots);

@@ -15,11 +15,14 @@ public interface ILinkSource
 /// <summary>What the frame path needs to know of one interface.</summary>
 /// <param name="Id">The interface.</param>
 /// <param name="Kind">Its kind: a bridge becomes a <see cref="Frames.Bridge"/>, any other a <see cref="Port"/>.</param>
-/// <param name="Flags">Its flags, of which the frame path reads <see cref="IfFlags.Up"/>.</param>
+/// <param name="Flags">Its flags, of which the frame path reads <see cref="IfFlags.Up"/> and <see cref="IfFlags.Running"/>.</param>
 /// <param name="Mtu">The longest payload its frames carry.</param>
 /// <param name="Peer">The other end of an epair.</param>
 /// <param name="Bridge">The bridge it is a member of.</param>
 public sealed record LinkState(Guid Id, InterfaceKind Kind, IfFlags Flags, int Mtu, Guid? Peer, Guid? Bridge)
 {
     public bool Up => (Flags & IfFlags.Up) != 0;
+
+    /// <summary>A tap's device is open, on this replica or another.</summary>
+    public bool Running => (Flags & IfFlags.Running) != 0;
 }

@@ -26,8 +26,20 @@ public sealed class Port
     {
         ArgumentOutOfRangeException.ThrowIfLessThan(queueLength, 1);
         (Id, Mtu, Up, QueueLength, Kind) = (id, mtu, up, queueLength, kind);
-        Index = Interlocked.Increment(ref _lastIndex);
+        Index = NextIndex();
     }
+
+    /// <summary>A number no port or <see cref="RemoteReplica"/> of this process had before.</summary>
+    internal static int NextIndex() => Interlocked.Increment(ref _lastIndex);
+
+    /// <summary>The plane the port belongs to, which knows the way to other replicas; none for a port on its own.</summary>
+    internal FramePlane? Plane { get; init; }
+
+    /// <summary>
+    /// The store says the device is open (IFF_RUNNING), here or on another replica. Open in the
+    /// store and not here, it is open elsewhere: what the interface transmits goes there.
+    /// </summary>
+    public bool RunningInStore { get; set; }
 
     public Guid Id { get; }
 
@@ -71,8 +83,11 @@ public sealed class Port
     /// <summary>Whose turn it is to record the device opening or closing (IFF_RUNNING in the store): one at a time per port.</summary>
     public SemaphoreSlim RunningTurn { get; } = new(1, 1);
 
-    /// <summary>Whether the device is open (IFF_RUNNING on a tap).</summary>
+    /// <summary>Whether the device is open here (IFF_RUNNING on a tap).</summary>
     public bool IsOpen => Volatile.Read(ref _device) is not null;
+
+    /// <summary>The device is open on another replica: a bridge's flood reaches it there, not from here.</summary>
+    internal bool OpenElsewhere => RunningInStore && Volatile.Read(ref _device) is null && Plane?.Uplink is not null;
 
     /// <summary>Opens the device, one opener at a time (<c>tap_dev_open</c>): null when another holds it (EBUSY).</summary>
     public TransmitQueue? TryOpen()
@@ -83,6 +98,7 @@ public sealed class Port
                 return null;
             var queue = new TransmitQueue(QueueLength, Counters);
             Volatile.Write(ref _device, queue);
+            Plane?.InterestChanged();
             return queue;
         }
     }
@@ -97,6 +113,7 @@ public sealed class Port
             Volatile.Write(ref _device, null);
         }
         queue.Close();
+        Plane?.InterestChanged();
     }
 
     private TransmitQueue? _leased;
@@ -131,13 +148,15 @@ public sealed class Port
             Volatile.Write(ref _device, null);
         }
         queue.Revoke(reason);
+        Plane?.InterestChanged();
     }
 
     /// <summary>
     /// The interface transmits <paramref name="frame"/>, taking over one reference: down an epair's
     /// cable to its peer, or to the device's queue; with nobody reading, it is counted as sent and
     /// dropped, as <c>tap_start</c> does (so is a frame sent out of an interface that has no device
-    /// here, a static one); while the interface is down, dropped and counted; longer than its MTU
+    /// here, a static one); with the device open on another replica, to that replica (counted there
+    /// when its reader gets it); while the interface is down, dropped and counted; longer than its MTU
     /// allows (a bridge member with a larger MTU sent it), an output error. Sent from outside (the
     /// transmit endpoint), it has a <see cref="CableBudget"/> of its own.
     /// </summary>
@@ -179,6 +198,11 @@ public sealed class Port
         var device = Volatile.Read(ref _device);
         if (device is null)
         {
+            if (RunningInStore && !budget.FromReplica && Plane?.Uplink is { } uplink)
+            {
+                uplink.ToDevice(Id, frame);
+                return;
+            }
             frame.Release();
             Counters.NoReader(length);
         }
