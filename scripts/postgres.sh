@@ -32,16 +32,7 @@ as_owner() {
   fi
 }
 
-free_port() {
-  local port
-  for _ in $(seq 1 50); do
-    # Below the kernel's ephemeral range (32768 and up by default), where a port that no one
-    # listens on may still be the local end of an outgoing connection.
-    port=$(( 20000 + RANDOM % 12000 ))
-    if ! (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null; then echo "$port"; return; fi
-  done
-  echo "postgres: no free port found" >&2; exit 1
-}
+source "$(dirname "$0")/free-port.sh"
 
 case "$cmd" in
   start)

@@ -5,6 +5,9 @@
 #   - PostgreSQL: IFAPI_TEST_POSTGRES if given, else Testcontainers when a Docker engine answers,
 #     else a throw-away server from Debian's postgresql package (installed if missing) on a private
 #     port and socket directory, stopped at the end;
+#   - NATS (frames between replicas): IFAPI_TEST_NATS if given, else Debian's nats-server (installed
+#     if missing) on a private loopback port, stopped at the end; under CI=true, failing to start
+#     it fails the run;
 #   - the end-to-end scripts under tests/e2e (real network namespaces, as root; skipped with a
 #     printed reason elsewhere), one check per "e2e: PASS|FAIL" line;
 #   - Swagger UI in headless Chromium (tests/browser: installs Debian's chromium and playwright-core
@@ -16,9 +19,10 @@ export DOTNET_CLI_TELEMETRY_OPTOUT=1 DOTNET_NOLOGO=1 DOTNET_SKIP_FIRST_TIME_EXPE
 
 work=$(mktemp -d /tmp/ifapi-test.XXXXXX)
 chmod 755 "$work"   # the throw-away PostgreSQL runs as its own user and must reach its folder
-pg_dir=""
+pg_dir="" nats_dir=""
 cleanup() {
   [ -n "$pg_dir" ] && scripts/postgres.sh stop "$pg_dir"
+  [ -n "$nats_dir" ] && scripts/nats.sh stop "$nats_dir"
   rm -rf "$work"
 }
 trap cleanup EXIT
@@ -61,6 +65,20 @@ else
     echo "started a throw-away PostgreSQL on port $(cat "$pg_dir/port")"
   else
     fail_step "could not start PostgreSQL"
+  fi
+fi
+
+step "NATS for the tests"
+if [ -n "${IFAPI_TEST_NATS:-}" ]; then
+  echo "using IFAPI_TEST_NATS"
+else
+  nats_dir="$work/nats"
+  if IFAPI_TEST_NATS=$(scripts/nats.sh start "$nats_dir"); then
+    export IFAPI_TEST_NATS
+    echo "started a throw-away nats-server at $IFAPI_TEST_NATS"
+  else
+    nats_dir=""
+    fail_step "could not start nats-server"
   fi
 fi
 

@@ -1,6 +1,7 @@
 using IfApi;
 using IfApi.Auth;
 using IfApi.Cloners;
+using IfApi.Crossing;
 using IfApi.Events;
 using IfApi.Groups;
 using IfApi.Health;
@@ -18,6 +19,7 @@ builder.AddIfAuth();                  // Auth:Keys and their scopes; no keys →
 builder.AddIfRequestLimits();         // Kestrel:Limits:MaxRequestBodySize (1 MiB)
 builder.AddIfStore();                 // Database:Provider, ConnectionStrings:IfApi, Interfaces:Static
 builder.AddIfTap();                   // the frame path: Tap:QueueLength
+builder.AddIfFrameCrossing();         // frames between replicas through NATS: Frames:Nats:Url
 builder.Services.AddIfEvents();       // the event outbox's sequencer (after the store is ready)
 builder.Services.AddIfProblems();     // errno → problem+json
 builder.Services.AddIfOpenApi();      // Swagger UI and openapi/v1.json

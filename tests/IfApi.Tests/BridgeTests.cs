@@ -8,7 +8,7 @@ public sealed class BridgeTests
     private static readonly byte[] MacA = [2, 0, 0, 0, 0, 0xa], MacB = [2, 0, 0, 0, 0, 0xb], MacC = [2, 0, 0, 0, 0, 0xc];
     private static readonly byte[] Everyone = [0xff, 0xff, 0xff, 0xff, 0xff, 0xff];
 
-    private static Frame Ethernet(byte[] to, byte[] from, int length = 64)
+    internal static Frame Ethernet(byte[] to, byte[] from, int length = 64)
     {
         var bytes = new byte[length];
         to.CopyTo(bytes, 0);

@@ -79,7 +79,7 @@ public sealed class MetricsTests : IClassFixture<SqliteStore>, IDisposable
     }
 
     /// <summary>The sum of a metric's samples that carry all the given labels (other instances in this process add theirs).</summary>
-    private static double Value(string text, string metric, params (string Name, string Value)[] labels)
+    internal static double Value(string text, string metric, params (string Name, string Value)[] labels)
     {
         var sum = 0.0;
         var found = false;

@@ -23,6 +23,12 @@ public sealed class SettingsTests(SqliteStore store) : IClassFixture<SqliteStore
     [InlineData("Database:Provider", "Oracle", "'Oracle' at 'Database:Provider'")]                      // not a provider
     [InlineData("Database:Provider", "2", "Database:Provider '2' is not Sqlite or Postgres")]          // a number, but no provider's
     [InlineData("Events:Retention", "1 day", "'1 day' at 'Events:Retention'")]                          // not a duration
+    [InlineData("Frames:Nats:Url", "http://127.0.0.1:4222", "Frames:Nats:Url 'http://127.0.0.1:4222' is not a NATS URL")]
+    [InlineData("Frames:Nats:Url", "nats://me:secret@nowhere:4222 x", "Frames:Nats:Url 'nats://***@nowhere:4222 x' is not")] // the password is not shown
+    [InlineData("Frames:Nats:Prefix", "ifapi.*", "Frames:Nats:Prefix 'ifapi.*' is not one or more subject tokens")]
+    [InlineData("Frames:Nats:Prefix", "a..b", "Frames:Nats:Prefix 'a..b'")]
+    [InlineData("Frames:Nats:CredsFile", "/nonexistent/ifapi.creds", "Frames:Nats:CredsFile '/nonexistent/ifapi.creds' does not exist")]
+    [InlineData("Frames:Nats:QueueLength", "0", "Frames:Nats:QueueLength '0'")]
     [InlineData("Events:Retention", "-00:00:01", "Events:Retention '-00:00:01'")]                       // a duration out of range
     [InlineData("Memory:TrimWhenIdle", "yes", "'yes' at 'Memory:TrimWhenIdle'")]
     [InlineData("ConnectionStrings:IfApi", "Data Sauce=x.db", "ConnectionStrings:IfApi is not an SQLite connection string")]

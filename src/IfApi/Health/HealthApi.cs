@@ -1,3 +1,4 @@
+using IfApi.Crossing;
 using IfApi.Store;
 using Microsoft.AspNetCore.Http.HttpResults;
 
@@ -6,7 +7,9 @@ namespace IfApi.Health;
 /// <summary>Liveness and readiness for orchestrators; no key needed.</summary>
 public static class HealthApi
 {
-    public sealed record HealthStatus(string Status);
+    /// <param name="Status"><c>alive</c> or <c>ready</c>.</param>
+    /// <param name="Frames">On <c>/readyz</c>: whether frames cross to other replicas now (SPEC §7); not a reason to be unready.</param>
+    public sealed record HealthStatus(string Status, string? Frames = null);
 
     public static IEndpointRouteBuilder MapHealthApi(this IEndpointRouteBuilder routes)
     {
@@ -18,12 +21,12 @@ public static class HealthApi
         return routes;
     }
 
-    public static async Task<Results<Ok<HealthStatus>, ProblemHttpResult>> Ready(IServiceProvider sp, StoreOptions store, HttpContext http, CancellationToken ct)
+    public static async Task<Results<Ok<HealthStatus>, ProblemHttpResult>> Ready(IServiceProvider sp, StoreOptions store, FrameCrossing crossing, HttpContext http, CancellationToken ct)
     {
         try
         {
             if (await StoreSetup.IsMigratedAsync(sp, ct))
-                return TypedResults.Ok(new HealthStatus("ready"));
+                return TypedResults.Ok(new HealthStatus("ready", crossing.State));
             return NotReady("migrations are not applied yet");
         }
         catch (Exception e) when (e is not OperationCanceledException)

@@ -1,6 +1,8 @@
 using IfApi.Auth;
 using System.Diagnostics.Metrics;
+using IfApi.Crossing;
 using IfApi.Frames;
+using IfApi.Frames.Nats;
 using IfApi.Store;
 using OpenTelemetry.Metrics;
 
@@ -38,9 +40,11 @@ public sealed class FrameMetrics : IDisposable
     private readonly Meter _meter;
 
     /// <remarks>The meter comes from this host's factory: several hosts in one process (tests) each export their own plane.</remarks>
-    public FrameMetrics(FramePlane plane, IMeterFactory meters)
+    public FrameMetrics(FramePlane plane, FrameCrossing crossing, IMeterFactory meters)
     {
         _meter = meters.Create(StoreMetrics.MeterName);
+        if (crossing.Uplink is { } uplink)
+            Crossing(uplink);
         _meter.CreateObservableCounter<long>("ifapi.tap.frames", () =>
         {
             var t = plane.Totals();
@@ -64,6 +68,27 @@ public sealed class FrameMetrics : IDisposable
         _meter.CreateObservableGauge("ifapi.tap.queue.high_water", () => TransmitQueue.HighWater, "{frame}",
             "The most frames a transmit queue of this process has held");
     }
+
+    /// <summary>What crossed to and from other replicas through NATS, and what was dropped on the way, by reason.</summary>
+    private void Crossing(NatsUplink uplink)
+    {
+        var c = uplink.Counters;
+        _meter.CreateObservableCounter<long>("ifapi.crossing.frames", () => new Measurement<long>[]
+            { new(c.In.Frames, Direction("in")), new(c.Out.Frames, Direction("out")) },
+            "{frame}", "Frames received from (in) and sent to (out) other replicas through NATS");
+        _meter.CreateObservableCounter<long>("ifapi.crossing.messages", () => new Measurement<long>[]
+            { new(c.In.Messages, Direction("in")), new(c.Out.Messages, Direction("out")) },
+            "{message}", "NATS messages those frames travelled in (several frames for one subject share one)");
+        _meter.CreateObservableCounter<long>("ifapi.crossing.bytes", () => new Measurement<long>[]
+            { new(c.In.Bytes, Direction("in")), new(c.Out.Bytes, Direction("out")) },
+            "By", "Bytes of those messages");
+        _meter.CreateObservableCounter<long>("ifapi.crossing.drops", () => NatsFrameDrops(c), "{frame}",
+            "Frames between replicas dropped: NATS unreachable, the queue to NATS full, NATS's client holding too many messages for this replica, for a bridge or device no longer served here, a message not in this version's format");
+        _meter.CreateObservableGauge("ifapi.crossing.up", () => uplink.Up ? 1 : 0, "1", "1 while frames cross to other replicas (connected to NATS)");
+    }
+
+    private static Measurement<long>[] NatsFrameDrops(CrossingCounters c) =>
+        CrossingCounters.Reasons.Select(r => new Measurement<long>(c.Dropped(r.Reason), Reason(r.Name))).ToArray();
 
     private static KeyValuePair<string, object?> Direction(string d) => new("direction", d);
 

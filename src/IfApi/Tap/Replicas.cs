@@ -64,7 +64,7 @@ internal sealed class LeaseKeeper(FramePlane plane, TapDeviceService devices, St
 /// <summary>
 /// The frame path follows changes other replicas commit (an interface taken down, a bridge member
 /// added) through the event stream, as it follows this replica's own through the store's watcher.
-/// It listens only while a device is open here: that is when frames depend on it. When it starts
+/// It listens only while frames depend on it (<see cref="FramePlane.NeedsFollowing"/>). When it starts
 /// listening it reads again what the plane holds, since anything loaded before may have changed
 /// while nobody here listened.
 /// </summary>
@@ -81,7 +81,7 @@ internal sealed class PlaneFollower(FramePlane plane, EventSequencer events, Eve
         {
             try
             {
-                if (!plane.HasDevices)
+                if (!plane.NeedsFollowing)
                 {
                     await plane.WaitForDeviceAsync(TimeSpan.FromSeconds(1), stoppingToken);
                     continue;
@@ -106,7 +106,7 @@ internal sealed class PlaneFollower(FramePlane plane, EventSequencer events, Eve
         var from = await events.CatchUpAsync(ct);
         // Everything after `from` arrives as events; everything before it is in the store now.
         await plane.ReloadAsync(ct);
-        while (plane.HasDevices)
+        while (plane.NeedsFollowing)
         {
             var stamped = signals.Stamped;
             IReadOnlyList<EventInfo> batch = signals.Recent(from, Batch, out var complete);

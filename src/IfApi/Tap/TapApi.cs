@@ -70,6 +70,8 @@ public static class TapApi
         try
         {
             await OpenDeviceAsync(devices, port, queue, Actor.Of(http), ct);
+            if (plane.Uplink is { } uplink)
+                await uplink.SettledAsync(ct); // what other replicas send it comes from the first frame on
             var log = Log(http);
             log.LogInformation("tap {Name} opened", ifp.Name); // with the key, in the request's scope
             await RunAsync(http, port, queue, greeting: default, life.ApplicationStopping);
@@ -129,6 +131,8 @@ public static class TapApi
             var port = await plane.LoadPortAsync(ifp.Id, ct) ?? throw new IfError(Errno.ENXIO, $"'{ifp.Name}' was destroyed meanwhile", Ioctl.TapOpen);
             var queue = port.TryOpen() ?? throw new IfError(Errno.EBUSY, $"'{ifp.Name}' was opened by name meanwhile", Ioctl.TapOpen);
             port.Leased(queue); // taken with running, above
+            if (plane.Uplink is { } uplink)
+                await uplink.SettledAsync(ct); // what other replicas send it comes from the first frame on
             try
             {
                 var greeting = JsonSerializer.SerializeToUtf8Bytes(new { name = ifp.Name });
