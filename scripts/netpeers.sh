@@ -7,6 +7,8 @@ np_root=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 np_id="ifapi$$"                     # namespaces and taps of this run only
 np_pids=()
 np_namespaces=()
+np_env=()                           # settings every service started here gets (np_cluster sets them)
+np_stops=()                         # commands that stop what np_cluster started
 
 # Why this machine cannot run real peers, or nothing when it can.
 np_unable() {
@@ -29,27 +31,74 @@ np_need() {
   { apt-get update -qq && apt-get install -y -qq "${missing[@]}"; } >/dev/null 2>&1
 }
 
+# For the end-to-end scripts: where real peers cannot run, prints "e2e: skipped: REASON" and exits;
+# else installs what they use and makes np_work, removed at exit with everything started here.
+np_e2e_begin() {
+  local reason
+  if reason=$(np_unable) && [ -n "$reason" ]; then
+    echo "e2e: skipped: $reason"
+    exit 0
+  fi
+  np_need iperf3:iperf3 ping:iputils-ping curl:curl || { echo "e2e: FAIL could not install iperf3, ping and curl"; exit 1; }
+  np_work=$(mktemp -d /tmp/ifapi-e2e.XXXXXX)
+  chmod 755 "$np_work" # a throw-away PostgreSQL runs as its own user and must reach its folder
+  trap 'np_cleanup; rm -rf "$np_work"' EXIT
+  np_failed=0
+}
+
+# One end-to-end check: np_check NAME COMMAND... prints "e2e: PASS NAME" or "e2e: FAIL NAME" and the
+# command's output; a failure sets np_failed.
+np_check() {
+  local name=$1; shift
+  if "$@" >"$np_work/check.log" 2>&1; then
+    echo "e2e: PASS $name"
+  else
+    echo "e2e: FAIL $name"; sed 's/^/    /' "$np_work/check.log"; np_failed=1
+  fi
+}
+
 np_cleanup() {
   local p ns
   for p in "${np_pids[@]}"; do kill "$p" 2>/dev/null; done
   for p in "${np_pids[@]}"; do wait "$p" 2>/dev/null; done
   for ns in "${np_namespaces[@]}"; do ip netns del "$ns" 2>/dev/null; done
-  np_pids=() np_namespaces=()
+  for p in "${np_stops[@]}"; do $p; done
+  np_pids=() np_namespaces=() np_stops=()
 }
 
-# Starts the service on a free loopback port with an SQLite store in DIR; sets np_url.
+# PostgreSQL and nats-server of this run's own under DIR (which the postgres user must reach), so
+# that services started next are replicas of one store whose frames cross through NATS.
+np_cluster() {
+  local dir=$1 conn nats
+  conn=$("$np_root/scripts/postgres.sh" start "$dir/pg" fast) || { echo "could not start PostgreSQL"; return 1; }
+  np_stops+=("$np_root/scripts/postgres.sh stop $dir/pg")
+  nats=$("$np_root/scripts/nats.sh" start "$dir/nats") || { echo "could not start nats-server"; return 1; }
+  np_stops+=("$np_root/scripts/nats.sh stop $dir/nats")
+  np_env=(Database__Provider=Postgres "ConnectionStrings__IfApi=$conn" "Frames__Nats__Url=$nats")
+}
+
+# Starts the service on a free loopback port and sets np_url: on an SQLite store in DIR, or, after
+# np_cluster, as one more replica (NAME tells their logs apart).
 np_service() {
-  local dir=$1 port
+  local dir=$1 name=${2:-service} port
+  local settings=("${np_env[@]}")
+  [ ${#settings[@]} -eq 0 ] && settings=("ConnectionStrings__IfApi=Data Source=$dir/ifapi.db")
   port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
   np_url="http://127.0.0.1:$port"
-  ASPNETCORE_URLS=$np_url ConnectionStrings__IfApi="Data Source=$dir/ifapi.db" Logging__LogLevel__Default=Warning \
-    dotnet "$np_root/src/IfApi/bin/Release/net10.0/IfApi.dll" >"$dir/service.log" 2>&1 &
+  env ASPNETCORE_URLS="$np_url" Logging__LogLevel__Default=Warning "${settings[@]}" \
+    dotnet "$np_root/src/IfApi/bin/Release/net10.0/IfApi.dll" >"$dir/$name.log" 2>&1 &
   np_pids+=($!)
-  for _ in $(seq 100); do
-    curl -fs "$np_url/healthz" >/dev/null 2>&1 && return 0
+  for _ in $(seq 150); do
+    curl -fs "$np_url/readyz" >/dev/null 2>&1 && return 0
     sleep 0.2
   done
-  echo "the service did not start:"; cat "$dir/service.log"; return 1
+  echo "the service did not start:"; cat "$dir/$name.log"; return 1
+}
+
+# A counter of a service's /metrics, summed over the series that carry LABEL (name="value"): np_metric URL NAME [LABEL]
+np_metric() {
+  curl -fs "$1/metrics" | awk -v name="$2" -v label="${3:-}" \
+    'index($1, name "{") == 1 || $1 == name { if (label == "" || index($1, label)) s += $2 } END { printf "%d\n", s }'
 }
 
 np_api() { curl -fsS -H 'content-type: application/json' "$@"; }
