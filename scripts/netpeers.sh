@@ -42,7 +42,7 @@ np_e2e_begin() {
   np_need iperf3:iperf3 ping:iputils-ping curl:curl || { echo "e2e: FAIL could not install iperf3, ping and curl"; exit 1; }
   np_work=$(mktemp -d /tmp/ifapi-e2e.XXXXXX)
   chmod 755 "$np_work" # a throw-away PostgreSQL runs as its own user and must reach its folder
-  trap 'np_cleanup; rm -rf "$np_work"' EXIT
+  trap 'np_cleanup; np_cluster_stop; rm -rf "$np_work"' EXIT
   np_failed=0
 }
 
@@ -62,8 +62,14 @@ np_cleanup() {
   for p in "${np_pids[@]}"; do kill "$p" 2>/dev/null; done
   for p in "${np_pids[@]}"; do wait "$p" 2>/dev/null; done
   for ns in "${np_namespaces[@]}"; do ip netns del "$ns" 2>/dev/null; done
+  np_pids=() np_namespaces=()
+}
+
+# Stops what np_cluster started (np_cleanup leaves it, for the next round's replicas).
+np_cluster_stop() {
+  local p
   for p in "${np_stops[@]}"; do $p; done
-  np_pids=() np_namespaces=() np_stops=()
+  np_stops=() np_env=()
 }
 
 # PostgreSQL and nats-server of this run's own under DIR (which the postgres user must reach), so

@@ -287,7 +287,7 @@ internal sealed class RawNats : IAsyncDisposable
             if (sentAt >= 0)
             {
                 latencies.Add(Stopwatch.GetTimestamp() - sentAt);
-                if (++count % (window / 2) == 0)
+                if (++count % Math.Max(1, window / 2) == 0)
                 {
                     BinaryPrimitives.WriteInt64BigEndian(answer, count);
                     await nats.PublishAsync(subject + ".answer", answer);
