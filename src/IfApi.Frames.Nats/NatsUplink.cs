@@ -174,7 +174,7 @@ public sealed class NatsUplink : IReplicaUplink, IAsyncDisposable
             {
                 for (var taken = 0; taken < 4096 && reader.TryRead(out var item); taken++)
                 {
-                    var batch = batches.Find(b => b.Target == item.Target && b.How == item.How && ReferenceEquals(b.Subject, item.Subject));
+                    var batch = BatchFor(batches, item);
                     var record = CrossingMessage.LengthBytes + item.Frame.Length;
                     if (batch is not null && batch.Length + record > Math.Max(MessageBytes, CrossingMessage.HeaderLength + record))
                     {
@@ -207,6 +207,16 @@ public sealed class NatsUplink : IReplicaUplink, IAsyncDisposable
             while (reader.TryRead(out var item))
                 item.Frame.Release();
         }
+    }
+
+    private static Batch? BatchFor(List<Batch> batches, in Outgoing item)
+    {
+        foreach (var b in batches)
+        {
+            if (b.Target == item.Target && b.How == item.How && ReferenceEquals(b.Subject, item.Subject))
+                return b;
+        }
+        return null;
     }
 
     private async ValueTask PublishAsync(Batch batch)
