@@ -367,7 +367,7 @@ public sealed class NatsUplink : IReplicaUplink, IAsyncDisposable
             return; // its own, back (a shared NATS account with echo on): nothing is echoed
         var offset = CrossingMessage.HeaderLength;
         var frames = 0;
-        while (CrossingMessage.TryReadRecord(message, ref offset, out var bytes, out var malformed))
+        while (CrossingMessage.TryReadRecord(message, ref offset, out var bytes, out _))
         {
             frames++;
             if (!_plane.Arrive(origin, how, target, Frame.Copy(bytes)))

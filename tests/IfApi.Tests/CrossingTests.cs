@@ -313,6 +313,31 @@ public sealed class CrossingTests(PostgresStore store) : IClassFixture<PostgresS
     }
 
     [Fact]
+    public async Task Credentials_in_the_url_let_frames_cross_and_are_never_shown()
+    {
+        await using var nats = await NatsProcess.StartAsync("--user", "ifapi", "--pass", "nats-pass-9f3b");
+        var replicas = await ReplicasAsync(2, $"nats://ifapi:nats-pass-9f3b@127.0.0.1:{nats.Port}");
+        try
+        {
+            var (a, b) = (replicas[0], replicas[1]);
+            using var http = a.Client(Secret);
+            var (_, taps) = await SegmentAsync(http, 2);
+            await using var d0 = await OpenAsync(a, taps[0]);
+            await using var d1 = await OpenAsync(b, taps[1]);
+            await d0.SendAsync(Ether.Frame(Ether.Broadcast, Ether.Station(70), mark: 1));
+            Assert.Equal([1], await MarksAsync(d1));
+
+            var ready = await (await b.Client(Secret).GetAsync("/readyz")).Content.ReadAsStringAsync();
+            Assert.Contains("frames between replicas go through NATS at nats://***@127.0.0.1", ready);
+            Assert.DoesNotContain("nats-pass-9f3b", ready);
+        }
+        finally
+        {
+            await StopAsync(replicas);
+        }
+    }
+
+    [Fact]
     public async Task With_nats_killed_local_switching_goes_on_and_crossing_resumes_by_itself_when_it_is_back()
     {
         await using var nats = await NatsProcess.StartAsync();

@@ -48,15 +48,18 @@ public sealed class NatsProcess : IAsyncDisposable
 {
     private Process? _process;
 
-    private NatsProcess(int port) => Port = port;
+    private readonly string[] _arguments;
+
+    private NatsProcess(int port, string[] arguments) => (Port, _arguments) = (port, arguments);
 
     public int Port { get; }
 
     public string Url => $"nats://127.0.0.1:{Port}";
 
-    public static async Task<NatsProcess> StartAsync()
+    /// <summary>Starts one; <paramref name="arguments"/> go to nats-server (<c>--user u --pass p</c>).</summary>
+    public static async Task<NatsProcess> StartAsync(params string[] arguments)
     {
-        var server = new NatsProcess(FreePort());
+        var server = new NatsProcess(FreePort(), arguments);
         await server.RestartAsync();
         return server;
     }
@@ -77,6 +80,8 @@ public sealed class NatsProcess : IAsyncDisposable
             RedirectStandardError = true,
             UseShellExecute = false,
         };
+        foreach (var argument in _arguments)
+            start.ArgumentList.Add(argument);
         _process = Process.Start(start)!;
         _process.OutputDataReceived += (_, _) => { };
         _process.ErrorDataReceived += (_, _) => { };
