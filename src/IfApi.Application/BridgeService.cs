@@ -16,10 +16,10 @@ public sealed class BridgeService(TransactionRunner tx, ILinkObserver links, ILo
     /// member of this bridge: nothing changes (<c>Added</c> false); of another: EBUSY. Only
     /// Ethernet-like interfaces can join (EOPNOTSUPP). The bridge's version moves with its members.
     /// </summary>
-    public async Task<(bool Added, InterfaceInfo Bridge)> AddAsync(string bridge, string member, IReadOnlySet<long>? ifMatch, string? actor,
+    public Task<(bool Added, InterfaceInfo Bridge)> AddAsync(string bridge, string member, IReadOnlySet<long>? ifMatch, string? actor,
         CancellationToken ct)
     {
-        var (added, info, ids) = await tx.WriteAsync(actor, async (s, ct) =>
+        return tx.WriteAsync(actor, async (s, ct) =>
         {
             var b = await FindBridgeAsync(s, bridge, ct);
             var m = await FindMemberAsync(s, member, Ioctl.BridgeAdd, ct);
@@ -28,7 +28,7 @@ public sealed class BridgeService(TransactionRunner tx, ILinkObserver links, ILo
             var (row, memberRow) = await LockPairAsync(s, b.Id, m.Id, bridge, member, Ioctl.BridgeAdd, ct);
             Views.CheckVersion(row.Row, ifMatch);
             if (memberRow.BridgeId == b.Id)
-                return (false, Views.ToInfo(row), Array.Empty<Guid>());
+                return (false, Views.ToInfo(row));
             if (memberRow.BridgeId is not null)
                 throw new IfError(Errno.EBUSY, $"'{memberRow.Name}' is a member of another bridge", Ioctl.BridgeAdd);
             memberRow.BridgeId = b.Id;
@@ -36,17 +36,15 @@ public sealed class BridgeService(TransactionRunner tx, ILinkObserver links, ILo
             row.Members!.Add(memberRow.Name);
             Announce.Members(s, row);
             log.LogInformation("{Member} joined bridge {Bridge}", memberRow.Name, row.Row.Name);
-            return (true, Views.ToInfo(row), new[] { b.Id, m.Id });
+            s.AfterCommit(ct => links.ChangedAsync([b.Id, m.Id], ct).AsTask());
+            return (true, Views.ToInfo(row));
         }, ct);
-        if (ids.Length > 0)
-            await links.ChangedAsync(ids, ct);
-        return (added, info);
     }
 
     /// <summary><c>BRDGDEL</c> (<c>bridge_ioctl_del</c>): the member leaves; not a member of it → ENOENT.</summary>
-    public async Task<InterfaceInfo> RemoveAsync(string bridge, string member, IReadOnlySet<long>? ifMatch, string? actor, CancellationToken ct)
+    public Task<InterfaceInfo> RemoveAsync(string bridge, string member, IReadOnlySet<long>? ifMatch, string? actor, CancellationToken ct)
     {
-        var (info, ids) = await tx.WriteAsync(actor, async (s, ct) =>
+        return tx.WriteAsync(actor, async (s, ct) =>
         {
             var b = await FindBridgeAsync(s, bridge, ct);
             var m = await FindMemberAsync(s, member, Ioctl.BridgeDelete, ct);
@@ -59,10 +57,9 @@ public sealed class BridgeService(TransactionRunner tx, ILinkObserver links, ILo
             row.Members!.Remove(memberRow.Name);
             Announce.Members(s, row);
             log.LogInformation("{Member} left bridge {Bridge}", memberRow.Name, row.Row.Name);
-            return (Views.ToInfo(row), new[] { b.Id, m.Id });
+            s.AfterCommit(ct => links.ChangedAsync([b.Id, m.Id], ct).AsTask());
+            return Views.ToInfo(row);
         }, ct);
-        await links.ChangedAsync(ids, ct);
-        return info;
     }
 
     private static async Task<InterfaceBrief> FindBridgeAsync(StoreSession s, string reference, CancellationToken ct)

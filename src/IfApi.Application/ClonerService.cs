@@ -40,7 +40,7 @@ public sealed class ClonerService(TransactionRunner tx, ILinkObserver links, ILo
     internal static async Task<ClonerRow> AttachAsync(StoreSession s, ClonerSpec spec, bool indexesMadeHere, CancellationToken ct)
     {
         var row = Views.ToRow(spec);
-        s.AddCloner(row);
+        await s.AddClonerAsync(row, ct);
         await s.SaveAsync(ct);
         await s.CreatePoolAsync(spec.Name, 0, spec.MaxUnit, ct);
         await Cloning.CreateMinIfsAsync(s, spec, indexesMadeHere, ct);
@@ -50,7 +50,7 @@ public sealed class ClonerService(TransactionRunner tx, ILinkObserver links, ILo
     /// <summary><c>if_clone_detach</c>: every clone is destroyed (minIfs ones too), then the cloner.</summary>
     public async Task DetachAsync(string name, string? actor, CancellationToken ct)
     {
-        var gone = await tx.WriteAsync(actor, async (s, ct) =>
+        await tx.WriteAsync(actor, async (s, ct) =>
         {
             // Creates of its clones hold the row shared (their foreign key) until they commit: the
             // detach waits for them, and creates after it find the cloner gone.
@@ -77,8 +77,8 @@ public sealed class ClonerService(TransactionRunner tx, ILinkObserver links, ILo
             await Departures.LeaveBridgesAsync(s, bridges, ct);
             s.Announce(new ClonerDetach(name));
             log.LogInformation("cloner {Cloner} detached with {Count} interfaces", name, clones.Count);
+            s.AfterCommit(ct => links.ChangedAsync(ids, ct).AsTask());
             return ids;
         }, ct);
-        await links.ChangedAsync(gone, ct);
     }
 }

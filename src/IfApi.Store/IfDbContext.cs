@@ -20,6 +20,9 @@ public sealed class IfDbContext(DbContextOptions<IfDbContext> options) : DbConte
     /// <summary>Whether the transaction at hand was committed with its last writes (PostgreSQL, <see cref="PgWrites"/>).</summary>
     internal bool Committed { get; set; }
 
+    /// <summary>Set by a dry run: the transaction is rolled back instead of committed.</summary>
+    internal bool RollBack { get; set; }
+
     protected override void OnModelCreating(ModelBuilder b)
     {
         b.Entity<ClonerRow>(e =>

@@ -41,7 +41,7 @@ public sealed class StoreOptions
 
 
 /// <summary>Something this transaction read before its lock changed meanwhile: roll back and run it again.</summary>
-internal sealed class RaceLostException(string message) : Exception(message);
+public sealed class RaceLostException(string message) : Exception(message);
 
 /// <summary>
 /// The batch that carried a transaction's COMMIT failed at the COMMIT or without an answer: whether

@@ -24,10 +24,12 @@ public sealed partial class StoreSession
     private readonly ClonerCache? _cloners;
     private readonly PendingChecks _checks = new();
 
-    internal StoreSession(IfDbContext db, StoreProvider provider, UnitPoolExtender extender, ClonerCache cloners, string? actor)
+    private List<Func<CancellationToken, Task>>? _afterCommit;
+
+    internal StoreSession(IfDbContext db, StoreProvider provider, UnitPoolExtender extender, ClonerCache cloners, string? actor, bool dryRun = false)
     {
         (_db, _provider, _extender) = (db, provider, extender);
-        Actor = actor;
+        (Actor, DryRun) = (actor, dryRun);
         (_writes, _cloners) = provider == StoreProvider.Postgres ? (new PgWrites(_checks), cloners) : (null, null);
     }
 
@@ -36,6 +38,25 @@ public sealed partial class StoreSession
 
     /// <summary>The API key whose request this is, written into every event the session announces.</summary>
     public string? Actor { get; }
+
+    /// <summary>Whether this transaction is a dry run: it is rolled back, announces nothing and nothing runs after it.</summary>
+    public bool DryRun { get; }
+
+    /// <summary>
+    /// Work for after the commit (telling the frame plane what changed); a transaction that is
+    /// rolled back, run again or only a dry run never does it.
+    /// </summary>
+    public void AfterCommit(Func<CancellationToken, Task> work)
+    {
+        if (!DryRun)
+            (_afterCommit ??= []).Add(work);
+    }
+
+    internal async Task AfterCommitAsync(CancellationToken ct)
+    {
+        foreach (var work in _afterCommit ?? [])
+            await work(ct);
+    }
 
     /// <summary>Whether the store has one writer (SQLite), who holds every lock from the start.</summary>
     public bool SingleWriter => _provider == StoreProvider.Sqlite;
@@ -106,6 +127,8 @@ public sealed partial class StoreSession
     /// <summary>Adds an event to this transaction: it is written with the change and streamed once committed.</summary>
     public void Announce(Announcement announcement)
     {
+        if (DryRun)
+            return; // nothing is announced, and no event number is drawn
         Announced = true;
         if (_writes is not null)
             _writes.Announce(announcement, Actor);
@@ -228,7 +251,16 @@ public sealed partial class StoreSession
         public bool Taken { get; init; }
     }
 
-    public void AddCloner(ClonerRow row) => _db.Cloners.Add(row);
+    /// <summary>
+    /// Adds a cloner. A dry run numbers it itself, after the newest, so that no number is drawn from
+    /// the store's sequence, which a rollback would not give back.
+    /// </summary>
+    public async Task AddClonerAsync(ClonerRow row, CancellationToken ct)
+    {
+        if (DryRun)
+            row.Seq = (await _db.Cloners.MaxAsync(c => (long?)c.Seq, ct) ?? 0) + 1;
+        _db.Cloners.Add(row);
+    }
 
     public void RemoveCloner(ClonerRow row) => _db.Cloners.Remove(row);
 

@@ -20,14 +20,26 @@ namespace IfApi.Store;
 public sealed class TransactionRunner(IDbContextFactory<IfDbContext> factory, StoreOptions options, EventSignals events,
     UnitPoolExtender extender, ClonerCache cloners, ILogger<TransactionRunner> log)
 {
+    // The transaction a batch (or a dry run) holds open: operations run inside it join it.
+    private static readonly AsyncLocal<StoreSession?> Joined = new();
+
+    /// <summary>Whether the code running now is inside a dry run: whatever it changes is rolled back.</summary>
+    public static bool InDryRun => Joined.Value?.DryRun == true;
+
     /// <summary>
     /// Runs <paramref name="work"/> in one write transaction through a <see cref="StoreSession"/>;
-    /// <paramref name="actor"/> is written into every event it announces.
+    /// <paramref name="actor"/> is written into every event it announces. Inside
+    /// <see cref="BatchAsync{T}"/> it runs in the batch's transaction instead, and its writes are sent
+    /// before it returns, so that what comes next in the batch sees them.
     /// </summary>
-    public Task<T> WriteAsync<T>(string? actor, Func<StoreSession, CancellationToken, Task<T>> work, CancellationToken ct) =>
-        RunWriteAsync(async (db, ct) =>
+    public async Task<T> WriteAsync<T>(string? actor, Func<StoreSession, CancellationToken, Task<T>> work, CancellationToken ct)
+    {
+        if (Joined.Value is { } joined)
+            return await JoinAsync(joined, work, ct);
+        StoreSession? last = null;
+        var result = await RunWriteAsync(async (db, ct) =>
         {
-            var session = new StoreSession(db, options.Provider, extender, cloners, actor);
+            var session = last = new StoreSession(db, options.Provider, extender, cloners, actor);
             T result;
             try
             {
@@ -44,10 +56,72 @@ public sealed class TransactionRunner(IDbContextFactory<IfDbContext> factory, St
             db.Committed = await session.SaveAndCommitAsync(ct);
             return result;
         }, ct);
+        await last!.AfterCommitAsync(ct);
+        return result;
+    }
 
-    /// <summary>Runs <paramref name="work"/>, which only reads, through a <see cref="StoreSession"/>.</summary>
+    /// <summary>
+    /// Runs <paramref name="body"/> as one transaction: every <see cref="WriteAsync{T}"/> and
+    /// <see cref="ReadAsync{T}"/> it makes joins it, in order, each seeing what the ones before it
+    /// wrote. An exception rolls all of it back; a lost race runs the whole body again. With
+    /// <paramref name="dryRun"/> everything is checked and done as it would be, then rolled back:
+    /// no event is written, no unit pool grows outside it, nothing runs after it. Inside a batch
+    /// already, <paramref name="body"/> is simply part of it.
+    /// </summary>
+    public async Task<T> BatchAsync<T>(string? actor, bool dryRun, Func<CancellationToken, Task<T>> body, CancellationToken ct)
+    {
+        if (Joined.Value is not null)
+            return await body(ct); // inside a batch already: it is the transaction
+        StoreSession? last = null;
+        var result = await RunWriteAsync(async (db, ct) =>
+        {
+            var session = last = new StoreSession(db, options.Provider, dryRun ? UnitPoolExtender.InPlace : extender, cloners, actor, dryRun);
+            Joined.Value = session; // for this attempt's body only: an async method's changes stay in it
+            T result;
+            try
+            {
+                result = await body(ct);
+            }
+            finally
+            {
+                Joined.Value = null;
+            }
+            if (dryRun)
+            {
+                await session.SaveAsync(ct); // what the store would refuse is refused here too
+                db.RollBack = true;
+                return result;
+            }
+            db.Announced = session.Announced;
+            db.Committed = await session.SaveAndCommitAsync(ct);
+            return result;
+        }, ct);
+        if (!dryRun)
+            await last!.AfterCommitAsync(ct);
+        return result;
+    }
+
+    private static async Task<T> JoinAsync<T>(StoreSession joined, Func<StoreSession, CancellationToken, Task<T>> work, CancellationToken ct)
+    {
+        try
+        {
+            var result = await work(joined, ct);
+            await joined.SaveAsync(ct);
+            joined.Forget(); // the next operation reads what this one wrote afresh, as its own transaction would
+            return result;
+        }
+        catch (IfError) when (joined.HasPendingChecks)
+        {
+            await joined.FlushChecksAsync(ct);
+            throw;
+        }
+    }
+
+    /// <summary>Runs <paramref name="work"/>, which only reads, through a <see cref="StoreSession"/> (a batch's, inside one).</summary>
     public Task<T> ReadAsync<T>(Func<StoreSession, CancellationToken, Task<T>> work, CancellationToken ct) =>
-        RunReadAsync((db, ct) => work(new StoreSession(db, options.Provider, extender, cloners, null), ct), ct);
+        Joined.Value is { } joined
+            ? work(joined, ct)
+            : RunReadAsync((db, ct) => work(new StoreSession(db, options.Provider, extender, cloners, null), ct), ct);
 
     // SQLite has one writer. Waiting here, in order, is cheaper and fairer than every connection
     // polling the file lock with busy retries.
@@ -77,8 +151,13 @@ public sealed class TransactionRunner(IDbContextFactory<IfDbContext> factory, St
                 // A failed statement fails the whole transaction, which runs again from the start: no
                 // savepoint around each SaveChanges, which would cost two round trips more.
                 db.Database.AutoSavepointsEnabled = false;
-                db.Announced = db.Committed = false; // a pooled context may have been used before
+                db.Announced = db.Committed = db.RollBack = false; // a pooled context may have been used before
                 var result = await work(db, ct);
+                if (db.RollBack)
+                {
+                    await tx.RollbackAsync(ct);
+                    return result;
+                }
                 var announces = db.Announced || db.ChangeTracker.Entries<EventRow>().Any();
                 if (!db.Committed)
                 {
