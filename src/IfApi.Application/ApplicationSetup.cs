@@ -14,6 +14,8 @@ public static class ApplicationSetup
         services.AddSingleton<GroupService>();
         services.AddSingleton<BridgeService>();
         services.AddSingleton<TapDeviceService>();
+        services.AddSingleton<DeclarationService>();
+        services.AddSingleton<BatchService>();
         services.AddSingleton<Startup>();
         return services;
     }

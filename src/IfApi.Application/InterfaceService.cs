@@ -70,31 +70,22 @@ public sealed class InterfaceService(TransactionRunner tx, ILinkObserver links, 
         ClonerMatcher.MatchAsync(cloners.Rows.Select(Views.ToSpec), name, async (n, ct) => await s.NameTakenAsync(n, ct), ct);
 
     /// <summary>The interface an earlier create with this key made, or null; the key with another request is refused.</summary>
-    private static async Task<InterfaceInfo?> ReplayAsync(StoreSession s, IdempotencyKey key, CancellationToken ct)
-    {
-        var kept = await s.FindRememberedAsync(key.Key, DateTimeOffset.UtcNow.ToUnixTimeMilliseconds(), ct);
-        if (kept is null)
-            return null;
-        if (kept.RequestHash != key.RequestHash)
-            throw new IfError(Errno.EEXIST, "this Idempotency-Key was used with another request", Ioctl.IfCreate);
-        return JsonSerializer.Deserialize<InterfaceInfo>(kept.Result, Json);
-    }
+    private static async Task<InterfaceInfo?> ReplayAsync(StoreSession s, IdempotencyKey key, CancellationToken ct) =>
+        await Remembered.RecallAsync(s, key, Ioctl.IfCreate, ct) is { } kept ? JsonSerializer.Deserialize<InterfaceInfo>(kept, Json) : null;
 
-    /// <summary>
-    /// Keeps the key with the create. Two requests with one key at once both get here; the key's
-    /// primary key makes the second one's transaction run again, and then it replays the first.
-    /// </summary>
-    private static Task RememberAsync(StoreSession s, IdempotencyKey key, InterfaceInfo info, CancellationToken ct)
-    {
-        var now = DateTimeOffset.UtcNow;
-        return s.RememberAsync(new IdempotencyRow
+    private static Task RememberAsync(StoreSession s, IdempotencyKey key, InterfaceInfo info, CancellationToken ct) =>
+        Remembered.KeepAsync(s, key, JsonSerializer.Serialize(info, Json), ct);
+
+    /// <summary>What an earlier create with <paramref name="key"/> answered (inside a batch: the batch's view), or null.</summary>
+    public Task<InterfaceInfo?> ReplayAsync(IdempotencyKey key, CancellationToken ct) => tx.ReadAsync((s, ct) => ReplayAsync(s, key, ct), ct);
+
+    /// <summary>Keeps <paramref name="info"/> as the answer to <paramref name="key"/> (inside a batch: with it).</summary>
+    public Task RememberAsync(IdempotencyKey key, InterfaceInfo info, CancellationToken ct) =>
+        tx.WriteAsync(null, async (s, ct) =>
         {
-            Key = key.Key,
-            RequestHash = key.RequestHash,
-            Result = JsonSerializer.Serialize(info, Json),
-            ExpiresAt = (now + IdempotencyKey.Lifetime).ToUnixTimeMilliseconds(),
-        }, now.ToUnixTimeMilliseconds(), ct);
-    }
+            await RememberAsync(s, key, info, ct);
+            return true;
+        }, ct);
 
     /// <summary>SIOCIFDESTROY (<c>if_clone_destroy</c>): the unit and index are freed and groups left in the same transaction.</summary>
     /// <param name="ifMatch">With <c>If-Match</c>, the versions the interface may be at.</param>
@@ -103,7 +94,7 @@ public sealed class InterfaceService(TransactionRunner tx, ILinkObserver links, 
         string? cloner = null; // for the metrics: known once the interface was found
         try
         {
-            var gone = await tx.WriteAsync(actor, async (s, ct) =>
+            await tx.WriteAsync(actor, async (s, ct) =>
             {
                 // Its row (and its epair peer's) locked, and read with all its departure needs: a group
                 // or bridge call on it now waits for the destroy, then finds it gone.
@@ -135,10 +126,11 @@ public sealed class InterfaceService(TransactionRunner tx, ILinkObserver links, 
                 foreach (var end in ends)
                     Announce.Departure(s, end.Id, end.Name, end.Index, target.Cloner, target.Unit, groups[end.Id]);
                 announceGroups(s);
-                return ends.Select(e => e.Id).ToArray();
+                var gone = ends.Select(e => e.Id).ToArray();
+                s.AfterCommit(ct => links.ChangedAsync(gone, ct).AsTask());
+                return gone;
             }, ct);
             UseCaseMetrics.Destroyed(cloner, null);
-            await links.ChangedAsync(gone, ct);
         }
         catch (IfError e)
         {
@@ -154,9 +146,9 @@ public sealed class InterfaceService(TransactionRunner tx, ILinkObserver links, 
     /// moved (a concurrency check on it), runs again on what the first left, and with an
     /// <paramref name="ifMatch"/> fails the precondition instead.
     /// </summary>
-    public async Task<InterfaceInfo> PatchAsync(string reference, InterfacePatch patch, IReadOnlySet<long>? ifMatch, string? actor, CancellationToken ct)
+    public Task<InterfaceInfo> PatchAsync(string reference, InterfacePatch patch, IReadOnlySet<long>? ifMatch, string? actor, CancellationToken ct)
     {
-        var (info, changed) = await tx.WriteAsync(actor, async (s, ct) =>
+        return tx.WriteAsync(actor, async (s, ct) =>
         {
             var found = await s.ViewForChangeAsync(reference, ct)
                 ?? throw new IfError(Errno.ENXIO, $"no interface '{reference}'", patch.FirstIoctl);
@@ -165,7 +157,7 @@ public sealed class InterfaceService(TransactionRunner tx, ILinkObserver links, 
             var before = Views.Attributes(row);
             var after = patch.Apply(before, Kinds.Parse(row.Kind));
             if (after == before)
-                return (Views.ToInfo(found), false);
+                return Views.ToInfo(found);
             if (after.Name != before.Name && await s.NameTakenAsync(after.Name, ct))
                 throw new IfError(Errno.EEXIST, $"interface '{after.Name}' exists", Ioctl.SetName);
             (row.Name, row.Flags, row.Mtu, row.Metric, row.Description, row.Lladdr) =
@@ -173,12 +165,25 @@ public sealed class InterfaceService(TransactionRunner tx, ILinkObserver links, 
             row.Version++;
             Announce.Change(s, row.Id, before, after);
             log.LogInformation("interface {Name} changed ({Before} → {After})", before.Name, before, after);
-            return (Views.ToInfo(found), true);
+            s.AfterCommit(ct => links.ChangedAsync([row.Id], ct).AsTask());
+            return Views.ToInfo(found);
         }, ct);
-        if (changed)
-            await links.ChangedAsync([info.Id], ct);
-        return info;
     }
+
+    /// <summary>
+    /// Holds <paramref name="name"/> for the rest of the batch this runs in: an upsert of the same name
+    /// elsewhere, on any replica, waits for it, then finds what it made.
+    /// </summary>
+    public Task LockNameAsync(string name, CancellationToken ct) =>
+        tx.WriteAsync(null, async (s, ct) =>
+        {
+            await s.LockAsync("interface-name:" + name, ct);
+            return true;
+        }, ct);
+
+    /// <summary>The interface by name or id, or null when there is none.</summary>
+    public Task<InterfaceInfo?> FindAsync(string reference, CancellationToken ct) =>
+        tx.ReadAsync(async (s, ct) => await s.ViewAsync(reference, ct) is { } v ? Views.ToInfo(v) : null, ct);
 
     public Task<InterfaceInfo> GetAsync(string reference, CancellationToken ct) =>
         tx.ReadAsync(async (s, ct) => Views.ToInfo(await s.ViewAsync(reference, ct)

@@ -57,6 +57,15 @@ public static class IfFlagNames
         return [.. names];
     }
 
+    /// <summary>Flags by the names the interface shows; an unknown one is EINVAL under <paramref name="ioctl"/>.</summary>
+    public static IfFlags Parse(IEnumerable<string?> names, string ioctl)
+    {
+        var flags = IfFlags.None;
+        foreach (var name in names)
+            flags |= name is not null && TryParse(name, out var f) ? f : throw new IfError(Errno.EINVAL, $"unknown flag '{name}'", ioctl);
+        return flags;
+    }
+
     public static bool TryParse(string name, out IfFlags flag)
     {
         foreach (var (f, n) in Table)
