@@ -1,6 +1,7 @@
 using IfApi;
 using IfApi.Auth;
 using IfApi.Cloners;
+using IfApi.Contract;
 using IfApi.Crossing;
 using IfApi.Events;
 using IfApi.Groups;
@@ -10,6 +11,7 @@ using IfApi.Observability;
 using IfApi.OpenApi;
 using IfApi.Problems;
 using IfApi.Tap;
+using IfApi.Transactions;
 
 if (HealthProbe.Requested(args))
     return await HealthProbe.RunAsync(Environment.GetEnvironmentVariable("ASPNETCORE_URLS"));  // container health checks
@@ -22,6 +24,7 @@ builder.AddIfTap();                   // the frame path: Tap:QueueLength
 builder.AddIfFrameCrossing();         // frames between replicas through NATS: Frames:Nats:Url
 builder.Services.AddIfEvents();       // the event outbox's sequencer (after the store is ready)
 builder.Services.AddIfProblems();     // errno → problem+json
+builder.Services.AddIfContract();     // /v1's conventions: dry runs, query parameters, transactions
 builder.Services.AddIfOpenApi();      // Swagger UI and openapi/v1.json
 builder.AddIfTelemetry();             // /metrics: OpenTelemetry meters, Prometheus text
 builder.AddIfMemoryTrim();            // Memory:TrimWhenIdle: a burst's garbage goes back once it is over
@@ -34,11 +37,14 @@ app.UseIfOpenApi();
 app.UseIfAuth();                      // 401 ENEEDAUTH/EAUTH, 403 EPERM
 app.MapHealthApi();
 app.MapIfMetrics();
-app.MapClonersApi();
-app.MapInterfacesApi();
-app.MapGroupsApi();
-app.MapEventsApi();
-app.UseIfTap();                       // tap devices over WebSocket, frames, bridge members
+app.UseIfTap();                       // tap devices over WebSocket
+var v1 = app.MapIfV1();               // /v1: unknown query parameters refused, ?dryRun=true on every change
+v1.MapClonersApi();
+v1.MapInterfacesApi();
+v1.MapGroupsApi();
+v1.MapEventsApi();
+v1.MapTapApi();                       // tap devices, frames, bridge members
+v1.MapTransactionsApi();              // several operations, all or nothing
 
 await app.RunAsync();
 return 0;

@@ -47,11 +47,6 @@ public abstract class JunkInputTests<TStore> : ApiTests<TStore> where TStore : S
 {
     private const int DefaultSeed = 20240611;
 
-    /// <summary>
-    /// The statuses SPEC §3 lists in parentheses, with no BSD errno behind them: credentials (401) and
-    /// an If-Match that names another version (412). Still problem+json, without <c>errno</c>.
-    /// </summary>
-    private static readonly int[] WithoutErrno = [401, 412];
     private static readonly TimeSpan AnswerTimeout = TimeSpan.FromSeconds(10);
 
     private readonly ITestOutputHelper _output;
@@ -61,6 +56,11 @@ public abstract class JunkInputTests<TStore> : ApiTests<TStore> where TStore : S
     private readonly Junk _junk;
     private readonly List<(string Kind, string Line)> _failures = [];
     private readonly Dictionary<int, int> _statuses = [];
+    // What the document lists for each operation ("METHOD /template"), and what the junk got from it.
+    private readonly Dictionary<string, HashSet<string>> _documented = [];
+    private readonly Dictionary<string, SortedSet<int>> _received = [];
+    private readonly Dictionary<string, Operation> _operations = [];
+    private readonly Dictionary<(string, int), string> _example = [];
     private readonly Dictionary<Operation, string> _plausible = [];
     private Realm _realm = null!;
     private int _sent;
@@ -132,6 +132,11 @@ public abstract class JunkInputTests<TStore> : ApiTests<TStore> where TStore : S
 
         _output.WriteLine($"seed {_seed}: {_sent} requests ({_refused} refused by the host before the service) in {clock.Elapsed.TotalSeconds:F1} s; statuses "
             + string.Join(", ", _statuses.OrderBy(s => s.Key).Select(s => $"{s.Key}×{s.Value}")));
+        // Every status an operation answered is one the document lists for it; every operation answered some.
+        Assert.True(_received.Count == _documented.Count, "no answer attributed to " + string.Join(", ", _documented.Keys.Except(_received.Keys)));
+        var undocumented = _received.SelectMany(r => r.Value.Where(st => !_documented[r.Key].Contains(st.ToString(System.Globalization.CultureInfo.InvariantCulture)))
+            .Select(st => $"{r.Key} answered {st}, which the document does not list (to {_example[(r.Key, st)]})")).ToList();
+        Assert.True(undocumented.Count == 0, string.Join("\n", undocumented));
         Assert.True(_failures.Count == 0,
             $"seed {_seed}: {_failures.Count} of {_sent} answers broke the rules (no 5xx; a 4xx is problem+json with errno):\n"
             + string.Join("\n", _failures.CountBy(f => f.Kind).Select(k => $"  {k.Value}× {k.Key}")) + "\nthe first of them:\n"
@@ -238,6 +243,16 @@ public abstract class JunkInputTests<TStore> : ApiTests<TStore> where TStore : S
         {
             var status = (int)response.StatusCode;
             _statuses[status] = _statuses.GetValueOrDefault(status) + 1;
+            var operation = $"{junk.Method} {junk.Aim}";
+            // Only a request whose path is the operation's own as it reaches the service (junk in a segment,
+            // or a name like "..", which the client resolves away, can make it another route's) is an answer of the operation.
+            if (_documented.ContainsKey(operation) && _operations.TryGetValue(operation, out var op) && op.Reaches(uri.AbsolutePath, _realm.IsRef))
+            {
+                if (!_received.TryGetValue(operation, out var seen))
+                    _received[operation] = seen = [];
+                seen.Add(status);
+                _example.TryAdd((operation, status), junk.ToString());
+            }
             var type = response.Content.Headers.ContentType?.MediaType;
             if (type == "text/event-stream")
             {
@@ -276,7 +291,7 @@ public abstract class JunkInputTests<TStore> : ApiTests<TStore> where TStore : S
         try
         {
             var p = JsonDocument.Parse(text).RootElement;
-            if (!WithoutErrno.Contains(status) && (!p.TryGetProperty("errno", out var errno) || errno.ValueKind != JsonValueKind.String || errno.GetString()!.Length == 0))
+            if ((!p.TryGetProperty("errno", out var errno) || errno.ValueKind != JsonValueKind.String || errno.GetString()!.Length == 0))
                 Fail(junk, status, "a problem without errno", Junk.Show(text, 200));
             else if (!p.TryGetProperty("status", out var s) || s.ValueKind != JsonValueKind.Number || s.GetInt32() != status)
                 Fail(junk, status, "a problem whose status says otherwise", Junk.Show(text, 200));
@@ -310,6 +325,7 @@ public abstract class JunkInputTests<TStore> : ApiTests<TStore> where TStore : S
                 var members = (operation["requestBody"]?["content"]?.AsObject() ?? [])
                     .SelectMany(c => MemberPaths(c.Value?["schema"], schemas, "", 0)).Distinct().ToArray();
                 documented[$"{method.ToUpperInvariant()} {path}"] = (query, members);
+                _documented[$"{method.ToUpperInvariant()} {path}"] = (operation["responses"]?.AsObject() ?? []).Select(r => r.Key).ToHashSet();
             }
 
         var routes = Factory.Services.GetRequiredService<EndpointDataSource>().Endpoints.OfType<RouteEndpoint>();
@@ -321,6 +337,8 @@ public abstract class JunkInputTests<TStore> : ApiTests<TStore> where TStore : S
             select e with { Query = d.Query, Members = d.Members })
             .OrderBy(e => e.Template, StringComparer.Ordinal).ThenBy(e => e.Method, StringComparer.Ordinal).ToList();
 
+        foreach (var e in endpoints)
+            _operations[$"{e.Method} {e.Template}"] = e;
         // The table and the document agree, so nothing documented escapes the junk.
         Assert.Empty(documented.Keys.Except(endpoints.Select(e => $"{e.Method} {e.Template}")));
         Assert.Contains(endpoints, e => e.Template == "/v1/events");
@@ -381,6 +399,18 @@ internal sealed record Operation(string Method, RoutePattern Pattern, string[] Q
     public IReadOnlyList<string> Parameters => Pattern.Parameters.Select(p => p.Name).ToList();
 
     /// <summary>The path with each parameter replaced by <paramref name="value"/>(name), already %-encoded.</summary>
+    /// <summary>Whether <paramref name="path"/> is this route's with every parameter a value <paramref name="real"/> accepts.</summary>
+    public bool Reaches(string path, Func<string, bool> real)
+    {
+        var segments = path.Split('/')[1..];
+        return segments.Length == Pattern.PathSegments.Count && Pattern.PathSegments.Zip(segments).All(x => x.First.Parts is [var part] && part switch
+        {
+            RoutePatternLiteralPart l => l.Content == x.Second,
+            RoutePatternParameterPart => real(x.Second),
+            _ => false,
+        });
+    }
+
     public string Path(Func<string, string> value) =>
         "/" + string.Join('/', Pattern.PathSegments.Select(s => string.Concat(s.Parts.Select(p => p switch
         {
@@ -437,12 +467,16 @@ internal sealed class Realm
     }
 
     /// <summary>A real object for a route parameter, by what its name says it is; each call takes the next one.</summary>
+    /// <summary>Whether <paramref name="segment"/> is one of the values <see cref="Ref"/> gives (as it appears in a path).</summary>
+    public bool IsRef(string segment) =>
+        new[] { BridgeId, TapId, EpairId, EpairPeer, "lo0", "em0", _cloners.Tap, "lo", Group, "all" }.Any(v => Uri.EscapeDataString(v) == segment);
+
     public string Ref(string parameter)
     {
         var turn = _turn++;
         string[] choices = parameter switch
         {
-            "bridge" => [BridgeId, BridgeId, TapId],
+            "member" => [TapId, TapId, EpairId, BridgeId],
             "name" => [_cloners.Tap, "lo"],
             "group" => [Group, "all"],
             _ => [TapId, EpairId, BridgeId, EpairPeer, "lo0", "em0"],
@@ -477,6 +511,10 @@ internal sealed class Realm
     {
         if (id.Length > 0 && (await http.GetAsync($"/v1/interfaces/{id}")).IsSuccessStatusCode)
             return id;
+        // Junk may have given an interface the cloner's own name, which makes the cloner's create EEXIST
+        // (as ifconfig's does): that one is renamed out of the way first.
+        if ((await http.GetAsync($"/v1/interfaces/{create}")).IsSuccessStatusCode)
+            await (await http.Patch(create, $$"""{"name":"moved{{Guid.NewGuid().ToString("N")[..8]}}"}""")).Json();
         return (await http.CreateOk(create)).Str("id");
     }
 }

@@ -26,7 +26,7 @@ public static class ClonersApi
 {
     public static RouteGroupBuilder MapClonersApi(this IEndpointRouteBuilder routes)
     {
-        var group = routes.MapGroup("/v1/cloners").WithTags("Cloners").ProducesProblem(401).ProducesProblem(403);
+        var group = routes.MapGroup("/cloners").WithTags("Cloners");
 
         group.MapGet("/", List).WithName("ListCloners").RequireScope(Scopes.Read)
             .WithSummary("List interface cloners (ifconfig -C)")

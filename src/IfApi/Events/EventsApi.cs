@@ -1,3 +1,4 @@
+using IfApi.OpenApi;
 using IfApi.Auth;
 using System.Globalization;
 using System.Text;
@@ -24,7 +25,8 @@ public static class EventsApi
 
     public static IEndpointRouteBuilder MapEventsApi(this IEndpointRouteBuilder routes)
     {
-        routes.MapGet("/v1/events", Stream).WithTags("Events").WithName("StreamEvents").RequireScope(Scopes.Read).ProducesProblem(401).ProducesProblem(403)
+        routes.MapGet("/events", Stream).WithTags("Events").WithName("StreamEvents").RequireScope(Scopes.Read).WithMetadata(Transactions.NotInTransactions.Instance)
+            .WithHeaders(request: [Headers.LastEventId])
             .WithSummary("Announcements as Server-Sent Events (the routing socket)")
             .WithDescription("""
                 Each event: `id` (increasing by one), `event` (its type) and `data`, a JSON object with `id`, `type`, `at`, `subject` (the interface, group or cloner it is about), `actor` (the name of the API key whose request made the change; absent when the service runs without keys) and `data`.

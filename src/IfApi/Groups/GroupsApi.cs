@@ -2,6 +2,7 @@ using IfApi.Application;
 using IfApi.Auth;
 using IfApi.Domain;
 using IfApi.Interfaces;
+using IfApi.OpenApi;
 using Microsoft.AspNetCore.Http.HttpResults;
 
 namespace IfApi.Groups;
@@ -27,30 +28,33 @@ public static class GroupsApi
 {
     public static IEndpointRouteBuilder MapGroupsApi(this IEndpointRouteBuilder routes)
     {
-        var ofInterface = routes.MapGroup("/v1/interfaces/{ref}/groups").WithTags("Groups").ProducesProblem(401).ProducesProblem(403);
+        var ofInterface = routes.MapGroup("/interfaces/{ref}/groups").WithTags("Groups");
 
         ofInterface.MapGet("/", GetOf).WithName("GetInterfaceGroups").RequireScope(Scopes.Read)
             .WithSummary("The groups of an interface (SIOCGIFGROUP)")
             .ProducesProblem(404).ProducesProblem(503);
 
         ofInterface.MapPost("/", Add).WithName("AddInterfaceGroup").RequireScope(Scopes.Write)
+            .WithHeaders(request: [Headers.IfMatch], response: [Headers.ETag])
             .WithSummary("Join a group (ifconfig NAME group G, SIOCAIFGROUP)")
             .WithDescription("Already a member: EEXIST. The group exists from its first member on. `If-Match` is honoured.")
             .Accepts<AddGroupRequest>("application/json")
             .ProducesProblem(400).ProducesProblem(404).ProducesProblem(409).ProducesProblem(412).ProducesProblem(503);
 
         ofInterface.MapPut("/{group}", Put).WithName("PutInterfaceGroup").RequireScope(Scopes.Write)
+            .WithHeaders(request: [Headers.IfMatch], response: [Headers.ETag])
             .WithSummary("Be in a group (idempotent SIOCAIFGROUP)")
             .WithDescription("201 when the interface joined, 200 when it was a member already. `If-Match` is honoured.")
             .Produces<InterfaceGroups>(201)
             .ProducesProblem(400).ProducesProblem(404).ProducesProblem(412).ProducesProblem(503);
 
         ofInterface.MapDelete("/{group}", Remove).WithName("RemoveInterfaceGroup").RequireScope(Scopes.Write)
+            .WithHeaders(request: [Headers.IfMatch], response: [Headers.ETag])
             .WithSummary("Leave a group (ifconfig NAME -group G, SIOCDIFGROUP)")
             .WithDescription("Not a member: ENOENT. Leaving `all` is allowed, as in the kernel. The group ends with its last member. `If-Match` is honoured.")
             .ProducesProblem(400).ProducesProblem(404).ProducesProblem(412).ProducesProblem(503);
 
-        var groups = routes.MapGroup("/v1/groups").WithTags("Groups").ProducesProblem(401).ProducesProblem(403);
+        var groups = routes.MapGroup("/groups").WithTags("Groups");
 
         groups.MapGet("/", List).WithName("ListGroups").RequireScope(Scopes.Read)
             .WithSummary("Every group with its members")

@@ -14,9 +14,11 @@ public static class HealthApi
     public static IEndpointRouteBuilder MapHealthApi(this IEndpointRouteBuilder routes)
     {
         routes.MapGet("/healthz", () => TypedResults.Ok(new HealthStatus("alive")))
-            .WithName("Healthz").WithSummary("The process is alive").WithTags("Health").AllowAnonymous();
+            .WithName("Healthz").WithSummary("The process is alive").WithTags("Health").AllowAnonymous()
+            .WithDescription("200 while the process runs, whatever the store does: for a liveness probe. It takes no input and needs no key.");
         routes.MapGet("/readyz", Ready)
             .WithName("Readyz").WithSummary("The store is reachable and migrated").WithTags("Health").AllowAnonymous()
+            .WithDescription("200 when the store answers and its migrations are applied, else 503 with why: for a readiness probe. `frames` says whether frames cross to other replicas now, which does not make the service unready. It takes no input and needs no key.")
             .ProducesProblem(503);
         return routes;
     }

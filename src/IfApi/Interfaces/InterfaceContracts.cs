@@ -5,10 +5,53 @@ using IfApi.Frames;
 
 namespace IfApi.Interfaces;
 
-/// <summary>SIOCIFCREATE2: the name picks the cloner (<c>tap</c>, <c>tap7</c>, <c>epair</c>, <c>tap0.100</c>, …).</summary>
-/// <param name="Name">A cloner name for the lowest free unit, a cloner name with a unit, or a vlan's <c>parent.tag</c>.</param>
+/// <summary>
+/// An interface declared whole (<c>ifconfig tap create name wan0 mtu 9000 description x group lan up</c>):
+/// the create, then each setting, in one transaction. Either <c>name</c> alone picks the cloner (the
+/// classic SIOCIFCREATE2: <c>tap</c>, <c>tap7</c>, <c>epair</c>, <c>tap0.100</c>), or <c>cloner</c>
+/// (with <c>unit</c> for a given one) creates and <c>name</c> renames the clone.
+/// </summary>
+/// <param name="Name">Without <c>cloner</c>: a cloner name for the lowest free unit, a cloner name with a unit, or a vlan's <c>parent.tag</c>. With it: the name the clone gets. On PUT: the path's name, or absent.</param>
 /// <param name="Params">Kind-specific settings.</param>
-public sealed record CreateInterfaceRequest(string? Name, CreateInterfaceParams? Params);
+/// <param name="Cloner">The cloner to create with.</param>
+/// <param name="Unit">With <c>cloner</c>: the unit, instead of the lowest free one.</param>
+/// <param name="Mtu">72–65535; default 1500 (lo: 16384).</param>
+/// <param name="Metric">The routing metric; default 0.</param>
+/// <param name="Description">At most 1023 bytes; default none.</param>
+/// <param name="Up">Bring the interface up; default down.</param>
+/// <param name="Flags">The changeable flags wanted (as in a patch).</param>
+/// <param name="Lladdr">A unicast Ethernet address (tap, bridge, epair, vlan); default a random one.</param>
+/// <param name="Groups">Groups to be in besides <c>all</c> and the cloner's own.</param>
+public sealed record CreateInterfaceRequest(
+    string? Name = null,
+    CreateInterfaceParams? Params = null,
+    string? Cloner = null,
+    int? Unit = null,
+    int? Mtu = null,
+    int? Metric = null,
+    string? Description = null,
+    bool? Up = null,
+    string[]? Flags = null,
+    string? Lladdr = null,
+    string[]? Groups = null)
+{
+    /// <summary>What the request declares, in the domain's terms.</summary>
+    public Declaration ToDeclaration() => new()
+    {
+        Cloner = Cloner,
+        Unit = Unit,
+        Name = Name,
+        Mtu = Mtu,
+        Metric = Metric,
+        Description = Description,
+        Up = Up,
+        Flags = Flags is null ? null : IfFlagNames.Parse(Flags, Ioctl.SetFlags),
+        Lladdr = Lladdr,
+        Groups = Groups is null ? [] : [.. Groups.Select(g => g ?? throw new IfError(Errno.EINVAL, "a group is a string", Ioctl.AddGroup))],
+    };
+
+    public CreateParams? ToParams() => Params is { } q ? new CreateParams(q.Vlan, q.Parent, q.Lladdr) : null;
+}
 
 /// <summary>Kind-specific create parameters.</summary>
 /// <param name="Vlan">vlan: the 802.1Q tag, 1–4094 (with <c>parent</c>).</param>

@@ -10,6 +10,19 @@ namespace IfApi.Interfaces;
 /// </summary>
 public static class PatchBody
 {
+    /// <summary>
+    /// Reads the request's body as a patch. Bound by hand (a handler parameter of type
+    /// <see cref="MergePatch"/>) so that a null keeps its meaning and the document shows the patch's
+    /// own schema, <see cref="PatchInterfaceRequest"/>, rather than "any JSON".
+    /// </summary>
+    public static async ValueTask<InterfacePatch> ReadAsync(HttpRequest request)
+    {
+        if (!request.HasJsonContentType())
+            throw new BadHttpRequestException("a patch is application/merge-patch+json or application/json", StatusCodes.Status415UnsupportedMediaType);
+        var body = await JsonSerializer.DeserializeAsync<JsonElement>(request.Body, cancellationToken: request.HttpContext.RequestAborted);
+        return Parse(body);
+    }
+
     public static InterfacePatch Parse(JsonElement body)
     {
         if (body.ValueKind != JsonValueKind.Object)
@@ -72,4 +85,10 @@ public static class PatchBody
 
     private static IfError Wrong(string member, string expected, string ioctl) =>
         new(Errno.EINVAL, $"{member} must be {expected}", ioctl);
+}
+
+/// <summary>A JSON merge patch of an interface as a handler parameter (see <see cref="PatchBody.ReadAsync"/>).</summary>
+public sealed record MergePatch(InterfacePatch Patch)
+{
+    public static async ValueTask<MergePatch?> BindAsync(HttpContext http) => new(await PatchBody.ReadAsync(http.Request));
 }

@@ -1,3 +1,4 @@
+using IfApi.Domain;
 using Microsoft.Net.Http.Headers;
 
 namespace IfApi.Interfaces;
@@ -29,5 +30,19 @@ public static class Preconditions
                 versions.Add(v);
         }
         return versions;
+    }
+
+    /// <summary>Whether the request has an <c>If-Match</c> at all (<c>*</c> included): it asks for something that exists.</summary>
+    public static bool HasIfMatch(HttpRequest request) => request.Headers.IfMatch.Count > 0;
+
+    /// <summary><c>If-None-Match: *</c>: only if nothing is there. Entity tags there are refused: a change is guarded by If-Match.</summary>
+    public static bool IfNoneMatchAny(HttpRequest request)
+    {
+        var values = request.Headers.IfNoneMatch;
+        if (values.Count == 0)
+            return false;
+        if (values.Count == 1 && values[0]?.Trim() == "*")
+            return true;
+        throw new IfError(Errno.EINVAL, "If-None-Match takes only *, to create only; guard a change with If-Match", Ioctl.IfCreate);
     }
 }

@@ -28,7 +28,18 @@ public static class OpenApiSetup
                 Scheme = "bearer",
                 Description = "An API key's secret (`Auth:Keys:<name>:Secret`). Its scopes (`read`, `write`, `admin`, `tap`) say what it may do. WebSockets and event streams from a browser may pass it as `access_token` in the query instead.",
             });
+            o.AddSecurityDefinition(KeyScopes.QueryScheme, new OpenApiSecurityScheme
+            {
+                Type = SecuritySchemeType.ApiKey,
+                In = ParameterLocation.Query,
+                Name = Contract.ContractSetup.AccessTokenParameter,
+                Description = "The same secret as a query parameter, on GET only: for a browser's WebSocket or EventSource, which cannot set headers.",
+            });
             o.OperationFilter<KeyScopes>();
+            o.OperationFilter<ContractOperations>();
+            o.SchemaFilter<ContractSchemas>();
+            o.DocumentFilter<ContractDocumentParts>();
+            o.SupportNonNullableReferenceTypes(); // string is not nullable, string? is: generated clients see which
             // The events stream's data is one of the announcements, each described by its own record.
             o.UseOneOfForPolymorphism();
             o.SelectSubTypesUsing(t => t == typeof(IfApi.Domain.Announcement) ? IfApi.Domain.Announcement.Kinds : []);
@@ -69,16 +80,26 @@ public static class OpenApiSetup
 internal sealed class KeyScopes : IOperationFilter
 {
     public const string Scheme = "apiKey";
+    public const string QueryScheme = "accessToken";
 
     public void Apply(OpenApiOperation operation, OperationFilterContext context)
     {
         var metadata = context.ApiDescription.ActionDescriptor.EndpointMetadata;
         if (metadata.OfType<IAllowAnonymous>().Any())
+        {
+            operation.Security = []; // no key needed, said outright
             return;
+        }
         var scopes = metadata.OfType<IAuthorizeData>().Select(a => a.Policy).OfType<string>().ToList();
         if (scopes.Count == 0)
             scopes.Add(Auth.ScopeNames.Read); // the fallback policy
-        operation.Security = [new OpenApiSecurityRequirement { [new OpenApiSecuritySchemeReference(Scheme, context.Document)] = scopes }];
+        // OAS 3.0 lists scopes only for OAuth2 and OpenID Connect: a bearer scheme's list is empty, and
+        // the scope is described (and named in x-ifapi-scopes for tools that want it).
+        operation.Security = [new OpenApiSecurityRequirement { [new OpenApiSecuritySchemeReference(Scheme, context.Document)] = [] }];
+        if (HttpMethods.IsGet(context.ApiDescription.HttpMethod ?? ""))
+            operation.Security.Add(new OpenApiSecurityRequirement { [new OpenApiSecuritySchemeReference(QueryScheme, context.Document)] = [] });
+        operation.Extensions ??= new Dictionary<string, IOpenApiExtension>();
+        operation.Extensions["x-ifapi-scopes"] = new JsonNodeExtension(new System.Text.Json.Nodes.JsonArray([.. scopes.Select(s => (System.Text.Json.Nodes.JsonNode)s)]));
         operation.Description = $"{operation.Description}{(string.IsNullOrEmpty(operation.Description) ? "" : "\n\n")}Needs a key with the `{string.Join("`, `", scopes)}` scope.";
     }
 }

@@ -4,6 +4,7 @@ using System.Text.Json;
 using IfApi.Domain;
 using IfApi.Store;
 using Microsoft.AspNetCore.Diagnostics;
+using Microsoft.AspNetCore.Http.Metadata;
 using Microsoft.AspNetCore.Mvc;
 using Microsoft.AspNetCore.WebUtilities;
 using Microsoft.Extensions.Options;
@@ -98,7 +99,8 @@ public static class Problems
     /// </summary>
     private static Task RefuseUnknownCharsets(HttpContext http, RequestDelegate next)
     {
-        if (http.Request.HasJsonContentType()
+        if (http.GetEndpoint()?.Metadata.GetMetadata<IAcceptsMetadata>() is not null // a body it reads; others ignore theirs
+            && http.Request.HasJsonContentType()
             && MediaTypeHeaderValue.TryParse(http.Request.ContentType, out var type)
             && type.Charset is { Length: > 0 } charset
             && !IsKnownEncoding(charset.ToString().Trim('"')))
@@ -122,6 +124,32 @@ public static class Problems
 
     internal static string TypeFor(Errno errno) => $"urn:ifapi:errno:{errno}";
 
+    /// <summary>
+    /// The problem an exception is for the client: an errno refusal, a body or query it could not
+    /// read, or a problem made already (<see cref="ProblemException"/>); null for a failure of the
+    /// service's own.
+    /// </summary>
+    public static ProblemDetails? From(Exception exception)
+    {
+        switch (exception)
+        {
+            case ProblemException e:
+                return e.Problem;
+            case IfError { Errno: Errno.EAGAIN } e:
+                return For(e.Errno, e.Message + "; retry later", e.Ioctl);
+            case IfError e:
+                return For(e.Errno, e.Message, e.Ioctl);
+            case BadHttpRequestException e:
+                var problem = For(Errno.EINVAL, e.InnerException is JsonException j ? $"{e.Message} {j.Message}" : e.Message, null); // names the JSON path that was wrong
+                problem.Status = e.StatusCode is >= 400 and < 500 ? e.StatusCode : 400;
+                return problem;
+            case JsonException e:
+                return For(Errno.EINVAL, $"malformed JSON: {e.Message}", null);
+            default:
+                return null;
+        }
+    }
+
     internal static ProblemDetails For(Errno errno, string detail, string? ioctl)
     {
         var p = new ProblemDetails { Status = Status(errno), Title = Title(errno), Detail = detail, Type = TypeFor(errno) };
@@ -132,45 +160,33 @@ public static class Problems
     }
 }
 
+/// <summary>A refusal that is a problem already (one operation's of a transaction, with where it was).</summary>
+public sealed class ProblemException(ProblemDetails problem) : Exception(problem.Detail)
+{
+    public ProblemDetails Problem { get; } = problem;
+}
+
 /// <summary>Turns every exception into a problem: errno refusals, bad input, an unreachable store, and the rest.</summary>
 internal sealed class ErrnoExceptionHandler(IProblemDetailsService problems, StoreOptions store, ILogger<ErrnoExceptionHandler> log) : IExceptionHandler
 {
     public async ValueTask<bool> TryHandleAsync(HttpContext http, Exception exception, CancellationToken ct)
     {
-        ProblemDetails problem;
-        switch (exception)
+        if (exception is OperationCanceledException && http.RequestAborted.IsCancellationRequested)
+            return true; // the client went away; nobody is left to answer
+        if (exception is IfError { Errno: Errno.EAGAIN } unavailable)
+            log.LogWarning(unavailable.InnerException, "store unavailable: {Message}", unavailable.Message);
+        var problem = Problems.From(exception);
+        if (problem is null)
         {
-            case IfError { Errno: Errno.EAGAIN } e:
-                log.LogWarning(e.InnerException, "store unavailable: {Message}", e.Message);
-                problem = Problems.For(e.Errno, e.Message + "; retry later", e.Ioctl);
-                http.Response.Headers.RetryAfter = store.RetryAfterSeconds.ToString(System.Globalization.CultureInfo.InvariantCulture);
-                break;
-            case IfError e:
-                problem = Problems.For(e.Errno, e.Message, e.Ioctl);
-                if (e.Errno == Errno.ENFILE) // a place frees up when a device closes: a state to wait out
-                    http.Response.Headers.RetryAfter = store.RetryAfterSeconds.ToString(System.Globalization.CultureInfo.InvariantCulture);
-                break;
-            case BadHttpRequestException e:
-                problem = Problems.For(Errno.EINVAL, Describe(e), null);
-                problem.Status = e.StatusCode is >= 400 and < 500 ? e.StatusCode : 400;
-                break;
-            case JsonException e:
-                problem = Problems.For(Errno.EINVAL, $"malformed JSON: {e.Message}", null);
-                break;
-            case OperationCanceledException when http.RequestAborted.IsCancellationRequested:
-                return true; // the client went away; nobody is left to answer
-            default:
-                log.LogError(exception, "unhandled error");
-                problem = new ProblemDetails { Status = 500, Title = "Internal Server Error", Detail = "the service failed; the change was rolled back", Type = "urn:ifapi:internal" };
-                break;
+            log.LogError(exception, "unhandled error");
+            problem = new ProblemDetails { Status = 500, Title = "Internal Server Error", Detail = "the service failed; the change was rolled back", Type = "urn:ifapi:internal" };
         }
+        if (problem.Status == StatusCodes.Status503ServiceUnavailable) // a state to wait out: the store, or a place for a device
+            http.Response.Headers.RetryAfter = store.RetryAfterSeconds.ToString(System.Globalization.CultureInfo.InvariantCulture);
         http.Response.StatusCode = problem.Status ?? 500;
         return await problems.TryWriteAsync(new ProblemDetailsContext { HttpContext = http, ProblemDetails = problem, Exception = exception });
     }
 
-    /// <summary>Names the JSON path that was wrong, not just "failed to read".</summary>
-    private static string Describe(BadHttpRequestException e) =>
-        e.InnerException is JsonException j ? $"{e.Message} {j.Message}" : e.Message;
 }
 
 /// <summary>

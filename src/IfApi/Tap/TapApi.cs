@@ -6,6 +6,8 @@ using IfApi.Domain;
 using IfApi.Frames;
 using IfApi.Frames.Wire;
 using IfApi.Interfaces;
+using IfApi.OpenApi;
+using IfApi.Transactions;
 using Microsoft.AspNetCore.Http.HttpResults;
 
 namespace IfApi.Tap;
@@ -18,38 +20,42 @@ public static class TapApi
 {
     public static IEndpointRouteBuilder MapTapApi(this IEndpointRouteBuilder routes)
     {
-        var tap = routes.MapGroup("/v1").WithTags("Tap").ProducesProblem(401).ProducesProblem(403);
+        var tap = routes.MapGroup("").WithTags("Tap");
 
-        tap.MapGet("/interfaces/{ref}/tap", Open).WithName("OpenTap").RequireScope(Scopes.Tap)
+        tap.MapGet("/interfaces/{ref}/tap", Open).WithName("OpenTap").RequireScope(Scopes.Tap).WithMetadata(NotInTransactions.Instance)
+            .Produces(StatusCodes.Status101SwitchingProtocols)
             .WithSummary("Open a tap's device (/dev/tapN) as a WebSocket")
             .WithDescription("Upgrades to a WebSocket that is the tap's character device: each binary message the client sends is one frame the interface receives; each binary message the server sends is one frame it transmitted. With the subprotocol `" + BatchFraming.Protocol + "`, a binary message carries several frames, each after a 2-byte big-endian length. One opener at a time (EBUSY); opening sets `running`, closing clears it and discards what was queued; destroying the interface closes the socket with 1001.")
             .ProducesProblem(400).ProducesProblem(404).ProducesProblem(409).ProducesProblem(422).ProducesProblem(503);
 
-        tap.MapGet("/tap", OpenClone).WithName("OpenCloningTap").RequireScope(Scopes.Tap)
+        tap.MapGet("/tap", OpenClone).WithName("OpenCloningTap").RequireScope(Scopes.Tap).WithMetadata(NotInTransactions.Instance)
+            .Produces(StatusCodes.Status101SwitchingProtocols)
             .WithSummary("Create a tap and open it (/dev/tap); it is destroyed when the socket closes")
             .WithDescription("Creates a tap with the lowest free unit, brings it up and opens it; the first message is a text one, `{\"name\":\"tapN\"}`. Then the same framing as the named device: plain one-frame-per-message for browser emulators (v86, jor1k, JSLinux), or `" + BatchFraming.Protocol + "`.")
             .ProducesProblem(400).ProducesProblem(409).ProducesProblem(503);
 
-        tap.MapPost("/interfaces/{ref}/frames", Transmit).WithName("TransmitFrame").RequireScope(Scopes.Write)
+        tap.MapPost("/interfaces/{ref}/frames", Transmit).WithName("TransmitFrame").RequireScope(Scopes.Write).WithMetadata(NotInTransactions.Instance)
             .WithSummary("Transmit one Ethernet frame out of an interface (if_transmit)")
             .WithDescription("The body is one frame, `application/octet-stream`, 14 bytes up to MTU + 14 (+4 with a VLAN tag). 202: the device's reader gets it, or, when nobody has the device open or the interface is down, it is dropped and counted. Out of a bridge, it goes to the member its destination was learned on, else to every up member.")
             .Accepts<byte[]>("application/octet-stream")
             .Produces(202)
             .ProducesProblem(400).ProducesProblem(404).ProducesProblem(422).ProducesProblem(503);
 
-        var members = routes.MapGroup("/v1/interfaces/{bridge}/members").WithTags("Bridges").ProducesProblem(401).ProducesProblem(403);
+        var members = routes.MapGroup("/interfaces/{ref}/members").WithTags("Bridges");
 
         members.MapGet("/", Members).WithName("GetBridgeMembers").RequireScope(Scopes.Read)
             .WithSummary("A bridge's members (ifconfig BRIDGE, BRDGGIFS)")
             .ProducesProblem(404).ProducesProblem(422).ProducesProblem(503);
 
-        members.MapPut("/{ref}", AddMember).WithName("AddBridgeMember").RequireScope(Scopes.Write)
+        members.MapPut("/{member}", AddMember).WithName("AddBridgeMember").RequireScope(Scopes.Write)
+            .WithHeaders(request: [Headers.IfMatch], response: [Headers.ETag])
             .WithSummary("Make an interface a member (ifconfig BRIDGE addm IF, BRDGADD)")
             .WithDescription("201 when it joined, 200 when it was a member already. A member of another bridge: EBUSY; not Ethernet (lo, a bridge): EOPNOTSUPP; unknown member: ENOENT. `If-Match` (the bridge's version) is honoured.")
             .Produces<BridgeMembers>(201)
             .ProducesProblem(404).ProducesProblem(409).ProducesProblem(412).ProducesProblem(422).ProducesProblem(503);
 
-        members.MapDelete("/{ref}", RemoveMember).WithName("RemoveBridgeMember").RequireScope(Scopes.Write)
+        members.MapDelete("/{member}", RemoveMember).WithName("RemoveBridgeMember").RequireScope(Scopes.Write)
+            .WithHeaders(request: [Headers.IfMatch], response: [Headers.ETag])
             .WithSummary("Take a member out (ifconfig BRIDGE deletem IF, BRDGDEL)")
             .WithDescription("Not a member: ENOENT. The stations learned on it are forgotten. `If-Match` (the bridge's version) is honoured.")
             .ProducesProblem(404).ProducesProblem(412).ProducesProblem(422).ProducesProblem(503);
@@ -220,7 +226,9 @@ public static class TapApi
             frame?.Release();
             throw new IfError(Errno.EINVAL, $"a frame is {EthernetHeader.Length} to {ifp.Mtu + EthernetHeader.Length} bytes (+{EthernetHeader.VlanTagLength} with a VLAN tag) on '{ifp.Name}', not {length}", Ioctl.Transmit);
         }
-        if (bridge is not null)
+        if (BatchService.InDryRun)
+            frame.Release(); // checked, and nothing sent
+        else if (bridge is not null)
             bridge.Transmit(frame);
         else if (port is not null)
             port.Transmit(frame);
@@ -262,20 +270,23 @@ public static class TapApi
         }
     }
 
-    public static async Task<Ok<BridgeMembers>> Members(string bridge, BridgeService bridges, CancellationToken ct) =>
-        TypedResults.Ok(new BridgeMembers(await bridges.MembersAsync(bridge, ct)));
+    /// <summary><c>BRDGGIFS</c>: the members of the bridge <paramref name="ref"/>.</summary>
+    public static async Task<Ok<BridgeMembers>> Members(string @ref, BridgeService bridges, CancellationToken ct) =>
+        TypedResults.Ok(new BridgeMembers(await bridges.MembersAsync(@ref, ct)));
 
-    public static async Task<Results<Created<BridgeMembers>, Ok<BridgeMembers>>> AddMember(string bridge, string @ref, BridgeService bridges, HttpContext http, CancellationToken ct)
+    /// <summary><c>BRDGADD</c>: <paramref name="member"/> joins the bridge <paramref name="ref"/>.</summary>
+    public static async Task<Results<Created<BridgeMembers>, Ok<BridgeMembers>>> AddMember(string @ref, string member, BridgeService bridges, HttpContext http, CancellationToken ct)
     {
-        var (added, b) = await bridges.AddAsync(bridge, @ref, Preconditions.IfMatch(http.Request), Actor.Of(http), ct);
+        var (added, b) = await bridges.AddAsync(@ref, member, Preconditions.IfMatch(http.Request), Actor.Of(http), ct);
         http.Response.Headers.ETag = Preconditions.ETag(b.Version);
         var members = new BridgeMembers(b.Members ?? []);
         return added ? TypedResults.Created($"/v1/interfaces/{b.Id}/members", members) : TypedResults.Ok(members);
     }
 
-    public static async Task<NoContent> RemoveMember(string bridge, string @ref, BridgeService bridges, HttpContext http, CancellationToken ct)
+    /// <summary><c>BRDGDEL</c>: <paramref name="member"/> leaves the bridge <paramref name="ref"/>.</summary>
+    public static async Task<NoContent> RemoveMember(string @ref, string member, BridgeService bridges, HttpContext http, CancellationToken ct)
     {
-        var b = await bridges.RemoveAsync(bridge, @ref, Preconditions.IfMatch(http.Request), Actor.Of(http), ct);
+        var b = await bridges.RemoveAsync(@ref, member, Preconditions.IfMatch(http.Request), Actor.Of(http), ct);
         http.Response.Headers.ETag = Preconditions.ETag(b.Version);
         return TypedResults.NoContent();
     }

@@ -34,7 +34,6 @@ public static class TapHosting
     {
         app.Use(DeviceStream.Intercept); // before the WebSocket middleware takes the upgrade
         app.UseWebSockets();
-        app.MapTapApi();
         return app;
     }
 }
