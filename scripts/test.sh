@@ -1,13 +1,16 @@
 #!/usr/bin/env bash
 # Runs every test on both stores, from a fresh clone, and ends with "N passed, N failed".
 #   - restores the .NET tools (dotnet-ef) and builds, which regenerates openapi/v1.json;
-#   - fails when the committed openapi/v1.json or the migrations are stale;
+#   - fails when the committed openapi/v1.json, the client Kiota generates from it
+#     (src/IfApi.Client, which the build compiles) or the migrations are stale;
 #   - PostgreSQL: IFAPI_TEST_POSTGRES if given, else Testcontainers when a Docker engine answers,
 #     else a throw-away server from Debian's postgresql package (installed if missing) on a private
 #     port and socket directory, stopped at the end;
 #   - NATS (frames between replicas): IFAPI_TEST_NATS if given, else Debian's nats-server (installed
 #     if missing) on a private loopback port, stopped at the end; under CI=true, failing to start
 #     it fails the run;
+#   - openapi/v1.json linted with Spectral and Redocly from npm (tests/contract), one check per
+#     "contract: PASS|FAIL" line;
 #   - the end-to-end scripts under tests/e2e (real network namespaces, as root; skipped with a
 #     printed reason elsewhere), one check per "e2e: PASS|FAIL" line;
 #   - Swagger UI in headless Chromium (tests/browser: installs Debian's chromium and playwright-core
@@ -41,6 +44,14 @@ fi
 step "openapi/v1.json is what the build writes"
 if git rev-parse --git-dir >/dev/null 2>&1 && ! git diff --exit-code --stat -- openapi/v1.json; then
   fail_step "openapi/v1.json is stale: commit the regenerated document"
+fi
+
+step "src/IfApi.Client is what Kiota generates from openapi/v1.json"
+if ! scripts/generate-client.sh; then
+  fail_step "Kiota could not generate the client"
+elif git rev-parse --git-dir >/dev/null 2>&1 && [ -n "$(git status --porcelain -- src/IfApi.Client/Generated)" ]; then
+  git status --short -- src/IfApi.Client/Generated | head -n 20
+  fail_step "src/IfApi.Client is stale: run scripts/generate-client.sh and commit it"
 fi
 
 step "the migrations match the model, for both providers"
@@ -106,6 +117,11 @@ for script in tests/e2e/*.sh; do
   passed=$((passed + $(grep -c "^e2e: PASS" "$work/e2e.log")))
   failed=$((failed + $(grep -c "^e2e: FAIL" "$work/e2e.log")))
 done
+
+step "the OpenAPI document lints clean with Spectral and Redocly (tests/contract)"
+tests/contract/lint.sh 2>&1 | tee "$work/contract.log"
+passed=$((passed + $(grep -c "^contract: PASS" "$work/contract.log")))
+failed=$((failed + $(grep -c "^contract: FAIL" "$work/contract.log")))
 
 step "Swagger UI in headless Chromium (tests/browser)"
 tests/browser/run.sh 2>&1 | tee "$work/browser.log"
