@@ -23,7 +23,7 @@ internal static class CreateProbes
     public static async Task<(long? Seq, bool Held, int? Index)> ProbeAsync(IfDbContext db, string cloner, string[] names, bool claimIndex,
         PendingChecks checks, CancellationToken ct)
     {
-        if (!db.Database.IsNpgsql())
+        if (!db.IsPostgres)
         {
             var found = await db.Cloners.AsNoTracking().Where(c => c.Name == cloner)
                 .Select(c => new { c.Seq, Held = db.Interfaces.Any(i => names.Contains(i.Name)) })

@@ -15,7 +15,7 @@ internal static class DestroyTargets
     public static async Task<DestroyTarget?> ReadLockedAsync(IfDbContext db, string reference, CancellationToken ct)
     {
         var byId = Guid.TryParse(reference, out var id);
-        return db.Database.IsNpgsql()
+        return db.IsPostgres
             ? await ReadPostgresAsync(db, byId ? id : reference, byId ? "i.id = $1" : "i.name = $1", ct)
             : await ReadAsync(db, reference, ct);
     }

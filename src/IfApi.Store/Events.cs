@@ -41,7 +41,7 @@ internal static class Outbox
     public static void Add(IfDbContext db, Announcement announcement, string? actor) =>
         db.Events.Add(new EventRow
         {
-            At = db.Database.IsNpgsql() ? default : DateTimeOffset.UtcNow, // PostgreSQL's own clock: see the model
+            At = db.IsPostgres ? default : DateTimeOffset.UtcNow, // PostgreSQL's own clock: see the model
             Type = announcement.Type,
             InterfaceId = announcement.InterfaceId,
             Subject = announcement.Subject,

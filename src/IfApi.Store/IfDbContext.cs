@@ -23,6 +23,14 @@ public sealed class IfDbContext(DbContextOptions<IfDbContext> options) : DbConte
     /// <summary>Set by a dry run: the transaction is rolled back instead of committed.</summary>
     internal bool RollBack { get; set; }
 
+    private bool? _postgres;
+
+    /// <summary>
+    /// Whether this context talks to PostgreSQL, asked once per pooled context: EF's own answer reads
+    /// the provider assembly's name each time, behind a lock, which every create and destroy paid for.
+    /// </summary>
+    internal bool IsPostgres => _postgres ??= Database.IsNpgsql();
+
     protected override void OnModelCreating(ModelBuilder b)
     {
         b.Entity<ClonerRow>(e =>

@@ -128,7 +128,7 @@ public sealed class UnitPoolExtender
     internal async Task<bool> ExtendAsync(IfDbContext db, string pool, int atLeast, CancellationToken ct)
     {
         if (_pgConnectionString is null)
-            return await ExtendAsync(Command(db, SelectSql + (db.Database.IsNpgsql() ? " FOR UPDATE" : "")), pool, atLeast, ct);
+            return await ExtendAsync(Command(db, SelectSql + (db.IsPostgres ? " FOR UPDATE" : "")), pool, atLeast, ct);
         await using var connection = new NpgsqlConnection(_pgConnectionString);
         await connection.OpenAsync(ct);
         await using var tx = await connection.BeginTransactionAsync(ct);
