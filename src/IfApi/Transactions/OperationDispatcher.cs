@@ -69,7 +69,7 @@ public sealed class OperationDispatcher(EndpointDataSource endpoints, IAuthoriza
             request.Headers.IfMatch = op.IfMatch;
         if (op.Body is { } body)
         {
-            var bytes = JsonSerializer.SerializeToUtf8Bytes(body);
+            var bytes = System.Text.Encoding.UTF8.GetBytes(body.GetRawText());
             (request.ContentType, request.ContentLength, request.Body) = ("application/json", bytes.Length, new MemoryStream(bytes));
         }
         var response = new MemoryStream();
@@ -79,7 +79,7 @@ public sealed class OperationDispatcher(EndpointDataSource endpoints, IAuthoriza
 
         var status = http.Response.StatusCode;
         JsonElement? answer = response.Length > 0 && (http.Response.ContentType?.Contains("json", StringComparison.Ordinal) ?? false)
-            ? JsonDocument.Parse(response.ToArray()).RootElement.Clone()
+            ? JsonSerializer.Deserialize<JsonElement>(response.GetBuffer().AsSpan(0, (int)response.Length))
             : null;
         if (status >= 400)
             throw new ProblemException(answer is { } p ? p.Deserialize<ProblemDetails>(JsonSerializerOptions.Web)! : new ProblemDetails { Status = status });
@@ -113,14 +113,20 @@ public sealed class OperationDispatcher(EndpointDataSource endpoints, IAuthoriza
         throw new ProblemException(problem);
     }
 
-    /// <summary>The scope the endpoint needs, of the transaction's own key.</summary>
+    /// <summary>
+    /// The scope the endpoint needs, of the transaction's own key: decided once per endpoint and
+    /// transaction (the key does not change within one), however many operations use it.
+    /// </summary>
     private async Task AuthorizeAsync(HttpContext outer, Endpoint endpoint, string method, PathString path)
     {
+        if (outer.Items[endpoint] is true)
+            return;
         var names = endpoint.Metadata.GetOrderedMetadata<IAuthorizeData>().Select(a => a.Policy).OfType<string>().ToList();
         var wanted = names.Count == 0 ? [await policies.GetFallbackPolicyAsync()] : await Task.WhenAll(names.Select(n => policies.GetPolicyAsync(n)));
         foreach (var policy in wanted.OfType<AuthorizationPolicy>())
             if (!(await authorization.AuthorizeAsync(outer.User, null, policy)).Succeeded)
                 throw new IfError(Errno.EPERM, $"this key may not {method} {path}{(names.Count > 0 ? $": it needs the {string.Join(", ", names)} scope" : "")}");
+        outer.Items[endpoint] = true;
     }
 
     private static ProblemException Failed(ProblemDetails problem, TransactionOperation op, int index)
