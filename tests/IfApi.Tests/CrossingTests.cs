@@ -7,8 +7,10 @@ namespace IfApi.Tests;
 /// <summary>
 /// Frames across replicas (SPEC §7): service processes on one PostgreSQL database and a real
 /// nats-server, each test on subjects of its own. Every rule of §4 whichever replica a device, a
-/// bridge call or a transmit lands on.
+/// bridge call or a transmit lands on. They run alone: three service processes pacing thousands of
+/// frames with no drop allowed must not be starved by unrelated tests into the drops they test for.
 /// </summary>
+[Collection(nameof(Alone))]
 public sealed class CrossingTests(PostgresStore store) : IClassFixture<PostgresStore>
 {
     private const string Secret = "crossing-test-secret-0123";
