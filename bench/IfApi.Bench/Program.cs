@@ -73,6 +73,8 @@ if (opts.Postgres is { } server)
         await MemoryPart.RunAsync(opts, service, server, Line);
     if (opts.Runs("runtime"))
         await ServiceParts.RuntimesAsync(opts, service, server, Line);
+    if (opts.Runs("contract"))
+        await ContractPart.RunAsync(opts, service, server, Line);
 }
 
 if (opts.Runs("sqlite"))
@@ -200,9 +202,10 @@ internal sealed record BenchOptions(string? Postgres, int[] Clients, int Seconds
     /// <summary>
     /// Parts: create (create+destroy vs pgbench), patch, events, latency (empty vs filled), sqlite,
     /// auth (keys on vs off), replicas (one service vs two on one database), memory (RSS idle and with
-    /// open taps), runtime (create+destroy under each of --runtime's set-ups; not in the default run).
+    /// open taps), runtime (create+destroy under each of --runtime's set-ups; not in the default run),
+    /// contract (100 creates in one transaction against 100 single ones; a dry-run create against a real one).
     /// </summary>
-    public static readonly string[] Parts = ["create", "patch", "events", "latency", "sqlite", "auth", "replicas", "memory", "runtime"];
+    public static readonly string[] Parts = ["create", "patch", "events", "latency", "sqlite", "auth", "replicas", "memory", "runtime", "contract"];
 
     /// <summary>What runs without <c>--only</c>: all but runtime, which compares set-ups one names.</summary>
     public static readonly string[] ByDefault = [.. Parts.Where(p => p != "runtime")];
