@@ -25,6 +25,10 @@ public sealed partial class StoreSession
     private readonly PendingChecks _checks = new();
 
     private List<Func<CancellationToken, Task>>? _afterCommit;
+    // The pools this transaction made, and whether it attached or detached a cloner: what no other
+    // connection, and no cache shared with other transactions, may see before the commit.
+    private HashSet<string>? _poolsMadeHere;
+    private bool _clonersChanged;
 
     internal StoreSession(IfDbContext db, StoreProvider provider, UnitPoolExtender extender, ClonerCache cloners, string? actor, bool dryRun = false)
     {
@@ -86,10 +90,18 @@ public sealed partial class StoreSession
     /// and it grows in place.
     /// </summary>
     public IUnitPool Units(string pool, bool madeHere = false) =>
-        new StoredUnitPool(_db, _provider, pool, madeHere ? UnitPoolExtender.InPlace : _extender, _checks);
+        new StoredUnitPool(_db, _provider, pool, madeHere || _poolsMadeHere?.Contains(pool) == true ? UnitPoolExtender.InPlace : _extender, _checks);
 
     /// <summary>A new pool of units <paramref name="lo"/>..<paramref name="hi"/>, all free.</summary>
-    public Task CreatePoolAsync(string pool, int lo, int hi, CancellationToken ct) => UnitPoolExtender.CreatePoolAsync(_db, pool, lo, hi, ct);
+    /// <remarks>
+    /// It grows in place for the rest of this transaction: another connection cannot see it before
+    /// the commit (a batch that attaches a cloner and then creates its clones).
+    /// </remarks>
+    public Task CreatePoolAsync(string pool, int lo, int hi, CancellationToken ct)
+    {
+        (_poolsMadeHere ??= new HashSet<string>(StringComparer.Ordinal)).Add(pool);
+        return UnitPoolExtender.CreatePoolAsync(_db, pool, lo, hi, ct);
+    }
 
     /// <summary>A pool and every free unit in it, gone.</summary>
     public async Task DropPoolAsync(string pool, CancellationToken ct)
@@ -192,7 +204,7 @@ public sealed partial class StoreSession
     /// </summary>
     public async Task<ClonerList> ClonersForCreateAsync(string name, CancellationToken ct, bool fresh = false)
     {
-        if (!fresh && _cloners?.Current is { } cached)
+        if (!fresh && !_clonersChanged && _cloners?.Current is { } cached)
         {
             _checks.Add(new NpgsqlBatchCommand(ClonerCache.VersionSql), r =>
             {
@@ -213,7 +225,8 @@ public sealed partial class StoreSession
             cloners.Add(row.Cloner);
             taken = row.Taken; // the same on every row
         }
-        _cloners?.Keep(cloners);
+        if (!_clonersChanged && !DryRun) // a list with this transaction's own, uncommitted cloners is not everyone's
+            _cloners?.Keep(cloners);
         return new ClonerList(cloners, name, taken);
     }
 
@@ -257,12 +270,17 @@ public sealed partial class StoreSession
     /// </summary>
     public async Task AddClonerAsync(ClonerRow row, CancellationToken ct)
     {
+        _clonersChanged = true;
         if (DryRun)
             row.Seq = (await _db.Cloners.MaxAsync(c => (long?)c.Seq, ct) ?? 0) + 1;
         _db.Cloners.Add(row);
     }
 
-    public void RemoveCloner(ClonerRow row) => _db.Cloners.Remove(row);
+    public void RemoveCloner(ClonerRow row)
+    {
+        _clonersChanged = true;
+        _db.Cloners.Remove(row);
+    }
 
     // ---- meta and remembered answers ------------------------------------------------------------
 

@@ -70,8 +70,13 @@ public sealed class TransactionRunner(IDbContextFactory<IfDbContext> factory, St
     /// </summary>
     public async Task<T> BatchAsync<T>(string? actor, bool dryRun, Func<CancellationToken, Task<T>> body, CancellationToken ct)
     {
-        if (Joined.Value is not null)
-            return await body(ct); // inside a batch already: it is the transaction
+        if (Joined.Value is { } joined)
+        {
+            // Inside a batch already: it is the transaction. A dry run cannot be part of one that commits.
+            if (dryRun && !joined.DryRun)
+                throw new InvalidOperationException("a dry run inside a batch that commits");
+            return await body(ct);
+        }
         StoreSession? last = null;
         var result = await RunWriteAsync(async (db, ct) =>
         {
