@@ -19,6 +19,7 @@ public sealed class DeclarationService(TransactionRunner tx, InterfaceService in
         CancellationToken ct)
     {
         d.Validate();
+        CheckLladdrs(d, p);
         var (create, rename) = d.Names();
         var then = d.AfterCreate(rename);
         if (then.IsEmpty && d.Groups.Count == 0)
@@ -50,6 +51,9 @@ public sealed class DeclarationService(TransactionRunner tx, InterfaceService in
             throw new IfError(Errno.EINVAL, $"the body names '{d.Name}' but the path '{name}'", Ioctl.IfCreate);
         d = d with { Name = name };
         d.Validate();
+        CheckLladdrs(d, p);
+        if (d.Lladdr is null && p?.Lladdr is { } asParam)
+            d = d with { Lladdr = asParam }; // on a replace, the address declared as a create parameter is declared all the same
         return tx.BatchAsync(actor, dryRun: false, async ct =>
         {
             await interfaces.LockNameAsync(name, ct); // two upserts of one new name: the second replaces what the first made
@@ -80,7 +84,11 @@ public sealed class DeclarationService(TransactionRunner tx, InterfaceService in
             Views.CheckVersion(existing.Name, existing.Version, ifMatch);
             CheckUnchangeable(existing, d, p);
             var clonerGroup = existing.Cloner is { } c && !(await cloners.GetAsync(c, ct)).NoGroup ? c : null;
-            var info = await SettleAsync(existing, d.Replace(existing.Kind), d.GroupsWanted(clonerGroup), leaveOthers: true, actor, ct);
+            // The patch checks If-Match again on the row it locks: a change committed since the read
+            // above is caught there, never overwritten.
+            var info = await SettleAsync(existing, d.Replace(existing.Kind), d.GroupsWanted(clonerGroup), leaveOthers: true, actor, ct, ifMatch);
+            if (info.Name != name) // renamed since it was found: at this point no interface has the name
+                throw new RaceLostException($"'{name}' was renamed meanwhile");
             return (info, false);
         }, ct);
     }
@@ -94,17 +102,22 @@ public sealed class DeclarationService(TransactionRunner tx, InterfaceService in
             throw new IfError(Errno.EEXIST, $"'{existing.Name}' exists with unit {existing.Unit?.ToString(CultureInfo.InvariantCulture) ?? "none"}", Ioctl.IfCreate);
         if (p is { Vlan: not null } && p.Vlan != existing.VlanTag || p is { Parent: not null } && p.Parent != existing.Parent)
             throw new IfError(Errno.EEXIST, $"'{existing.Name}' exists with vlan {existing.VlanTag} on {existing.Parent}; a vlan's tag and parent are set at create", Ioctl.IfCreate);
-        if (p is { Lladdr: not null } && d.Lladdr is not null && p.Lladdr != d.Lladdr)
+    }
+
+    /// <summary>An address declared twice, as a create parameter and as an attribute, must be one address.</summary>
+    private static void CheckLladdrs(Declaration d, CreateParams? p)
+    {
+        if (p?.Lladdr is { } a && d.Lladdr is { } b && !(Lladdr.TryParse(a, out var x) && Lladdr.TryParse(b, out var y) && x == y))
             throw new IfError(Errno.EINVAL, "params.lladdr and lladdr disagree", Ioctl.SetLladdr);
     }
 
     /// <summary>The patch, then the group joins (and with <paramref name="leaveOthers"/> the leaves) that make its groups <paramref name="wanted"/>.</summary>
     private async Task<InterfaceInfo> SettleAsync(InterfaceInfo info, InterfacePatch patch, IReadOnlySet<string> wanted, bool leaveOthers,
-        string? actor, CancellationToken ct)
+        string? actor, CancellationToken ct, IReadOnlySet<long>? ifMatch = null)
     {
         var id = info.Id.ToString();
         if (!patch.IsEmpty)
-            info = await interfaces.PatchAsync(id, patch, null, actor, ct);
+            info = await interfaces.PatchAsync(id, patch, ifMatch, actor, ct);
         foreach (var g in wanted.Order(StringComparer.Ordinal))
             if (!info.Groups.Contains(g))
                 (_, info) = await groups.JoinAsync(id, g, idempotent: true, null, actor, ct);

@@ -35,7 +35,7 @@ public static class TransactionsApi
         var (answer, replayed) = await batches.RunAsync(Actor.Of(http), dryRun: false, async ct =>
         {
             if (key is not null && await batches.RecallAsync(key, ioctl: null, ct) is { } kept)
-                return (JsonSerializer.Deserialize<TransactionResponse>(kept, JsonSerializerOptions.Web)!, true);
+                return (JsonSerializer.Deserialize<TransactionResponse>(kept, JsonSerializerOptions.Web)! with { DryRun = dryRun }, true);
             var results = new List<OperationResult>(operations.Count);
             for (var i = 0; i < operations.Count; i++)
                 results.Add(await dispatcher.RunAsync(http, operations[i] ?? throw new IfError(Errno.EINVAL, $"operation {i} is null"), i, ct));
