@@ -34,29 +34,11 @@ public sealed class TransactionRunner(IDbContextFactory<IfDbContext> factory, St
     /// </summary>
     public async Task<T> WriteAsync<T>(string? actor, Func<StoreSession, CancellationToken, Task<T>> work, CancellationToken ct)
     {
-        if (Joined.Value is { } joined)
-            return await JoinAsync(joined, work, ct);
-        StoreSession? last = null;
-        var result = await RunWriteAsync(async (db, ct) =>
-        {
-            var session = last = new StoreSession(db, options.Provider, extender, cloners, actor);
-            T result;
-            try
-            {
-                result = await work(session, ct);
-            }
-            catch (IfError) when (session.HasPendingChecks)
-            {
-                // What the reads deferred to the next round trip would have found came first: a name
-                // taken, or cloners changed, is the answer rather than what was refused after them.
-                await session.FlushChecksAsync(ct);
-                throw;
-            }
-            db.Announced = session.Announced;
-            db.Committed = await session.SaveAndCommitAsync(ct);
-            return result;
-        }, ct);
-        await last!.AfterCommitAsync(ct);
+        if (Joined.Value is not { } joined)
+            return await TransactionAsync(actor, dryRun: false, (s, ct) => RunAsync(s, work, ct), ct);
+        var result = await RunAsync(joined, work, ct);
+        await joined.SaveAsync(ct);
+        joined.Forget(); // the next operation reads what this one wrote afresh, as its own transaction would
         return result;
     }
 
@@ -77,23 +59,36 @@ public sealed class TransactionRunner(IDbContextFactory<IfDbContext> factory, St
                 throw new InvalidOperationException("a dry run inside a batch that commits");
             return await body(ct);
         }
-        StoreSession? last = null;
-        var result = await RunWriteAsync(async (db, ct) =>
+        return await TransactionAsync(actor, dryRun, async (session, ct) =>
         {
-            var session = last = new StoreSession(db, options.Provider, dryRun ? UnitPoolExtender.InPlace : extender, cloners, actor, dryRun);
             Joined.Value = session; // for this attempt's body only: an async method's changes stay in it
-            T result;
             try
             {
-                result = await body(ct);
+                return await body(ct);
             }
             finally
             {
                 Joined.Value = null;
             }
+        }, ct);
+    }
+
+    /// <summary>
+    /// One transaction through a fresh <see cref="StoreSession"/> per attempt: commit it (its last
+    /// writes and the COMMIT in one round trip where it can), or with <paramref name="dryRun"/> send
+    /// it all, so what the store would refuse is refused, and roll it back. The work after the commit
+    /// runs once, for the attempt that committed.
+    /// </summary>
+    private async Task<T> TransactionAsync<T>(string? actor, bool dryRun, Func<StoreSession, CancellationToken, Task<T>> work, CancellationToken ct)
+    {
+        StoreSession? last = null;
+        var result = await RunWriteAsync(async (db, ct) =>
+        {
+            var session = last = new StoreSession(db, options.Provider, dryRun ? UnitPoolExtender.InPlace : extender, cloners, actor, dryRun);
+            var result = await work(session, ct);
             if (dryRun)
             {
-                await session.SaveAsync(ct); // what the store would refuse is refused here too
+                await session.SaveAsync(ct);
                 db.RollBack = true;
                 return result;
             }
@@ -101,23 +96,24 @@ public sealed class TransactionRunner(IDbContextFactory<IfDbContext> factory, St
             db.Committed = await session.SaveAndCommitAsync(ct);
             return result;
         }, ct);
-        if (!dryRun)
-            await last!.AfterCommitAsync(ct);
+        await last!.AfterCommitAsync(ct); // nothing is queued after a dry run
         return result;
     }
 
-    private static async Task<T> JoinAsync<T>(StoreSession joined, Func<StoreSession, CancellationToken, Task<T>> work, CancellationToken ct)
+    /// <summary>
+    /// <paramref name="work"/> on <paramref name="session"/>. When it is refused while reads wait for
+    /// the next round trip, they go first: a name taken, or cloners changed, is the answer rather than
+    /// what was refused after them.
+    /// </summary>
+    private static async Task<T> RunAsync<T>(StoreSession session, Func<StoreSession, CancellationToken, Task<T>> work, CancellationToken ct)
     {
         try
         {
-            var result = await work(joined, ct);
-            await joined.SaveAsync(ct);
-            joined.Forget(); // the next operation reads what this one wrote afresh, as its own transaction would
-            return result;
+            return await work(session, ct);
         }
-        catch (IfError) when (joined.HasPendingChecks)
+        catch (IfError) when (session.HasPendingChecks)
         {
-            await joined.FlushChecksAsync(ct);
+            await session.FlushChecksAsync(ct);
             throw;
         }
     }
