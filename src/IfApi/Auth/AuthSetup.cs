@@ -18,6 +18,12 @@ public static class AuthSetup
 {
     internal const string Scheme = "ApiKey";
 
+    /// <summary>The query parameter a browser passes its key in, where it cannot set a header.</summary>
+    public const string AccessTokenParameter = "access_token";
+
+    /// <summary>Whether a request of <paramref name="method"/> may bring its key as <see cref="AccessTokenParameter"/>: a GET (a WebSocket, an EventSource).</summary>
+    public static bool TakesAccessToken(string method) => HttpMethods.IsGet(method);
+
     public static WebApplicationBuilder AddIfAuth(this WebApplicationBuilder builder)
     {
         AddApiKeys(builder.Services);
@@ -154,7 +160,7 @@ internal sealed class ApiKeyHandler(IOptionsMonitor<AuthenticationSchemeOptions>
         var header = request.Headers.Authorization.ToString();
         if (header.Length > 0)
             return header.StartsWith("Bearer ", StringComparison.OrdinalIgnoreCase) ? header[7..].Trim() : header; // any other scheme is a bad key
-        return HttpMethods.IsGet(request.Method) && request.Query.TryGetValue("access_token", out var token) ? token.ToString() : null;
+        return AuthSetup.TakesAccessToken(request.Method) && request.Query.TryGetValue(AuthSetup.AccessTokenParameter, out var token) ? token.ToString() : null;
     }
 
     protected override async Task HandleChallengeAsync(AuthenticationProperties properties)

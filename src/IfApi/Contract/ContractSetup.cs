@@ -17,9 +17,6 @@ public static class ContractSetup
     /// <summary>The query parameter that makes a change a dry run.</summary>
     public const string DryRunParameter = "dryRun";
 
-    /// <summary>The query parameter a browser passes its key in, on a GET (<see cref="ApiKeyHandler"/>).</summary>
-    public const string AccessTokenParameter = "access_token";
-
     /// <summary>What the conventions and <c>POST /v1/transactions</c> need.</summary>
     public static IServiceCollection AddIfContract(this IServiceCollection services) =>
         services.AddSingleton<Transactions.OperationDispatcher>();
@@ -96,10 +93,9 @@ public sealed class QueryContract(IReadOnlySet<string> names, bool changes)
             else if (IsSimple(p.ParameterType) && !route.Contains(p.Name!) && !p.GetCustomAttributes().Any(a => a is IFromRouteMetadata or IFromBodyMetadata or IFromHeaderMetadata or IFromServiceMetadata))
                 names.Add(p.Name!);
         }
-        var reads = methods.Count > 0 && methods.All(HttpMethods.IsGet);
-        if (reads)
-            names.Add(ContractSetup.AccessTokenParameter);
-        return new QueryContract(names, changes: !reads);
+        if (methods.Count > 0 && methods.All(AuthSetup.TakesAccessToken))
+            names.Add(AuthSetup.AccessTokenParameter);
+        return new QueryContract(names, changes: !(methods.Count > 0 && methods.All(HttpMethods.IsGet)));
     }
 
     private static bool IsSimple(Type t)

@@ -69,19 +69,10 @@ public static class PatchBody
         v.ValueKind == JsonValueKind.Number && v.TryGetInt32(out var n) ? n : throw Wrong(member, "a 32-bit integer", ioctl);
 
     /// <summary>The full set of changeable flags wanted, by the names the interface shows.</summary>
-    private static IfFlags Flags(JsonElement v)
-    {
-        if (v.ValueKind != JsonValueKind.Array)
-            throw Wrong("flags", "an array of flag names", Ioctl.SetFlags);
-        var flags = IfFlags.None;
-        foreach (var item in v.EnumerateArray())
-        {
-            if (item.ValueKind != JsonValueKind.String || !IfFlagNames.TryParse(item.GetString()!, out var f))
-                throw new IfError(Errno.EINVAL, $"unknown flag {item.GetRawText()}", Ioctl.SetFlags);
-            flags |= f;
-        }
-        return flags;
-    }
+    private static IfFlags Flags(JsonElement v) =>
+        v.ValueKind == JsonValueKind.Array && v.EnumerateArray().All(i => i.ValueKind == JsonValueKind.String)
+            ? IfFlagNames.Parse(v.EnumerateArray().Select(i => i.GetString()), Ioctl.SetFlags)
+            : throw Wrong("flags", "an array of flag names", Ioctl.SetFlags);
 
     private static IfError Wrong(string member, string expected, string ioctl) =>
         new(Errno.EINVAL, $"{member} must be {expected}", ioctl);

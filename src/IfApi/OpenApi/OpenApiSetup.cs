@@ -32,7 +32,7 @@ public static class OpenApiSetup
             {
                 Type = SecuritySchemeType.ApiKey,
                 In = ParameterLocation.Query,
-                Name = Contract.ContractSetup.AccessTokenParameter,
+                Name = Auth.AuthSetup.AccessTokenParameter,
                 Description = "The same secret as a query parameter, on GET only: for a browser's WebSocket or EventSource, which cannot set headers.",
             });
             o.OperationFilter<KeyScopes>();
@@ -96,7 +96,7 @@ internal sealed class KeyScopes : IOperationFilter
         // OAS 3.0 lists scopes only for OAuth2 and OpenID Connect: a bearer scheme's list is empty, and
         // the scope is described (and named in x-ifapi-scopes for tools that want it).
         operation.Security = [new OpenApiSecurityRequirement { [new OpenApiSecuritySchemeReference(Scheme, context.Document)] = [] }];
-        if (HttpMethods.IsGet(context.ApiDescription.HttpMethod ?? ""))
+        if (Auth.AuthSetup.TakesAccessToken(context.ApiDescription.HttpMethod ?? ""))
             operation.Security.Add(new OpenApiSecurityRequirement { [new OpenApiSecuritySchemeReference(QueryScheme, context.Document)] = [] });
         operation.Extensions ??= new Dictionary<string, IOpenApiExtension>();
         operation.Extensions["x-ifapi-scopes"] = new JsonNodeExtension(new System.Text.Json.Nodes.JsonArray([.. scopes.Select(s => (System.Text.Json.Nodes.JsonNode)s)]));
