@@ -152,6 +152,28 @@ public abstract class DeclarationTests<TStore>(TStore store) : ApiTests<TStore>(
         Assert.Equal(16, list.GetProperty("items").GetArrayLength());
     }
 
+    [Fact]
+    public async Task A_guarded_put_never_overwrites_a_change_it_did_not_see()
+    {
+        var cloner = await Client.AttachCloner();
+        var name = cloner + "3";
+        await (await Put(name, new { })).Json(HttpStatusCode.Created);
+        for (var i = 0; i < 15; i++)
+        {
+            var version = (await Client.GetOk($"/v1/interfaces/{name}")).GetProperty("version").GetInt64();
+            // A patch without a condition, and a replace guarded by the version both read: when both
+            // succeed, the replace went first (it resets the description), and the patch's value stays.
+            var (patch, put) = (Client.Patch(name, $$"""{"description":"p{{i}}"}"""), Put(name, new { mtu = 1400 + i }, ifMatch: $"\"{version}\""));
+            await Task.WhenAll(patch, put);
+            Assert.Equal(HttpStatusCode.OK, (await patch).StatusCode);
+            var after = await Client.GetOk($"/v1/interfaces/{name}");
+            if ((await put).StatusCode == HttpStatusCode.OK)
+                Assert.Equal(($"p{i}", 1400 + i), (after.Str("description"), after.Int("mtu")));
+            else
+                await (await put).Problem(HttpStatusCode.PreconditionFailed, "ESTALE");
+        }
+    }
+
     private Task<HttpResponseMessage> Put(string name, object body, string? ifMatch = null, string? ifNoneMatch = null)
     {
         var request = new HttpRequestMessage(HttpMethod.Put, $"/v1/interfaces/{name}") { Content = JsonContent.Create(body) };
