@@ -59,6 +59,7 @@ public sealed class NatsUplink : IReplicaUplink, IAsyncDisposable
     private TaskCompletionSource _settled = new(TaskCreationOptions.RunContinuationsAsynchronously);
     private Task _sending = Task.CompletedTask, _following = Task.CompletedTask;
     private volatile bool _up;
+    private readonly TaskCompletionSource _firstConnect = new(TaskCreationOptions.RunContinuationsAsynchronously);
 
     private readonly record struct Outgoing(Arrival How, Guid Target, string Subject, Frame Frame);
 
@@ -117,6 +118,7 @@ public sealed class NatsUplink : IReplicaUplink, IAsyncDisposable
         _up = up;
         if (up)
         {
+            _firstConnect.TrySetResult();
             _log.LogInformation("frames between replicas: connected to NATS at {Url}", _options.SafeUrl);
             InterestChanged(); // subscriptions made while away go out now
         }
@@ -132,6 +134,26 @@ public sealed class NatsUplink : IReplicaUplink, IAsyncDisposable
         _sending = Task.Run(SendAsync);
         _following = Task.Run(FollowInterestAsync);
         InterestChanged();
+    }
+
+    /// <summary>
+    /// <see cref="Start"/>, then waits up to <paramref name="wait"/> for the first connection and its
+    /// subscriptions, so that a replica crosses frames from its first answer when NATS is there.
+    /// Returns false when NATS did not answer in time; connecting goes on in the background.
+    /// </summary>
+    public async Task<bool> StartAsync(TimeSpan wait, CancellationToken ct)
+    {
+        Start();
+        try
+        {
+            await _firstConnect.Task.WaitAsync(wait, ct);
+        }
+        catch (TimeoutException)
+        {
+            return false;
+        }
+        await SettledAsync(ct);
+        return true;
     }
 
     public void Flood(Guid bridge, Frame frame) =>

@@ -323,6 +323,9 @@ public sealed class CrossingTests(PostgresStore store) : IClassFixture<PostgresS
         {
             var (a, b) = (replicas[0], replicas[1]);
             using var http = a.Client(Secret);
+            // Start-up waits for NATS when it answers: both cross frames from their first answer.
+            Assert.Contains("go through NATS", (await http.GetOk("/readyz")).Str("frames"), StringComparison.Ordinal);
+            Assert.Contains("go through NATS", (await b.Client(Secret).GetOk("/readyz")).Str("frames"), StringComparison.Ordinal);
             var (_, taps) = await SegmentAsync(http, 2);
             await using var d0 = await OpenAsync(a, taps[0]);
             await using var d1 = await OpenAsync(b, taps[1]);
@@ -385,6 +388,41 @@ public sealed class CrossingTests(PostgresStore store) : IClassFixture<PostgresS
                 Assert.True(DateTime.UtcNow < deadline, "frames did not cross again after NATS came back");
             Assert.Equal((true, true), await SendAsync());
             Assert.Contains("go through NATS", (await viaA.GetOk("/readyz")).Str("frames"), StringComparison.Ordinal);
+        }
+        finally
+        {
+            await StopAsync(replicas);
+        }
+    }
+
+    [Fact]
+    public async Task A_replica_started_while_NATS_is_away_serves_and_crosses_once_NATS_comes()
+    {
+        await using var nats = await NatsProcess.StartAsync();
+        await nats.KillAsync();
+        var replicas = await ReplicasAsync(2, nats.Url);
+        try
+        {
+            var (a, b) = (replicas[0], replicas[1]);
+            using var viaA = a.Client(Secret);
+            var ready = await viaA.GetOk("/readyz");
+            Assert.Equal("ready", ready.Str("status"));
+            Assert.Contains("frames between replicas are down", ready.Str("frames"), StringComparison.Ordinal);
+            var (_, taps) = await SegmentAsync(viaA, 2);
+            await using var d0 = await OpenAsync(a, taps[0]);
+            await using var d1 = await OpenAsync(b, taps[1]);
+
+            await nats.RestartAsync();
+            var mark = 0;
+            var deadline = DateTime.UtcNow + TimeSpan.FromSeconds(15);
+            while (true)
+            {
+                var sent = ++mark;
+                await d0.SendAsync(Ether.Frame(Ether.Broadcast, Ether.Station(80), mark: sent));
+                if ((await MarksAsync(d1, TimeSpan.FromMilliseconds(300))).Contains(sent))
+                    break;
+                Assert.True(DateTime.UtcNow < deadline, "frames did not cross once NATS came");
+            }
         }
         finally
         {

@@ -40,16 +40,19 @@ public sealed class FrameCrossing(IOptions<NatsFramesOptions> options, FramePlan
         var u => $"frames between replicas are down: NATS at {u.SafeUrl} cannot be reached (switching inside this replica goes on; reconnecting)",
     };
 
-    public Task StartAsync(CancellationToken cancellationToken)
+    /// <summary>How long start-up waits for NATS before it answers without it (and keeps connecting).</summary>
+    public static readonly TimeSpan FirstConnectWait = TimeSpan.FromSeconds(5);
+
+    public async Task StartAsync(CancellationToken cancellationToken)
     {
         if (Uplink is not null)
         {
             _log.LogInformation("frames between replicas go through NATS at {Url}, subjects under '{Prefix}'", Uplink.SafeUrl, options.Value.Prefix);
-            Uplink.Start();
+            if (!await Uplink.StartAsync(FirstConnectWait, cancellationToken))
+                _log.LogWarning("frames between replicas: NATS at {Url} did not answer within {Wait}; serving without it and still connecting", Uplink.SafeUrl, FirstConnectWait);
         }
         else if (store.Provider == StoreProvider.Postgres)
             _log.LogWarning("Frames:Nats:Url is not set: frames are switched inside this replica only; replicas sharing this PostgreSQL do not pass frames to each other");
-        return Task.CompletedTask;
     }
 
     public async Task StopAsync(CancellationToken cancellationToken)
