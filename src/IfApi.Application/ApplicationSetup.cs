@@ -16,6 +16,7 @@ public static class ApplicationSetup
         services.AddSingleton<TapDeviceService>();
         services.AddSingleton<DeclarationService>();
         services.AddSingleton<BatchService>();
+        services.AddSingleton<VnetService>();
         services.AddSingleton<Startup>();
         return services;
     }

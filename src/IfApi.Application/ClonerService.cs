@@ -57,28 +57,30 @@ public sealed class ClonerService(TransactionRunner tx, ILinkObserver links, ILo
             await s.LockClonerAsync(name, ct);
             var cloner = await s.FindClonerAsync(name, ct)
                 ?? throw new IfError(Errno.ENOENT, $"no cloner named '{name}'", Ioctl.CloneDetach);
-            // Delete exactly the clones whose indexes are freed below; one destroyed meanwhile makes
-            // the transaction run again rather than free its index twice.
-            var clones = await s.ClonesOfAsync(name, ct);
-            var ids = clones.ConvertAll(c => c.Id);
-            await s.LockInterfacesAsync([.. ids], ct); // a group call on them now waits, then finds them gone
-            var held = await s.MembershipsAsync(ids, ct);
-            var (groups, announceGroups) = await Departures.LeaveGroupsAsync(s,
-                clones.ConvertAll(c => (c.Id, c.Name, cloner.NoGroup ? null : (string?)name)), held, ct);
-            var bridges = await s.BridgesOfAsync(ids, ct);
-            await s.DeleteNowAsync(ids, ct);
-            await s.DropPoolAsync(name, ct);
-            foreach (var c in clones)
-                s.FreeUnit(Pools.Ifindex, c.Index); // with the commit
-            s.RemoveCloner(cloner);
-            foreach (var c in clones)
-                Announce.Departure(s, c.Id, c.Name, c.Index, name, c.Unit, groups[c.Id]);
-            announceGroups(s);
-            await Departures.LeaveBridgesAsync(s, bridges, ct);
-            s.Announce(new ClonerDetach(name));
-            log.LogInformation("cloner {Cloner} detached with {Count} interfaces", name, clones.Count);
+            var ids = await DetachAsync(s, cloner, ct);
+            log.LogInformation("cloner {Cloner} detached with {Count} interfaces", name, ids.Count);
             s.AfterCommit(ct => links.ChangedAsync(ids, ct).AsTask());
             return ids;
         }, ct);
+    }
+
+    /// <summary>
+    /// A cloner of the session's vnet detached, in the caller's transaction: its clones, wherever they
+    /// are now (moved ones too), each depart from their vnet. One changed or destroyed meanwhile makes
+    /// the transaction run again rather than free its index twice. Returns the clones.
+    /// </summary>
+    internal static async Task<List<Guid>> DetachAsync(StoreSession s, ClonerRow cloner, CancellationToken ct)
+    {
+        var clones = await s.ClonesOfAsync(cloner.Name, ct);
+        var ids = clones.ConvertAll(c => c.End.Id);
+        await s.LockInterfacesAsync([.. ids], ct); // a group call on them now waits, then finds them gone
+        var held = await s.MembershipsAsync(ids, ct);
+        var units = clones.ToDictionary(c => c.End.Id, c => c.Unit);
+        await InterfaceService.DepartAsync(s, clones.ConvertAll(c => c.End), cloner.Name, cloner.NoGroup, id => units[id], held, ct);
+        await s.SaveAsync(ct); // the clones go before their cloner
+        await s.DropPoolAsync(cloner.Name, ct);
+        s.RemoveCloner(cloner);
+        s.Announce(new ClonerDetach(cloner.Name));
+        return ids;
     }
 }

@@ -149,10 +149,26 @@ internal static class Cloning
         return parent;
     }
 
-    /// <summary><c>ifindex_alloc</c>: the lowest free index.</summary>
-    private static async Task<int> AllocIndexAsync(StoreSession s, CancellationToken ct, bool madeHere = false) =>
-        await UnitAllocator.AllocateAsync(s.Units(Pools.Ifindex, madeHere), null, int.MaxValue,
-            static (_, _) => ValueTask.FromResult(false), ct);
+    /// <summary>
+    /// <c>ifindex_alloc</c>: the lowest free index of the vnet. Its index pool is as large as its
+    /// <c>maxInterfaces</c>, so none left is the quota reached (ENOSPC), exact however many race for it.
+    /// </summary>
+    internal static async Task<int> AllocIndexAsync(StoreSession s, CancellationToken ct, bool madeHere = false, string ioctl = Ioctl.IfCreate)
+    {
+        try
+        {
+            return await UnitAllocator.AllocateAsync(s.Units(Pools.Ifindex, madeHere), null, int.MaxValue,
+                static (_, _) => ValueTask.FromResult(false), ct, ioctl);
+        }
+        catch (IfError e) when (e.Errno == Errno.ENOSPC)
+        {
+            throw QuotaReached(s.Vnet, ioctl);
+        }
+    }
+
+    /// <summary>The vnet holds as many interfaces as its maxInterfaces allows.</summary>
+    internal static IfError QuotaReached(string vnet, string ioctl) =>
+        new(Errno.ENOSPC, $"vnet '{vnet}' holds as many interfaces as its maxInterfaces allows", ioctl);
 
     private static InterfaceRow NewRow(string name, InterfaceKind kind, string? cloner, int? unit, int index, string? lladdr) => new()
     {

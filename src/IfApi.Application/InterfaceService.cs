@@ -42,7 +42,13 @@ public sealed class InterfaceService(TransactionRunner tx, ILinkObserver links, 
                 if (match is null && cloners.Cached)
                     match = await MatchAsync(s, cloners = await s.ClonersForCreateAsync(name, ct, fresh: true), name, ct); // attached since?
                 if (match is null)
+                {
+                    // A vnet has its built-in cloners until it is deleted: none at all may mean it was,
+                    // on another replica, since this one last saw it.
+                    if (cloners.Rows.Count == 0 && !await s.VnetExistsAsync(s.Vnet, ct))
+                        throw new IfError(Errno.ENXIO, $"no vnet '{s.Vnet}'", Ioctl.IfCreate);
                     throw new IfError(Errno.EINVAL, $"no cloner matches '{name}'", Ioctl.IfCreate);
+                }
                 cloner = match.Cloner.Name;
                 s.ExpectNameFree(cloners, () => new IfError(Errno.EEXIST, $"interface '{name}' exists", Ioctl.IfCreate));
                 var clone = match switch
@@ -107,25 +113,15 @@ public sealed class InterfaceService(TransactionRunner tx, ILinkObserver links, 
                 if (target.Unit is int unit && unit < target.MinIfs)
                     throw new IfError(Errno.EINVAL, $"'{target.Name}' is one of its cloner's minimum interfaces", Ioctl.IfDestroy);
 
-                // Both ends of an epair go together, as epair_clone_destroy does.
+                // Both ends of an epair go together, as epair_clone_destroy does, each from the vnet it is in.
                 var ends = target.Peer is { } peer ? new[] { target.End, peer } : [target.End];
-                var clonerGroup = target.NoGroup ? null : target.Cloner;
-                var (groups, announceGroups) = await Departures.LeaveGroupsAsync(s, ends.Select(e => (e.Id, e.Name, clonerGroup)).ToList(),
-                    target.Memberships, ct);
-                foreach (var end in ends)
-                {
-                    s.Delete(end.Id, end.Version);
-                    s.FreeUnit(Pools.Ifindex, end.Index); // with the commit: nobody reuses it before
-                }
+                await DepartAsync(s, ends, target.Cloner, target.NoGroup, _ => target.Unit, target.Memberships, ct);
+                // Its unit goes back to its home vnet's cloner (ifc_find_cloner_in_vnet(if_dname, if_home_vnet)).
                 if (target.Unit is int u)
-                    s.FreeUnit(target.Cloner, u);
-                var bridges = ends.Select(e => e.Bridge).OfType<Guid>().Distinct().ToList();
-                if (bridges.Count > 0)
-                    await s.SaveAsync(ct); // the bridges' member lists, read next, must not hold it
-                await Departures.LeaveBridgesAsync(s, bridges, ct);
-                foreach (var end in ends)
-                    Announce.Departure(s, end.Id, end.Name, end.Index, target.Cloner, target.Unit, groups[end.Id]);
-                announceGroups(s);
+                {
+                    using (s.Enter(target.HomeVnet))
+                        s.FreeUnit(target.Cloner, u);
+                }
                 var gone = ends.Select(e => e.Id).ToArray();
                 s.AfterCommit(ct => links.ChangedAsync(gone, ct).AsTask());
                 return gone;
@@ -136,6 +132,48 @@ public sealed class InterfaceService(TransactionRunner tx, ILinkObserver links, 
         {
             UseCaseMetrics.Destroyed(cloner, e.Errno);
             throw;
+        }
+    }
+
+    /// <summary>
+    /// SIOCIFDESTROY of the interface with this id in whichever vnet it is now: the cloning device's tap
+    /// goes when its socket closes, even after a move.
+    /// </summary>
+    public async Task DestroyWhereverAsync(Guid id, string? actor, CancellationToken ct)
+    {
+        var vnet = await tx.ReadAsync(async (s, ct) => (await s.RowForChangeInAnyVnetAsync(id, ct))?.Vnet, ct)
+            ?? throw new IfError(Errno.ENXIO, $"no interface '{id}'", Ioctl.IfDestroy);
+        Curvnet.Set(vnet); // for this call only: an async method's change stays in it
+        await DestroyAsync(id.ToString(), null, actor, ct);
+    }
+
+    /// <summary>
+    /// <c>if_detach</c> of interfaces being destroyed whose rows the caller locked, each in the vnet it
+    /// is in: groups and bridge left, row deleted, index freed, departure announced (its unit is the caller's).
+    /// </summary>
+    internal static async Task DepartAsync(StoreSession s, IReadOnlyList<DestroyedEnd> ends, string cloner, bool noGroup, Func<Guid, int?> unitOf,
+        IReadOnlyList<Membership> held, CancellationToken ct)
+    {
+        var clonerGroup = noGroup ? null : cloner;
+        foreach (var inVnet in ends.GroupBy(e => e.Vnet))
+        {
+            using var entered = s.Enter(inVnet.Key);
+            var here = inVnet.ToList();
+            var ids = here.Select(e => e.Id).ToHashSet();
+            var (groups, announceGroups) = await Departures.LeaveGroupsAsync(s, here.ConvertAll(e => (e.Id, e.Name, clonerGroup)),
+                held.Where(m => ids.Contains(m.InterfaceId)).ToList(), ct);
+            foreach (var end in here)
+            {
+                s.Delete(end.Id, end.Version);
+                s.FreeUnit(Pools.Ifindex, end.Index); // with the commit: nobody reuses it before
+            }
+            var bridges = here.Select(e => e.Bridge).OfType<Guid>().Distinct().ToList();
+            if (bridges.Count > 0)
+                await s.SaveAsync(ct); // the bridges' member lists, read next, must not hold it
+            await Departures.LeaveBridgesAsync(s, bridges, ct);
+            foreach (var end in here)
+                Announce.Departure(s, end.Id, end.Name, end.Index, cloner, unitOf(end.Id), groups[end.Id]);
+            announceGroups(s);
         }
     }
 
@@ -169,6 +207,31 @@ public sealed class InterfaceService(TransactionRunner tx, ILinkObserver links, 
             return Views.ToInfo(found);
         }, ct);
     }
+
+    /// <summary>
+    /// SIOCSIFVNET (<c>if_vmove_loan</c>, and <c>if_vmove_reclaim</c> asked from the child's side): moves
+    /// the interface from the vnet at hand to <paramref name="target"/>. Unknown target: ENXIO; the same
+    /// vnet, or its name taken there: EEXIST; the target full: ENOSPC. Who may move is the caller's to check.
+    /// </summary>
+    public Task<InterfaceInfo> MoveAsync(string reference, string target, IReadOnlySet<long>? ifMatch, string? actor, CancellationToken ct) =>
+        tx.WriteAsync(actor, async (s, ct) =>
+        {
+            var id = (await s.BriefAsync(reference, ct))?.Id ?? throw new IfError(Errno.ENXIO, $"no interface '{reference}'", Ioctl.SetVnet);
+            await s.LockInterfacesAsync([id], ct);
+            var row = (await s.ViewForChangeAsync(id, ct))?.Row
+                ?? throw new IfError(Errno.ENXIO, $"no interface '{reference}'", Ioctl.SetVnet); // moved or destroyed meanwhile
+            Views.CheckVersion(row, ifMatch);
+            if (!await s.VnetExistsAsync(target, ct))
+                throw new IfError(Errno.ENXIO, $"no vnet '{target}'", Ioctl.SetVnet);
+            if (target == s.Vnet)
+                throw new IfError(Errno.EEXIST, $"'{row.Name}' is in vnet '{target}' already", Ioctl.SetVnet);
+            var touched = await Moving.MoveAsync(s, row, target, ct);
+            log.LogInformation("interface {Name} moved from vnet {From} to {To}", row.Name, s.Vnet, target);
+            s.AfterCommit(ct => links.ChangedAsync(touched, ct).AsTask());
+            await s.SaveAsync(ct);
+            using (s.Enter(target))
+                return Views.ToInfo(await s.ViewAsync(id.ToString(), ct) ?? throw new InvalidOperationException("a moved interface is in its target"));
+        }, ct);
 
     /// <summary>
     /// Holds <paramref name="name"/> for the rest of the batch this runs in: an upsert of the same name

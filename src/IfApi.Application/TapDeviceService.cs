@@ -27,13 +27,14 @@ public sealed class TapDeviceService(TransactionRunner tx, StoreOptions options,
             // The row first: opens, closes and the expiry of this device take turns on it, so the
             // flags read below are the ones this transaction's write will replace.
             await s.LockInterfacesAsync([id], ct);
-            var found = await s.ViewForChangeAsync(id, ct)
+            // In whichever vnet it is now: a device stays open while its tap moves.
+            var found = await s.RowForChangeInAnyVnetAsync(id, ct)
                 ?? throw new IfError(Errno.ENXIO, "the interface was destroyed meanwhile", Ioctl.TapOpen);
             var until = LeaseEnd();
             if (!await s.TakeLeaseAsync(id, options.ReplicaId, NowMs(), until, ct))
             {
                 if (await s.HasLeaseAsync(id, ct))
-                    throw new IfError(Errno.EBUSY, $"'{found.Row.Name}' is open on another replica", Ioctl.TapOpen);
+                    throw new IfError(Errno.EBUSY, $"'{found.Name}' is open on another replica", Ioctl.TapOpen);
                 s.AddLease(id, options.ReplicaId, until);
             }
             return SetRunning(s, found, running: true, bringUp);
@@ -52,7 +53,7 @@ public sealed class TapDeviceService(TransactionRunner tx, StoreOptions options,
             await s.LockInterfacesAsync([id], ct);
             if (!await s.DropLeaseAsync(id, options.ReplicaId, ct))
                 return false;
-            if (await s.ViewForChangeAsync(id, ct) is { } found)
+            if (await s.RowForChangeInAnyVnetAsync(id, ct) is { } found)
                 SetRunning(s, found, running: false, bringUp: false);
             return true;
         }, ct);
@@ -78,7 +79,7 @@ public sealed class TapDeviceService(TransactionRunner tx, StoreOptions options,
             await s.EndLeasesAsync(candidates, now, ct);
             var orphans = await s.FlaggedWithoutLeaseForChangeAsync(candidates, IfFlags.Running, ct);
             foreach (var found in orphans)
-                SetRunning(s, found, running: false, bringUp: false);
+                SetRunning(s, found.Row, running: false, bringUp: false);
             return orphans.Count;
         }, ct);
 
@@ -93,10 +94,9 @@ public sealed class TapDeviceService(TransactionRunner tx, StoreOptions options,
             await s.EndAllLeasesAsync(IfFlags.Running, ct);
     }
 
-    /// <summary>Sets or clears IFF_RUNNING on a row to change and announces it; true when IFF_UP came on.</summary>
-    private static bool SetRunning(StoreSession s, InterfaceView found, bool running, bool bringUp)
+    /// <summary>Sets or clears IFF_RUNNING on a row to change and announces it in its vnet; true when IFF_UP came on.</summary>
+    private static bool SetRunning(StoreSession s, InterfaceRow row, bool running, bool bringUp)
     {
-        var row = found.Row;
         var before = Views.Attributes(row);
         var flags = running ? before.Flags | IfFlags.Running : before.Flags & ~IfFlags.Running;
         if (bringUp)
@@ -105,7 +105,8 @@ public sealed class TapDeviceService(TransactionRunner tx, StoreOptions options,
             return false;
         row.Flags = (int)flags;
         row.Version++;
-        Announce.Change(s, row.Id, before, before with { Flags = flags });
+        using (s.Enter(row.Vnet))
+            Announce.Change(s, row.Id, before, before with { Flags = flags });
         return (before.Flags & IfFlags.Up) == 0 && (flags & IfFlags.Up) != 0;
     }
 }

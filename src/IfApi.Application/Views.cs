@@ -72,7 +72,7 @@ internal static class Announce
         s.Announce(new InterfaceArrival(row.Id, row.Name, row.Index, row.Kind, row.Cloner, row.Unit, Views.OrderGroups(row.Groups.Select(g => g.Group))));
 
     /// <summary>IFAN_DEPARTURE, with the groups the interface left.</summary>
-    public static void Departure(StoreSession s, Guid id, string name, int index, string cloner, int? unit, string[] groups) =>
+    public static void Departure(StoreSession s, Guid id, string name, int index, string? cloner, int? unit, string[] groups) =>
         s.Announce(new InterfaceDeparture(id, name, index, cloner, unit, groups));
 
     /// <summary>

@@ -69,4 +69,7 @@ public static class Ioctl
     public const string BridgeDelete = "BRDGDEL";
     public const string TapOpen = "tap_dev_open";
     public const string Transmit = "if_transmit";
+    public const string SetVnet = "SIOCSIFVNET";
+    public const string VnetCreate = "jail_create";
+    public const string VnetRemove = "jail_remove";
 }

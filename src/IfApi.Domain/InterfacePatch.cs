@@ -26,7 +26,20 @@ public sealed record InterfacePatch
     public IfFlags? Flags { get; init; }
     public string? Lladdr { get; init; }
 
+    /// <summary>SIOCSIFVNET: the vnet to move the interface to; a move is asked alone.</summary>
+    public string? Vnet { get; init; }
+
     public bool IsEmpty => this == new InterfacePatch();
+
+    /// <summary>Whether the patch is a move (<see cref="Vnet"/>); EINVAL when a move comes with anything else.</summary>
+    public bool IsMove()
+    {
+        if (Vnet is null)
+            return false;
+        if (!(this with { Vnet = null }).IsEmpty)
+            throw new IfError(Errno.EINVAL, "a move to another vnet is asked alone: {\"vnet\": NAME}", Ioctl.SetVnet);
+        return true;
+    }
 
     /// <summary>The ioctl a refusal of the whole patch (an unknown interface, say) is reported under: the first one asked.</summary>
     public string FirstIoctl => Name is not null ? Ioctl.SetName

@@ -11,18 +11,22 @@ namespace IfApi.Store;
 /// </summary>
 public sealed class ClonerCache
 {
-    private volatile Snapshot? _current;
+    // Per vnet: each has its own cloners (V_if_cloners).
+    private readonly System.Collections.Concurrent.ConcurrentDictionary<string, Snapshot> _current = new(StringComparer.Ordinal);
 
     internal sealed record Snapshot(List<ClonerRow> Rows, long MaxSeq);
 
-    internal Snapshot? Current => _current;
+    internal Snapshot? Current(string vnet) => _current.TryGetValue(vnet, out var s) ? s : null;
 
-    internal void Keep(List<ClonerRow> rows) =>
-        _current = new Snapshot(rows, rows.Count == 0 ? 0 : rows.Max(r => r.Seq));
+    internal void Keep(string vnet, List<ClonerRow> rows) =>
+        _current[vnet] = new Snapshot(rows, rows.Count == 0 ? 0 : rows.Max(r => r.Seq));
 
-    internal void Forget(Snapshot stale) => Interlocked.CompareExchange(ref _current, null, stale);
+    internal void Forget(string vnet, Snapshot stale) => _current.TryRemove(new KeyValuePair<string, Snapshot>(vnet, stale));
 
-    internal const string VersionSql = "SELECT count(*), coalesce(max(seq), 0) FROM cloners";
+    /// <summary>Forgets a vnet that is gone.</summary>
+    internal void Forget(string vnet) => _current.TryRemove(vnet, out _);
+
+    internal const string VersionSql = "SELECT count(*), coalesce(max(seq), 0) FROM cloners WHERE vnet = $1";
 }
 
 /// <summary>The cloners a create matches its name against, with what is known of that name.</summary>

@@ -17,10 +17,10 @@ internal static class CreateProbes
     private static readonly string[] ProbeSql = [.. Enumerable.Range(0, 5).Select(ProbeSqlFor)];
 
     private static string ProbeSqlFor(int names) =>
-        "SELECT c.seq, " + (names == 0 ? "false" : string.Join(" OR ", Enumerable.Range(2, names).Select(p => $"EXISTS (SELECT FROM interfaces AS i WHERE i.name = ${p})")))
-        + " FROM cloners AS c WHERE c.name = $1";
+        "SELECT c.seq, " + (names == 0 ? "false" : string.Join(" OR ", Enumerable.Range(3, names).Select(p => $"EXISTS (SELECT FROM interfaces AS i WHERE i.vnet = $1 AND i.name = ${p})")))
+        + " FROM cloners AS c WHERE c.vnet = $1 AND c.name = $2";
 
-    public static async Task<(long? Seq, bool Held, int? Index)> ProbeAsync(IfDbContext db, string cloner, string[] names, bool claimIndex,
+    public static async Task<(long? Seq, bool Held, int? Index)> ProbeAsync(IfDbContext db, string vnet, string cloner, string[] names, bool claimIndex,
         PendingChecks checks, CancellationToken ct)
     {
         if (!db.IsPostgres)
@@ -33,13 +33,13 @@ internal static class CreateProbes
         await using var batch = StoreDialect.PgBatch(db);
         var probe = new NpgsqlBatchCommand(names.Length < ProbeSql.Length ? ProbeSql[names.Length] : ProbeSqlFor(names.Length))
         {
-            Parameters = { new() { Value = cloner } },
+            Parameters = { new() { Value = vnet }, new() { Value = cloner } },
         };
         foreach (var name in names)
             probe.Parameters.Add(new() { Value = name });
         batch.BatchCommands.Add(probe);
         if (claimIndex)
-            batch.BatchCommands.Add(new NpgsqlBatchCommand(StoredUnitPool.PgClaimLowest) { Parameters = { new() { Value = Pools.Ifindex }, new() { Value = 1 } } });
+            batch.BatchCommands.Add(new NpgsqlBatchCommand(StoredUnitPool.PgClaimLowest) { Parameters = { new() { Value = Pools.In(vnet, Pools.Ifindex) }, new() { Value = 1 } } });
         await using var reader = await checks.ExecuteAsync(batch, ct);
         long? seq = null;
         var held = false;

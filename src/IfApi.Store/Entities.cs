@@ -1,9 +1,13 @@
+using IfApi.Domain;
+
 namespace IfApi.Store;
 
 /// <summary>A cloner definition (<c>struct if_clone</c>). <see cref="Seq"/> orders the list newest first.</summary>
 public sealed class ClonerRow
 {
     public long Seq { get; set; }
+    /// <summary>The vnet whose cloner it is (<c>V_if_cloners</c>): each vnet has its own, with its own unit pools.</summary>
+    public string Vnet { get; set; } = Vnets.Host;
     public required string Name { get; set; }
     public required string Kind { get; set; }
     public int MaxUnit { get; set; }
@@ -19,6 +23,10 @@ public sealed class ClonerRow
 public sealed class InterfaceRow
 {
     public Guid Id { get; set; }
+    /// <summary>The vnet it is in now (<c>ifp->if_vnet</c>): its name and index are unique there.</summary>
+    public string Vnet { get; set; } = Vnets.Host;
+    /// <summary>The vnet whose cloner made it (<c>ifp->if_home_vnet</c>): its unit is that cloner's.</summary>
+    public string HomeVnet { get; set; } = Vnets.Host;
     public int Index { get; set; }
     public required string Name { get; set; }
     public required string Kind { get; set; }
@@ -46,6 +54,8 @@ public sealed class InterfaceRow
 public sealed class GroupMemberRow
 {
     public Guid InterfaceId { get; set; }
+    /// <summary>The member's vnet: groups are per vnet (<c>V_ifg_head</c>).</summary>
+    public string Vnet { get; set; } = Vnets.Host;
     public required string Group { get; set; }
 }
 
@@ -84,6 +94,9 @@ public sealed class IdempotencyRow
     /// <summary>The longest key kept.</summary>
     public const int MaxKeyLength = 255;
 
+    /// <summary>A key is kept under its vnet (<see cref="Pools.In"/>): tenants never see each other's answers.</summary>
+    public const int MaxStoredKeyLength = MaxKeyLength + 1 + 16;
+
     public required string Key { get; set; }
     /// <summary>SHA-256 of the request, so the same key with another request can be refused.</summary>
     public required string RequestHash { get; set; }
@@ -107,6 +120,15 @@ public sealed class TapLeaseRow
     public long ExpiresAt { get; set; }
 }
 
+/// <summary>A virtual network stack (VIMAGE's <c>struct vnet</c>): its own interfaces, indexes, groups, cloners and events.</summary>
+public sealed class VnetRow
+{
+    public required string Name { get; set; }
+    /// <summary>How many interfaces it may hold: the size of its index pool.</summary>
+    public int MaxInterfaces { get; set; }
+    public DateTimeOffset CreatedAt { get; set; }
+}
+
 /// <summary>Store-wide facts, such as whether the built-in cloners were attached.</summary>
 public sealed class MetaRow
 {
@@ -124,4 +146,22 @@ public static class Pools
 
     /// <summary>A group's lock: whoever holds it can tell whether a change begins or ends the group.</summary>
     public static string Group(string name) => "#group:" + name;
+
+    /// <summary>
+    /// A pool or lock name of <paramref name="vnet"/>: the host's are the bare names (as before vnets),
+    /// another's are prefixed with the vnet and a slash, which no bare name contains.
+    /// </summary>
+    public static string In(string vnet, string name) => vnet == Vnets.Host ? name : vnet + "/" + name;
+}
+
+/// <summary>The vnet the code running now works in (the kernel's <c>curvnet</c>), set once per request.</summary>
+public static class Curvnet
+{
+    private static readonly AsyncLocal<string?> Current = new();
+
+    /// <summary>The current vnet; <see cref="Vnets.Host"/> unless set.</summary>
+    public static string Name => Current.Value ?? Vnets.Host;
+
+    /// <summary><c>CURVNET_SET</c> for the rest of the calling async flow (an async method's change stays in it).</summary>
+    public static void Set(string vnet) => Current.Value = vnet;
 }

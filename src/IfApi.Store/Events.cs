@@ -22,6 +22,8 @@ public sealed class EventRow
     /// <summary>When the change wrote it; on PostgreSQL the server's clock, the same for every replica.</summary>
     public DateTimeOffset At { get; set; }
     public required string Type { get; set; }
+    /// <summary>The vnet whose stream it is in.</summary>
+    public string Vnet { get; set; } = Vnets.Host;
     public Guid? InterfaceId { get; set; }
     /// <summary>The interface, group or cloner the event is about, by name.</summary>
     public string? Subject { get; set; }
@@ -47,11 +49,12 @@ internal static class Outbox
             Subject = announcement.Subject,
             Data = JsonSerializer.Serialize(announcement, announcement.GetType(), Json),
             Actor = actor,
+            Vnet = db.Vnet,
         });
 }
 
 /// <summary>A stamped event as subscribers get it.</summary>
-public sealed record EventInfo(long Id, DateTimeOffset At, string Type, Guid? InterfaceId, string? Subject, string Data, string? Actor);
+public sealed record EventInfo(long Id, DateTimeOffset At, string Type, Guid? InterfaceId, string? Subject, string Data, string? Actor, string Vnet);
 
 /// <summary>
 /// Wake-ups between writers, the sequencer and subscribers, in one process. Writers kick after a
@@ -262,7 +265,7 @@ public sealed class EventSequencer(TransactionRunner tx, EventSignals signals, I
                 {
                     new NpgsqlBatchCommand($"SELECT pg_advisory_xact_lock(hashtext('{Pools.Events}'))"),
                     new NpgsqlBatchCommand($"""
-                        WITH s AS ({StampSql} RETURNING events.pos, events.at, events.type, events.interface_id, events.subject, events.data, events.actor)
+                        WITH s AS ({StampSql} RETURNING events.pos, events.at, events.type, events.interface_id, events.subject, events.data, events.actor, events.vnet)
                         SELECT s.*, (SELECT count(*) FROM (SELECT pg_notify('{Channel}', max(pos)::text) FROM s HAVING count(*) > 0) AS n)
                         FROM s ORDER BY s.pos
                         """),
@@ -282,7 +285,7 @@ public sealed class EventSequencer(TransactionRunner tx, EventSignals signals, I
             var conn = db.Database.GetDbConnection();
             await using var stamp = conn.CreateCommand();
             stamp.Transaction = db.Database.CurrentTransaction!.GetDbTransaction();
-            stamp.CommandText = $"{StampSql} RETURNING pos, at, type, interface_id, subject, data, actor";
+            stamp.CommandText = $"{StampSql} RETURNING pos, at, type, interface_id, subject, data, actor, vnet";
             List<EventInfo> stamped;
             await using (var reader = await stamp.ExecuteReaderAsync(ct))
                 stamped = await ReadEventsAsync(reader, ct);
@@ -301,7 +304,7 @@ public sealed class EventSequencer(TransactionRunner tx, EventSignals signals, I
         while (await reader.ReadAsync(ct))
             events.Add(new EventInfo(reader.GetInt64(0), reader.GetFieldValue<DateTimeOffset>(1), reader.GetString(2),
                 reader.IsDBNull(3) ? null : reader.GetFieldValue<Guid>(3), reader.IsDBNull(4) ? null : reader.GetString(4), reader.GetString(5),
-                reader.IsDBNull(6) ? null : reader.GetString(6)));
+                reader.IsDBNull(6) ? null : reader.GetString(6), reader.GetString(7)));
         return events;
     }
 
@@ -310,7 +313,7 @@ public sealed class EventSequencer(TransactionRunner tx, EventSignals signals, I
     {
         await using var db = await factory.CreateDbContextAsync(ct);
         return await db.Events.AsNoTracking().Where(e => e.Pos > after).OrderBy(e => e.Pos).Take(limit)
-            .Select(e => new EventInfo(e.Pos!.Value, e.At, e.Type, e.InterfaceId, e.Subject, e.Data, e.Actor))
+            .Select(e => new EventInfo(e.Pos!.Value, e.At, e.Type, e.InterfaceId, e.Subject, e.Data, e.Actor, e.Vnet))
             .ToListAsync(ct);
     }
 

@@ -4,6 +4,7 @@ namespace IfApi.Store;
 
 public sealed class IfDbContext(DbContextOptions<IfDbContext> options) : DbContext(options)
 {
+    public DbSet<VnetRow> Vnets => Set<VnetRow>();
     public DbSet<ClonerRow> Cloners => Set<ClonerRow>();
     public DbSet<InterfaceRow> Interfaces => Set<InterfaceRow>();
     public DbSet<GroupMemberRow> GroupMembers => Set<GroupMemberRow>();
@@ -26,6 +27,16 @@ public sealed class IfDbContext(DbContextOptions<IfDbContext> options) : DbConte
     private bool? _postgres;
 
     /// <summary>
+    /// The vnet every query of interfaces, cloners and group memberships is confined to (a global
+    /// query filter, as a jail sees its own stack only): the one <see cref="Enter"/> set, else the
+    /// request's (<see cref="Curvnet"/>). Reads across vnets say so with <c>IgnoreQueryFilters</c>.
+    /// </summary>
+    public string Vnet => Entered ?? Curvnet.Name;
+
+    /// <summary>Set while a session works in another vnet than the request's (a move's arrival, a home vnet's unit).</summary>
+    internal string? Entered { get; set; }
+
+    /// <summary>
     /// Whether this context talks to PostgreSQL, asked once per pooled context: EF's own answer reads
     /// the provider assembly's name each time, behind a lock, which every create and destroy paid for.
     /// </summary>
@@ -38,8 +49,11 @@ public sealed class IfDbContext(DbContextOptions<IfDbContext> options) : DbConte
             e.ToTable("cloners");
             e.HasKey(x => x.Seq);
             e.Property(x => x.Seq).HasColumnName("seq").ValueGeneratedOnAdd();
+            e.Property(x => x.Vnet).HasColumnName("vnet").HasMaxLength(16);
             e.Property(x => x.Name).HasColumnName("name").HasMaxLength(16);
-            e.HasAlternateKey(x => x.Name);
+            e.HasAlternateKey(x => new { x.Vnet, x.Name });
+            e.HasOne<VnetRow>().WithMany().HasForeignKey(x => x.Vnet).OnDelete(DeleteBehavior.Restrict);
+            e.HasQueryFilter(x => x.Vnet == Vnet);
             e.Property(x => x.Kind).HasColumnName("kind").HasMaxLength(16);
             e.Property(x => x.MaxUnit).HasColumnName("max_unit");
             e.Property(x => x.NoGroup).HasColumnName("no_group");
@@ -52,16 +66,23 @@ public sealed class IfDbContext(DbContextOptions<IfDbContext> options) : DbConte
             e.ToTable("interfaces");
             e.HasKey(x => x.Id);
             e.Property(x => x.Id).HasColumnName("id").ValueGeneratedNever();
+            e.Property(x => x.Vnet).HasColumnName("vnet").HasMaxLength(16);
+            e.Property(x => x.HomeVnet).HasColumnName("home_vnet").HasMaxLength(16);
+            e.HasOne<VnetRow>().WithMany().HasForeignKey(x => x.Vnet).OnDelete(DeleteBehavior.Restrict);
+            e.HasQueryFilter(x => x.Vnet == Vnet);
+            // Names and indexes are unique per vnet (V_if_index, each stack's ifnet list).
             e.Property(x => x.Index).HasColumnName("if_index");
-            e.HasIndex(x => x.Index).IsUnique();
+            e.HasIndex(x => new { x.Vnet, x.Index }).IsUnique();
             e.Property(x => x.Name).HasColumnName("name").HasMaxLength(64);
-            e.HasIndex(x => x.Name).IsUnique();
+            e.HasIndex(x => new { x.Vnet, x.Name }).IsUnique();
             e.Property(x => x.Kind).HasColumnName("kind").HasMaxLength(16);
             e.Property(x => x.Cloner).HasColumnName("cloner").HasMaxLength(16);
             // A clone cannot outlive its cloner: detach deletes the clones first, and the key makes a
             // create that raced a detach fail instead of leaving an orphan.
-            e.HasOne<ClonerRow>().WithMany().HasForeignKey(x => x.Cloner).HasPrincipalKey(c => c.Name).OnDelete(DeleteBehavior.Restrict);
-            e.HasIndex(x => new { x.Cloner, x.Unit });
+            // Its cloner is its home vnet's, wherever it is now (ifc_find_cloner_in_vnet(if_dname, if_home_vnet)).
+            e.HasOne<ClonerRow>().WithMany().HasForeignKey(x => new { x.HomeVnet, x.Cloner }).HasPrincipalKey(c => new { c.Vnet, c.Name })
+                .OnDelete(DeleteBehavior.Restrict);
+            e.HasIndex(x => new { x.HomeVnet, x.Cloner, x.Unit });
             e.Property(x => x.Unit).HasColumnName("unit");
             e.Property(x => x.Flags).HasColumnName("flags");
             e.Property(x => x.Mtu).HasColumnName("mtu");
@@ -90,14 +111,16 @@ public sealed class IfDbContext(DbContextOptions<IfDbContext> options) : DbConte
             e.HasKey(x => new { x.InterfaceId, x.Group });
             e.Property(x => x.InterfaceId).HasColumnName("interface_id");
             e.Property(x => x.Group).HasColumnName("group_name").HasMaxLength(64);
-            e.HasIndex(x => new { x.Group, x.InterfaceId });
+            e.Property(x => x.Vnet).HasColumnName("vnet").HasMaxLength(16);
+            e.HasIndex(x => new { x.Vnet, x.Group, x.InterfaceId });
+            e.HasQueryFilter(x => x.Vnet == Vnet);
         });
 
         b.Entity<UnitPoolRow>(e =>
         {
             e.ToTable("unit_pools");
             e.HasKey(x => x.Pool);
-            e.Property(x => x.Pool).HasColumnName("pool").HasMaxLength(16);
+            e.Property(x => x.Pool).HasColumnName("pool").HasMaxLength(48);
             e.Property(x => x.Fresh).HasColumnName("fresh");
             e.Property(x => x.Hi).HasColumnName("hi");
         });
@@ -107,7 +130,7 @@ public sealed class IfDbContext(DbContextOptions<IfDbContext> options) : DbConte
             e.ToTable("free_units");
             // The key is the order a claim scans in: the lowest free unit of a pool is one index seek.
             e.HasKey(x => new { x.Pool, x.Unit });
-            e.Property(x => x.Pool).HasColumnName("pool").HasMaxLength(16);
+            e.Property(x => x.Pool).HasColumnName("pool").HasMaxLength(48);
             e.Property(x => x.Unit).HasColumnName("unit");
         });
 
@@ -124,6 +147,8 @@ public sealed class IfDbContext(DbContextOptions<IfDbContext> options) : DbConte
             if (Database.IsNpgsql())
                 e.Property(x => x.At).HasDefaultValueSql("clock_timestamp()");
             e.Property(x => x.Type).HasColumnName("type").HasMaxLength(32);
+            // Each vnet has its own routing socket: a stream reads its vnet's events only.
+            e.Property(x => x.Vnet).HasColumnName("vnet").HasMaxLength(16);
             e.Property(x => x.InterfaceId).HasColumnName("interface_id");
             e.Property(x => x.Subject).HasColumnName("subject").HasMaxLength(64);
             e.Property(x => x.Data).HasColumnName("data");
@@ -146,11 +171,20 @@ public sealed class IfDbContext(DbContextOptions<IfDbContext> options) : DbConte
         {
             e.ToTable("idempotency_keys");
             e.HasKey(x => x.Key);
-            e.Property(x => x.Key).HasColumnName("key").HasMaxLength(IdempotencyRow.MaxKeyLength);
+            e.Property(x => x.Key).HasColumnName("key").HasMaxLength(IdempotencyRow.MaxStoredKeyLength);
             e.Property(x => x.RequestHash).HasColumnName("request_hash").HasMaxLength(64);
             e.Property(x => x.Result).HasColumnName("result");
             e.Property(x => x.ExpiresAt).HasColumnName("expires_at");
             e.HasIndex(x => x.ExpiresAt);
+        });
+
+        b.Entity<VnetRow>(e =>
+        {
+            e.ToTable("vnets");
+            e.HasKey(x => x.Name);
+            e.Property(x => x.Name).HasColumnName("name").HasMaxLength(16);
+            e.Property(x => x.MaxInterfaces).HasColumnName("max_interfaces");
+            e.Property(x => x.CreatedAt).HasColumnName("created_at");
         });
 
         b.Entity<MetaRow>(e =>

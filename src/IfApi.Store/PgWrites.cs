@@ -19,13 +19,13 @@ internal sealed class PgWrites(PendingChecks checks)
 {
     private const string InsertInterface = """
         INSERT INTO interfaces (id, if_index, name, kind, cloner, unit, flags, mtu, metric, description, lladdr, created_at, version,
-                                peer_id, parent_id, vlan_tag, bridge_id)
-        VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17)
+                                peer_id, parent_id, vlan_tag, bridge_id, vnet, home_vnet)
+        VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19)
         """;
 
-    private const string InsertMembership = "INSERT INTO group_members (interface_id, group_name) VALUES ($1, $2)";
+    private const string InsertMembership = "INSERT INTO group_members (interface_id, group_name, vnet) VALUES ($1, $2, $3)";
     private const string InsertFreeUnit = "INSERT INTO free_units (pool, unit) VALUES ($1, $2)";
-    private const string InsertEvent = "INSERT INTO events (type, interface_id, subject, data, actor) VALUES ($1, $2, $3, $4, $5)";
+    private const string InsertEvent = "INSERT INTO events (type, interface_id, subject, data, actor, vnet) VALUES ($1, $2, $3, $4, $5, $6)";
     // A delete over the version read must find its row: another transaction changed it meanwhile
     // otherwise. Dividing by the count of rows deleted makes the server refuse the transaction then,
     // before a COMMIT that may follow in the same batch.
@@ -46,17 +46,17 @@ internal sealed class PgWrites(PendingChecks checks)
     public void Add(InterfaceRow i) => _queued.Add(into =>
     {
         into.Add(Command(InsertInterface, i.Id, i.Index, i.Name, i.Kind, i.Cloner, i.Unit, i.Flags, i.Mtu, i.Metric, i.Description, i.Lladdr,
-            i.CreatedAt, i.Version, i.PeerId, i.ParentId, i.VlanTag, i.BridgeId));
+            i.CreatedAt, i.Version, i.PeerId, i.ParentId, i.VlanTag, i.BridgeId, i.Vnet, i.HomeVnet));
         foreach (var g in i.Groups)
-            into.Add(Command(InsertMembership, i.Id, g.Group));
+            into.Add(Command(InsertMembership, i.Id, g.Group, i.Vnet));
     });
 
-    public void Join(Guid id, string group) => Queue(Command(InsertMembership, id, group));
+    public void Join(Guid id, string group, string vnet) => Queue(Command(InsertMembership, id, group, vnet));
 
     public void FreeUnit(string pool, int unit) => Queue(Command(InsertFreeUnit, pool, unit));
 
-    public void Announce(Announcement a, string? actor) =>
-        Queue(Command(InsertEvent, a.Type, a.InterfaceId, a.Subject, JsonSerializer.Serialize(a, a.GetType(), Outbox.Json), actor));
+    public void Announce(Announcement a, string? actor, string vnet) =>
+        Queue(Command(InsertEvent, a.Type, a.InterfaceId, a.Subject, JsonSerializer.Serialize(a, a.GetType(), Outbox.Json), actor, vnet));
 
     public void Delete(Guid id, long version)
     {

@@ -36,18 +36,11 @@ internal static class StoreDialect
             : Task.CompletedTask;
 
     /// <summary>
-    /// A group's lock, PostgreSQL's advisory lock alone: those who wait for it also hold row locks, and
-    /// only waits the server can see are waits its deadlock detector can break.
-    /// </summary>
-    public static Task LockGroupAsync(IfDbContext db, StoreProvider provider, string group, CancellationToken ct) =>
-        LockAsync(db, provider, Pools.Group(group), ct);
-
-    /// <summary>
     /// Locks a cloner's row until the transaction ends (PostgreSQL <c>FOR UPDATE</c>): a create of one
     /// of its clones holds it shared through the interface's foreign key, so the two take turns.
     /// </summary>
-    public static Task LockClonerAsync(IfDbContext db, StoreProvider provider, string cloner, CancellationToken ct) =>
+    public static Task LockClonerAsync(IfDbContext db, StoreProvider provider, string vnet, string cloner, CancellationToken ct) =>
         provider == StoreProvider.Postgres
-            ? db.Database.ExecuteSqlAsync($"SELECT 1 FROM cloners WHERE name = {cloner} FOR UPDATE", ct)
+            ? db.Database.ExecuteSqlAsync($"SELECT 1 FROM cloners WHERE vnet = {vnet} AND name = {cloner} FOR UPDATE", ct)
             : Task.CompletedTask;
 }

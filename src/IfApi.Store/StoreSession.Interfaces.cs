@@ -20,19 +20,20 @@ public sealed record InterfaceBrief(Guid Id, string Name, InterfaceKind Kind);
 /// <summary>One membership of an interface in a group, as read.</summary>
 public sealed record Membership(Guid InterfaceId, string Group);
 
-/// <summary>An interface being destroyed (or its epair peer), as read under its row lock.</summary>
-public sealed record DestroyedEnd(Guid Id, string Name, int Index, long Version, Guid? Bridge);
+/// <summary>An interface being destroyed (or its epair peer, maybe in another vnet), as read under its row lock.</summary>
+public sealed record DestroyedEnd(Guid Id, string Name, int Index, long Version, Guid? Bridge, string Vnet);
 
 /// <summary>What a destroy needs of its interface, read with the interface's row (and its peer's) locked.</summary>
+/// <param name="HomeVnet">Whose cloner made it: its unit goes back there.</param>
 public sealed record DestroyTarget(DestroyedEnd End, DestroyedEnd? Peer, string? Cloner, int? Unit, int? MinIfs, bool NoGroup,
-    IReadOnlyList<Membership> Memberships)
+    IReadOnlyList<Membership> Memberships, string HomeVnet)
 {
     public string Name => End.Name;
     public long Version => End.Version;
 }
 
-/// <summary>A clone of a cloner being detached.</summary>
-public sealed record CloneBrief(Guid Id, int Index, string Name, int? Unit);
+/// <summary>A clone of a cloner being detached, in the vnet it is in now.</summary>
+public sealed record CloneBrief(DestroyedEnd End, int? Unit);
 
 public sealed partial class StoreSession
 {
@@ -60,9 +61,16 @@ public sealed partial class StoreSession
     public Task<InterfaceView?> ViewForChangeAsync(string reference, CancellationToken ct) =>
         View(ByReference(_db.Interfaces, reference)).FirstOrDefaultAsync(ct);
 
-    /// <summary>An interface by id, to change.</summary>
+    /// <summary>An interface by id in this vnet, to change.</summary>
     public Task<InterfaceView?> ViewForChangeAsync(Guid id, CancellationToken ct) =>
         View(_db.Interfaces.Where(i => i.Id == id)).FirstOrDefaultAsync(ct);
+
+    /// <summary>
+    /// An interface by id in whichever vnet it is now, to change (a device that stays open while its
+    /// tap moves): work on it in its vnet (<see cref="Enter"/> its <see cref="InterfaceRow.Vnet"/>).
+    /// </summary>
+    public Task<InterfaceRow?> RowForChangeInAnyVnetAsync(Guid id, CancellationToken ct) =>
+        _db.Interfaces.IgnoreQueryFilters().FirstOrDefaultAsync(i => i.Id == id, ct);
 
     /// <summary>An interface's row alone, by id, to change.</summary>
     public Task<InterfaceRow?> RowForChangeAsync(Guid id, CancellationToken ct) => _db.Interfaces.FirstOrDefaultAsync(i => i.Id == id, ct);
@@ -93,6 +101,9 @@ public sealed partial class StoreSession
     /// <summary>A new interface, with its group memberships, written with the commit.</summary>
     public void Add(InterfaceRow row)
     {
+        row.Vnet = row.HomeVnet = Vnet; // made here, by this vnet's cloner
+        foreach (var g in row.Groups)
+            g.Vnet = Vnet;
         if (_writes is not null)
             _writes.Add(row);
         else
@@ -118,7 +129,7 @@ public sealed partial class StoreSession
     /// <summary>Deletes interfaces now, every one of them: one deleted meanwhile makes the transaction run again.</summary>
     public async Task DeleteNowAsync(IReadOnlyCollection<Guid> ids, CancellationToken ct)
     {
-        if (await _db.Interfaces.Where(i => ids.Contains(i.Id)).ExecuteDeleteAsync(ct) != ids.Count)
+        if (await _db.Interfaces.IgnoreQueryFilters().Where(i => ids.Contains(i.Id)).ExecuteDeleteAsync(ct) != ids.Count)
             throw new RaceLostException("an interface was deleted by another transaction meanwhile");
     }
 
@@ -126,11 +137,16 @@ public sealed partial class StoreSession
     /// Reads a destroy's target with its row (and its epair peer's) locked, and the memberships they
     /// hold as of those locks, on PostgreSQL in one round trip (<see cref="DestroyTargets"/>).
     /// </summary>
-    public Task<DestroyTarget?> DestroyTargetAsync(string reference, CancellationToken ct) => DestroyTargets.ReadLockedAsync(_db, reference, ct);
+    public Task<DestroyTarget?> DestroyTargetAsync(string reference, CancellationToken ct) => DestroyTargets.ReadLockedAsync(_db, Vnet, reference, ct);
 
-    public async Task<List<CloneBrief>> ClonesOfAsync(string cloner, CancellationToken ct) =>
-        (await _db.Interfaces.Where(i => i.Cloner == cloner).Select(i => new { i.Id, i.Index, i.Name, i.Unit }).ToListAsync(ct))
-            .ConvertAll(c => new CloneBrief(c.Id, c.Index, c.Name, c.Unit));
+    /// <summary>A cloner's clones, in whichever vnet each is now (<c>if_home_vnet</c> is this one).</summary>
+    public async Task<List<CloneBrief>> ClonesOfAsync(string cloner, CancellationToken ct)
+    {
+        var vnet = Vnet;
+        return (await _db.Interfaces.IgnoreQueryFilters().Where(i => i.HomeVnet == vnet && i.Cloner == cloner)
+                .Select(i => new { i.Id, i.Index, i.Name, i.Unit, i.Vnet, i.Version, i.BridgeId }).ToListAsync(ct))
+            .ConvertAll(c => new CloneBrief(new DestroyedEnd(c.Id, c.Name, c.Index, c.Version, c.BridgeId, c.Vnet), c.Unit));
+    }
 
     /// <summary>
     /// The interfaces a frame of any of <paramref name="ids"/> can reach, from its wiring as stored:
@@ -143,7 +159,8 @@ public sealed partial class StoreSession
         while (frontier.Count > 0)
         {
             // The frontier's interfaces and, for those that are bridges, their members.
-            var rows = await _db.Interfaces.AsNoTracking()
+            // In any vnet: an epair's ends may be in two (the one way frames pass between vnets).
+            var rows = await _db.Interfaces.AsNoTracking().IgnoreQueryFilters()
                 .Where(i => frontier.Contains(i.Id) || (i.BridgeId != null && frontier.Contains(i.BridgeId.Value)))
                 .Select(i => new { i.Id, i.Kind, i.Flags, i.Mtu, i.PeerId, i.BridgeId })
                 .ToListAsync(ct);
@@ -176,7 +193,7 @@ public sealed partial class StoreSession
 
     /// <summary>The bridges any of these interfaces is a member of.</summary>
     public Task<List<Guid>> BridgesOfAsync(IReadOnlyCollection<Guid> ids, CancellationToken ct) =>
-        _db.Interfaces.Where(i => ids.Contains(i.Id) && i.BridgeId != null).Select(i => i.BridgeId!.Value).Distinct().ToListAsync(ct);
+        _db.Interfaces.IgnoreQueryFilters().Where(i => ids.Contains(i.Id) && i.BridgeId != null).Select(i => i.BridgeId!.Value).Distinct().ToListAsync(ct);
 
     // ---- groups --------------------------------------------------------------------------------
 
@@ -187,15 +204,15 @@ public sealed partial class StoreSession
             .FirstOrDefaultAsync(ct))?.Groups;
 
     public Task<List<Membership>> MembershipsAsync(IReadOnlyCollection<Guid> ids, CancellationToken ct) =>
-        _db.GroupMembers.Where(g => ids.Contains(g.InterfaceId)).Select(g => new Membership(g.InterfaceId, g.Group)).ToListAsync(ct);
+        _db.GroupMembers.IgnoreQueryFilters().Where(g => ids.Contains(g.InterfaceId)).Select(g => new Membership(g.InterfaceId, g.Group)).ToListAsync(ct);
 
     /// <summary>A membership written with the commit.</summary>
     public void Join(Guid id, string group)
     {
         if (_writes is not null)
-            _writes.Join(id, group);
+            _writes.Join(id, group, Vnet);
         else
-            _db.GroupMembers.Add(new GroupMemberRow { InterfaceId = id, Group = group });
+            _db.GroupMembers.Add(new GroupMemberRow { InterfaceId = id, Group = group, Vnet = Vnet });
     }
 
     public Task LeaveAsync(Guid id, string group, CancellationToken ct) =>
@@ -203,7 +220,7 @@ public sealed partial class StoreSession
 
     /// <summary>Every membership of these interfaces, gone now.</summary>
     public Task LeaveAllAsync(IReadOnlyCollection<Guid> ids, CancellationToken ct) =>
-        _db.GroupMembers.Where(g => ids.Contains(g.InterfaceId)).ExecuteDeleteAsync(ct);
+        _db.GroupMembers.IgnoreQueryFilters().Where(g => ids.Contains(g.InterfaceId)).ExecuteDeleteAsync(ct);
 
     public Task<bool> GroupHasMembersAsync(string group, CancellationToken ct) => _db.GroupMembers.AnyAsync(g => g.Group == group, ct);
 
@@ -256,7 +273,7 @@ public sealed partial class StoreSession
 
     /// <summary>Interfaces flagged <paramref name="flag"/> with no lease live at <paramref name="now"/>.</summary>
     public Task<List<Guid>> FlaggedWithoutLiveLeaseAsync(IfFlags flag, long now, CancellationToken ct) =>
-        _db.Interfaces.Where(i => (i.Flags & (int)flag) != 0 && !_db.TapLeases.Any(l => l.InterfaceId == i.Id && l.ExpiresAt > now))
+        _db.Interfaces.IgnoreQueryFilters().Where(i => (i.Flags & (int)flag) != 0 && !_db.TapLeases.Any(l => l.InterfaceId == i.Id && l.ExpiresAt > now))
             .Select(i => i.Id).ToListAsync(ct);
 
     public Task EndLeasesAsync(IReadOnlyCollection<Guid> ids, long expiredBy, CancellationToken ct) =>
@@ -264,14 +281,14 @@ public sealed partial class StoreSession
 
     /// <summary>Of these interfaces, those flagged <paramref name="flag"/> with no lease at all, to change.</summary>
     public Task<List<InterfaceView>> FlaggedWithoutLeaseForChangeAsync(IReadOnlyCollection<Guid> ids, IfFlags flag, CancellationToken ct) =>
-        View(_db.Interfaces.Where(i => ids.Contains(i.Id) && (i.Flags & (int)flag) != 0 && !_db.TapLeases.Any(l => l.InterfaceId == i.Id)))
+        View(_db.Interfaces.IgnoreQueryFilters().Where(i => ids.Contains(i.Id) && (i.Flags & (int)flag) != 0 && !_db.TapLeases.Any(l => l.InterfaceId == i.Id)))
             .ToListAsync(ct);
 
     /// <summary>Every lease gone, and <paramref name="flag"/> cleared on every interface (moving its version).</summary>
     public async Task EndAllLeasesAsync(IfFlags flag, CancellationToken ct)
     {
         await _db.TapLeases.ExecuteDeleteAsync(ct);
-        await _db.Interfaces.Where(i => (i.Flags & (int)flag) != 0)
+        await _db.Interfaces.IgnoreQueryFilters().Where(i => (i.Flags & (int)flag) != 0)
             .ExecuteUpdateAsync(s => s.SetProperty(i => i.Flags, i => i.Flags & ~(int)flag).SetProperty(i => i.Version, i => i.Version + 1), ct);
     }
 }

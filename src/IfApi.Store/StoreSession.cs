@@ -34,7 +34,27 @@ public sealed partial class StoreSession
     {
         (_db, _provider, _extender) = (db, provider, extender);
         (Actor, DryRun) = (actor, dryRun);
+        db.Entered = null; // a pooled context may have been used before
         (_writes, _cloners) = provider == StoreProvider.Postgres ? (new PgWrites(_checks), cloners) : (null, null);
+    }
+
+    /// <summary>The vnet the session works in now: the request's (<see cref="Curvnet"/>), or the one <see cref="Enter"/> set.</summary>
+    public string Vnet => _db.Vnet;
+
+    /// <summary>
+    /// <c>CURVNET_SET</c>: works in <paramref name="vnet"/> until the result is disposed (then back
+    /// where it was): what a move does on arrival, and a destroy with the unit of a home vnet.
+    /// </summary>
+    public IDisposable Enter(string vnet)
+    {
+        var was = _db.Entered;
+        _db.Entered = vnet;
+        return new Restore(_db, was);
+    }
+
+    private sealed class Restore(IfDbContext db, string? was) : IDisposable
+    {
+        public void Dispose() => db.Entered = was;
     }
 
     /// <summary>Whether this session announced anything (the sequencer is woken after the commit).</summary>
@@ -74,23 +94,26 @@ public sealed partial class StoreSession
     public Task LockInterfacesAsync(Guid[] ids, CancellationToken ct) => StoreDialect.LockRowsAsync(_db, _provider, ids, ct);
 
     /// <summary>A group's lock until the commit, taken after any row locks.</summary>
-    public Task LockGroupAsync(string group, CancellationToken ct) => StoreDialect.LockGroupAsync(_db, _provider, group, ct);
+    public Task LockGroupAsync(string group, CancellationToken ct) => StoreDialect.LockAsync(_db, _provider, Pools.In(Vnet, Pools.Group(group)), ct);
 
     /// <summary>A cloner's row until the commit: its clones' creates hold it shared, so a detach waits for them.</summary>
-    public Task LockClonerAsync(string cloner, CancellationToken ct) => StoreDialect.LockClonerAsync(_db, _provider, cloner, ct);
+    public Task LockClonerAsync(string cloner, CancellationToken ct) => StoreDialect.LockClonerAsync(_db, _provider, Vnet, cloner, ct);
 
-    /// <summary>A named lock until the commit, for what needs one writer across replicas (the first start).</summary>
-    public Task LockAsync(string name, CancellationToken ct) => StoreDialect.LockAsync(_db, _provider, name, ct);
+    /// <summary>A named lock of this vnet until the commit, for what needs one writer across replicas (the first start).</summary>
+    public Task LockAsync(string name, CancellationToken ct) => StoreDialect.LockAsync(_db, _provider, Pools.In(Vnet, name), ct);
 
     // ---- units ---------------------------------------------------------------------------------
 
     /// <summary>
-    /// A pool of units (a cloner's, or <see cref="Pools.Ifindex"/>) to claim from in this transaction.
+    /// A pool of units of this vnet (a cloner's, or <see cref="Pools.Ifindex"/>) to claim from in this transaction.
     /// <paramref name="madeHere"/>: the pool was made by this transaction, so nobody else can see it
     /// and it grows in place.
     /// </summary>
-    public IUnitPool Units(string pool, bool madeHere = false) =>
-        new StoredUnitPool(_db, _provider, pool, madeHere || _poolsMadeHere?.Contains(pool) == true ? UnitPoolExtender.InPlace : _extender, _checks);
+    public IUnitPool Units(string pool, bool madeHere = false)
+    {
+        pool = Pools.In(Vnet, pool);
+        return new StoredUnitPool(_db, _provider, pool, madeHere || _poolsMadeHere?.Contains(pool) == true ? UnitPoolExtender.InPlace : _extender, _checks);
+    }
 
     /// <summary>A new pool of units <paramref name="lo"/>..<paramref name="hi"/>, all free.</summary>
     /// <remarks>
@@ -99,6 +122,7 @@ public sealed partial class StoreSession
     /// </remarks>
     public Task CreatePoolAsync(string pool, int lo, int hi, CancellationToken ct)
     {
+        pool = Pools.In(Vnet, pool);
         (_poolsMadeHere ??= new HashSet<string>(StringComparer.Ordinal)).Add(pool);
         return UnitPoolExtender.CreatePoolAsync(_db, pool, lo, hi, ct);
     }
@@ -106,6 +130,7 @@ public sealed partial class StoreSession
     /// <summary>A pool and every free unit in it, gone.</summary>
     public async Task DropPoolAsync(string pool, CancellationToken ct)
     {
+        pool = Pools.In(Vnet, pool);
         await _db.FreeUnits.Where(u => u.Pool == pool).ExecuteDeleteAsync(ct);
         await _db.UnitPools.Where(u => u.Pool == pool).ExecuteDeleteAsync(ct);
     }
@@ -113,6 +138,7 @@ public sealed partial class StoreSession
     /// <summary>Frees a unit with the commit: until then nobody can claim it.</summary>
     public void FreeUnit(string pool, int unit)
     {
+        pool = Pools.In(Vnet, pool);
         if (_writes is not null)
             _writes.FreeUnit(pool, unit);
         else
@@ -128,7 +154,7 @@ public sealed partial class StoreSession
     /// </summary>
     public async Task<(bool Held, int? Index)> ProbeCreateAsync(string cloner, long? matchedSeq, string[] names, bool claimIndex, CancellationToken ct)
     {
-        var (seq, held, index) = await CreateProbes.ProbeAsync(_db, cloner, names, claimIndex, _checks, ct);
+        var (seq, held, index) = await CreateProbes.ProbeAsync(_db, Vnet, cloner, names, claimIndex, _checks, ct);
         if (seq is null || matchedSeq is not null && seq != matchedSeq)
             throw new RaceLostException($"cloner '{cloner}' changed while this transaction used it");
         return (held, index);
@@ -143,7 +169,7 @@ public sealed partial class StoreSession
             return; // nothing is announced, and no event number is drawn
         Announced = true;
         if (_writes is not null)
-            _writes.Announce(announcement, Actor);
+            _writes.Announce(announcement, Actor, Vnet);
         else
             Outbox.Add(_db, announcement, Actor);
     }
@@ -183,11 +209,14 @@ public sealed partial class StoreSession
     /// <summary>Cloners newest first, with how many interfaces each has; one by name, or up to <paramref name="take"/>.</summary>
     public Task<List<ClonerView>> ClonersAsync(string? name, int take, CancellationToken ct)
     {
-        var q = _db.Cloners.AsNoTracking();
+        // Said outright: the count below reads across vnets, and a query that ignores filters anywhere ignores them everywhere.
+        var vnet = Vnet;
+        var q = _db.Cloners.AsNoTracking().Where(c => c.Vnet == vnet);
         if (name is not null)
             q = q.Where(c => c.Name == name);
         return q.OrderByDescending(c => c.Seq).Take(take)
-            .Select(c => new ClonerView(c, _db.Interfaces.Count(i => i.Cloner == c.Name)))
+            // Its clones wherever they are now: they hold its units.
+            .Select(c => new ClonerView(c, _db.Interfaces.IgnoreQueryFilters().Count(i => i.HomeVnet == c.Vnet && i.Cloner == c.Name)))
             .ToListAsync(ct);
     }
 
@@ -204,13 +233,13 @@ public sealed partial class StoreSession
     /// </summary>
     public async Task<ClonerList> ClonersForCreateAsync(string name, CancellationToken ct, bool fresh = false)
     {
-        if (!fresh && !_clonersChanged && _cloners?.Current is { } cached)
+        if (!fresh && !_clonersChanged && _cloners?.Current(Vnet) is { } cached)
         {
-            _checks.Add(new NpgsqlBatchCommand(ClonerCache.VersionSql), r =>
+            _checks.Add(new NpgsqlBatchCommand(ClonerCache.VersionSql) { Parameters = { new() { Value = Vnet } } }, r =>
             {
                 if (r.GetInt64(0) == cached.Rows.Count && r.GetInt64(1) == cached.MaxSeq)
                     return null;
-                _cloners.Forget(cached);
+                _cloners.Forget(Vnet, cached);
                 return new RaceLostException("the cloners changed since they were cached");
             });
             return new ClonerList(cached.Rows, name, taken: null);
@@ -226,7 +255,7 @@ public sealed partial class StoreSession
             taken = row.Taken; // the same on every row
         }
         if (!_clonersChanged && !DryRun) // a list with this transaction's own, uncommitted cloners is not everyone's
-            _cloners?.Keep(cloners);
+            _cloners?.Keep(Vnet, cloners);
         return new ClonerList(cloners, name, taken);
     }
 
@@ -242,7 +271,7 @@ public sealed partial class StoreSession
                 throw taken();
             return;
         }
-        _checks.Add(new NpgsqlBatchCommand("SELECT EXISTS (SELECT FROM interfaces WHERE name = $1)") { Parameters = { new() { Value = list.Name } } },
+        _checks.Add(new NpgsqlBatchCommand("SELECT EXISTS (SELECT FROM interfaces WHERE vnet = $1 AND name = $2)") { Parameters = { new() { Value = Vnet }, new() { Value = list.Name } } },
             r => r.GetBoolean(0) ? taken() : null);
     }
 
@@ -271,8 +300,9 @@ public sealed partial class StoreSession
     public async Task AddClonerAsync(ClonerRow row, CancellationToken ct)
     {
         _clonersChanged = true;
+        row.Vnet = Vnet;
         if (DryRun)
-            row.Seq = (await _db.Cloners.MaxAsync(c => (long?)c.Seq, ct) ?? 0) + 1;
+            row.Seq = (await _db.Cloners.IgnoreQueryFilters().MaxAsync(c => (long?)c.Seq, ct) ?? 0) + 1;
         _db.Cloners.Add(row);
     }
 
@@ -289,13 +319,17 @@ public sealed partial class StoreSession
     public void SetMeta(string key, string value) => _db.Meta.Add(new MetaRow { Key = key, Value = value });
 
     /// <summary>A remembered answer under <paramref name="key"/> still live at <paramref name="nowMs"/>.</summary>
-    public Task<IdempotencyRow?> FindRememberedAsync(string key, long nowMs, CancellationToken ct) =>
-        _db.IdempotencyKeys.AsNoTracking().FirstOrDefaultAsync(k => k.Key == key && k.ExpiresAt > nowMs, ct);
+    public Task<IdempotencyRow?> FindRememberedAsync(string key, long nowMs, CancellationToken ct)
+    {
+        key = Pools.In(Vnet, key); // a vnet's keys are its own
+        return _db.IdempotencyKeys.AsNoTracking().FirstOrDefaultAsync(k => k.Key == key && k.ExpiresAt > nowMs, ct);
+    }
 
     /// <summary>Keeps an answer; those that lapsed by <paramref name="nowMs"/> give way first.</summary>
     public async Task RememberAsync(IdempotencyRow row, long nowMs, CancellationToken ct)
     {
         await _db.IdempotencyKeys.Where(k => k.ExpiresAt <= nowMs).ExecuteDeleteAsync(ct);
+        row.Key = Pools.In(Vnet, row.Key);
         _db.IdempotencyKeys.Add(row);
     }
 }

@@ -72,10 +72,15 @@ public static class StoreSetup
         if (options.Provider == StoreProvider.Sqlite)
             PrepareSqliteFile(options.ConnectionString);
         // EF reads the migrations history table before it exists on a fresh database and logs that
-        // failed read as an error; for this one context it is expected, so it is logged at Debug.
+        // failed read as an error; for this one context it is expected, so it is logged at Debug. So
+        // are SQLite's notes that a migration runs SQL while a table rebuild is pending and switches
+        // foreign keys off outside a transaction: the Vnets migration does the one on purpose (its
+        // comments say why), and every table rebuild does the other.
         var migrateOptions = Configure(new DbContextOptionsBuilder<IfDbContext>(), options)
             .UseLoggerFactory(sp.GetRequiredService<ILoggerFactory>())
-            .ConfigureWarnings(w => w.Log((RelationalEventId.CommandError, LogLevel.Debug)))
+            .ConfigureWarnings(w => w.Log((RelationalEventId.CommandError, LogLevel.Debug),
+                (Microsoft.EntityFrameworkCore.Diagnostics.SqliteEventId.TableRebuildPendingWarning, LogLevel.Debug),
+                (RelationalEventId.NonTransactionalMigrationOperationWarning, LogLevel.Debug)))
             .Options;
         await using (var db = new IfDbContext(migrateOptions))
         {

@@ -170,6 +170,12 @@ public sealed class TransactionRunner(IDbContextFactory<IfDbContext> factory, St
                     events.Kick();
                 return result;
             }
+            catch (Exception e) when (VnetGone(e))
+            {
+                // Not a race to run again: the vnet the request works in was deleted by another replica
+                // after this one last saw it (a replica believes a vnet it found for a second).
+                throw new IfError(Errno.ENXIO, $"no vnet '{Curvnet.Name}'", cause: e);
+            }
             catch (CommitFailedException e) when (!IsUnreachable(e.InnerException!) && !IsRace(e.InnerException!))
             {
                 ExceptionDispatchInfo.Throw(e.InnerException!);
@@ -270,6 +276,18 @@ public sealed class TransactionRunner(IDbContextFactory<IfDbContext> factory, St
             or PostgresErrorCodes.UniqueViolation or PostgresErrorCodes.ForeignKeyViolation or PostgresErrorCodes.LockNotAvailable,
         // SQLite: BEGIN IMMEDIATE takes the write lock before the first read, so no write races.
         RaceLostException or DbUpdateConcurrencyException => true,
+        _ => false,
+    };
+
+    /// <summary>
+    /// A row was written into a vnet that no longer exists (its foreign key to <c>vnets</c>).
+    /// SQLite names no constraint, and its one writer races with nobody: its only foreign key a write can
+    /// miss is that one (several processes on one file: the tests).
+    /// </summary>
+    private static bool VnetGone(Exception e) => Unwrap(e) switch
+    {
+        PostgresException p => p is { SqlState: PostgresErrorCodes.ForeignKeyViolation, ConstraintName: "FK_interfaces_vnets_vnet" or "FK_cloners_vnets_vnet" },
+        SqliteException s => s.SqliteExtendedErrorCode == 787, // SQLITE_CONSTRAINT_FOREIGNKEY
         _ => false,
     };
 

@@ -59,6 +59,12 @@ namespace IfApi.Migrations.Postgres.Migrations
                         .HasColumnType("boolean")
                         .HasColumnName("no_group");
 
+                    b.Property<string>("Vnet")
+                        .IsRequired()
+                        .HasMaxLength(16)
+                        .HasColumnType("character varying(16)")
+                        .HasColumnName("vnet");
+
                     b.HasKey("Seq");
 
                     b.ToTable("cloners", (string)null);
@@ -108,6 +114,12 @@ namespace IfApi.Migrations.Postgres.Migrations
                         .HasColumnType("character varying(32)")
                         .HasColumnName("type");
 
+                    b.Property<string>("Vnet")
+                        .IsRequired()
+                        .HasMaxLength(16)
+                        .HasColumnType("character varying(16)")
+                        .HasColumnName("vnet");
+
                     b.HasKey("Id");
 
                     b.HasIndex("Pos")
@@ -119,8 +131,8 @@ namespace IfApi.Migrations.Postgres.Migrations
             modelBuilder.Entity("IfApi.Store.FreeUnitRow", b =>
                 {
                     b.Property<string>("Pool")
-                        .HasMaxLength(16)
-                        .HasColumnType("character varying(16)")
+                        .HasMaxLength(48)
+                        .HasColumnType("character varying(48)")
                         .HasColumnName("pool");
 
                     b.Property<int>("Unit")
@@ -143,9 +155,15 @@ namespace IfApi.Migrations.Postgres.Migrations
                         .HasColumnType("character varying(64)")
                         .HasColumnName("group_name");
 
+                    b.Property<string>("Vnet")
+                        .IsRequired()
+                        .HasMaxLength(16)
+                        .HasColumnType("character varying(16)")
+                        .HasColumnName("vnet");
+
                     b.HasKey("InterfaceId", "Group");
 
-                    b.HasIndex("Group", "InterfaceId");
+                    b.HasIndex("Vnet", "Group", "InterfaceId");
 
                     b.ToTable("group_members", (string)null);
                 });
@@ -153,8 +171,8 @@ namespace IfApi.Migrations.Postgres.Migrations
             modelBuilder.Entity("IfApi.Store.IdempotencyRow", b =>
                 {
                     b.Property<string>("Key")
-                        .HasMaxLength(255)
-                        .HasColumnType("character varying(255)")
+                        .HasMaxLength(272)
+                        .HasColumnType("character varying(272)")
                         .HasColumnName("key");
 
                     b.Property<long>("ExpiresAt")
@@ -207,6 +225,12 @@ namespace IfApi.Migrations.Postgres.Migrations
                         .HasColumnType("integer")
                         .HasColumnName("flags");
 
+                    b.Property<string>("HomeVnet")
+                        .IsRequired()
+                        .HasMaxLength(16)
+                        .HasColumnType("character varying(16)")
+                        .HasColumnName("home_vnet");
+
                     b.Property<int>("Index")
                         .HasColumnType("integer")
                         .HasColumnName("if_index");
@@ -257,19 +281,25 @@ namespace IfApi.Migrations.Postgres.Migrations
                         .HasColumnType("integer")
                         .HasColumnName("vlan_tag");
 
+                    b.Property<string>("Vnet")
+                        .IsRequired()
+                        .HasMaxLength(16)
+                        .HasColumnType("character varying(16)")
+                        .HasColumnName("vnet");
+
                     b.HasKey("Id");
 
                     b.HasIndex("BridgeId");
 
-                    b.HasIndex("Index")
-                        .IsUnique();
-
-                    b.HasIndex("Name")
-                        .IsUnique();
-
                     b.HasIndex("ParentId");
 
-                    b.HasIndex("Cloner", "Unit");
+                    b.HasIndex("Vnet", "Index")
+                        .IsUnique();
+
+                    b.HasIndex("Vnet", "Name")
+                        .IsUnique();
+
+                    b.HasIndex("HomeVnet", "Cloner", "Unit");
 
                     b.ToTable("interfaces", (string)null);
                 });
@@ -317,8 +347,8 @@ namespace IfApi.Migrations.Postgres.Migrations
             modelBuilder.Entity("IfApi.Store.UnitPoolRow", b =>
                 {
                     b.Property<string>("Pool")
-                        .HasMaxLength(16)
-                        .HasColumnType("character varying(16)")
+                        .HasMaxLength(48)
+                        .HasColumnType("character varying(48)")
                         .HasColumnName("pool");
 
                     b.Property<long>("Fresh")
@@ -332,6 +362,35 @@ namespace IfApi.Migrations.Postgres.Migrations
                     b.HasKey("Pool");
 
                     b.ToTable("unit_pools", (string)null);
+                });
+
+            modelBuilder.Entity("IfApi.Store.VnetRow", b =>
+                {
+                    b.Property<string>("Name")
+                        .HasMaxLength(16)
+                        .HasColumnType("character varying(16)")
+                        .HasColumnName("name");
+
+                    b.Property<DateTimeOffset>("CreatedAt")
+                        .HasColumnType("timestamp with time zone")
+                        .HasColumnName("created_at");
+
+                    b.Property<int>("MaxInterfaces")
+                        .HasColumnType("integer")
+                        .HasColumnName("max_interfaces");
+
+                    b.HasKey("Name");
+
+                    b.ToTable("vnets", (string)null);
+                });
+
+            modelBuilder.Entity("IfApi.Store.ClonerRow", b =>
+                {
+                    b.HasOne("IfApi.Store.VnetRow", null)
+                        .WithMany()
+                        .HasForeignKey("Vnet")
+                        .OnDelete(DeleteBehavior.Restrict)
+                        .IsRequired();
                 });
 
             modelBuilder.Entity("IfApi.Store.GroupMemberRow", b =>
@@ -350,16 +409,22 @@ namespace IfApi.Migrations.Postgres.Migrations
                         .HasForeignKey("BridgeId")
                         .OnDelete(DeleteBehavior.SetNull);
 
-                    b.HasOne("IfApi.Store.ClonerRow", null)
-                        .WithMany()
-                        .HasForeignKey("Cloner")
-                        .HasPrincipalKey("Name")
-                        .OnDelete(DeleteBehavior.Restrict);
-
                     b.HasOne("IfApi.Store.InterfaceRow", null)
                         .WithMany()
                         .HasForeignKey("ParentId")
                         .OnDelete(DeleteBehavior.SetNull);
+
+                    b.HasOne("IfApi.Store.VnetRow", null)
+                        .WithMany()
+                        .HasForeignKey("Vnet")
+                        .OnDelete(DeleteBehavior.Restrict)
+                        .IsRequired();
+
+                    b.HasOne("IfApi.Store.ClonerRow", null)
+                        .WithMany()
+                        .HasForeignKey("HomeVnet", "Cloner")
+                        .HasPrincipalKey("Vnet", "Name")
+                        .OnDelete(DeleteBehavior.Restrict);
                 });
 
             modelBuilder.Entity("IfApi.Store.TapLeaseRow", b =>

@@ -52,6 +52,12 @@ namespace IfApi.Migrations.Sqlite.Migrations
                         .HasColumnType("INTEGER")
                         .HasColumnName("no_group");
 
+                    b.Property<string>("Vnet")
+                        .IsRequired()
+                        .HasMaxLength(16)
+                        .HasColumnType("TEXT")
+                        .HasColumnName("vnet");
+
                     b.HasKey("Seq");
 
                     b.ToTable("cloners", (string)null);
@@ -97,6 +103,12 @@ namespace IfApi.Migrations.Sqlite.Migrations
                         .HasColumnType("TEXT")
                         .HasColumnName("type");
 
+                    b.Property<string>("Vnet")
+                        .IsRequired()
+                        .HasMaxLength(16)
+                        .HasColumnType("TEXT")
+                        .HasColumnName("vnet");
+
                     b.HasKey("Id");
 
                     b.HasIndex("Pos")
@@ -108,7 +120,7 @@ namespace IfApi.Migrations.Sqlite.Migrations
             modelBuilder.Entity("IfApi.Store.FreeUnitRow", b =>
                 {
                     b.Property<string>("Pool")
-                        .HasMaxLength(16)
+                        .HasMaxLength(48)
                         .HasColumnType("TEXT")
                         .HasColumnName("pool");
 
@@ -132,9 +144,15 @@ namespace IfApi.Migrations.Sqlite.Migrations
                         .HasColumnType("TEXT")
                         .HasColumnName("group_name");
 
+                    b.Property<string>("Vnet")
+                        .IsRequired()
+                        .HasMaxLength(16)
+                        .HasColumnType("TEXT")
+                        .HasColumnName("vnet");
+
                     b.HasKey("InterfaceId", "Group");
 
-                    b.HasIndex("Group", "InterfaceId");
+                    b.HasIndex("Vnet", "Group", "InterfaceId");
 
                     b.ToTable("group_members", (string)null);
                 });
@@ -142,7 +160,7 @@ namespace IfApi.Migrations.Sqlite.Migrations
             modelBuilder.Entity("IfApi.Store.IdempotencyRow", b =>
                 {
                     b.Property<string>("Key")
-                        .HasMaxLength(255)
+                        .HasMaxLength(272)
                         .HasColumnType("TEXT")
                         .HasColumnName("key");
 
@@ -196,6 +214,12 @@ namespace IfApi.Migrations.Sqlite.Migrations
                         .HasColumnType("INTEGER")
                         .HasColumnName("flags");
 
+                    b.Property<string>("HomeVnet")
+                        .IsRequired()
+                        .HasMaxLength(16)
+                        .HasColumnType("TEXT")
+                        .HasColumnName("home_vnet");
+
                     b.Property<int>("Index")
                         .HasColumnType("INTEGER")
                         .HasColumnName("if_index");
@@ -246,19 +270,25 @@ namespace IfApi.Migrations.Sqlite.Migrations
                         .HasColumnType("INTEGER")
                         .HasColumnName("vlan_tag");
 
+                    b.Property<string>("Vnet")
+                        .IsRequired()
+                        .HasMaxLength(16)
+                        .HasColumnType("TEXT")
+                        .HasColumnName("vnet");
+
                     b.HasKey("Id");
 
                     b.HasIndex("BridgeId");
 
-                    b.HasIndex("Index")
-                        .IsUnique();
-
-                    b.HasIndex("Name")
-                        .IsUnique();
-
                     b.HasIndex("ParentId");
 
-                    b.HasIndex("Cloner", "Unit");
+                    b.HasIndex("Vnet", "Index")
+                        .IsUnique();
+
+                    b.HasIndex("Vnet", "Name")
+                        .IsUnique();
+
+                    b.HasIndex("HomeVnet", "Cloner", "Unit");
 
                     b.ToTable("interfaces", (string)null);
                 });
@@ -306,7 +336,7 @@ namespace IfApi.Migrations.Sqlite.Migrations
             modelBuilder.Entity("IfApi.Store.UnitPoolRow", b =>
                 {
                     b.Property<string>("Pool")
-                        .HasMaxLength(16)
+                        .HasMaxLength(48)
                         .HasColumnType("TEXT")
                         .HasColumnName("pool");
 
@@ -321,6 +351,35 @@ namespace IfApi.Migrations.Sqlite.Migrations
                     b.HasKey("Pool");
 
                     b.ToTable("unit_pools", (string)null);
+                });
+
+            modelBuilder.Entity("IfApi.Store.VnetRow", b =>
+                {
+                    b.Property<string>("Name")
+                        .HasMaxLength(16)
+                        .HasColumnType("TEXT")
+                        .HasColumnName("name");
+
+                    b.Property<DateTimeOffset>("CreatedAt")
+                        .HasColumnType("TEXT")
+                        .HasColumnName("created_at");
+
+                    b.Property<int>("MaxInterfaces")
+                        .HasColumnType("INTEGER")
+                        .HasColumnName("max_interfaces");
+
+                    b.HasKey("Name");
+
+                    b.ToTable("vnets", (string)null);
+                });
+
+            modelBuilder.Entity("IfApi.Store.ClonerRow", b =>
+                {
+                    b.HasOne("IfApi.Store.VnetRow", null)
+                        .WithMany()
+                        .HasForeignKey("Vnet")
+                        .OnDelete(DeleteBehavior.Restrict)
+                        .IsRequired();
                 });
 
             modelBuilder.Entity("IfApi.Store.GroupMemberRow", b =>
@@ -339,16 +398,22 @@ namespace IfApi.Migrations.Sqlite.Migrations
                         .HasForeignKey("BridgeId")
                         .OnDelete(DeleteBehavior.SetNull);
 
-                    b.HasOne("IfApi.Store.ClonerRow", null)
-                        .WithMany()
-                        .HasForeignKey("Cloner")
-                        .HasPrincipalKey("Name")
-                        .OnDelete(DeleteBehavior.Restrict);
-
                     b.HasOne("IfApi.Store.InterfaceRow", null)
                         .WithMany()
                         .HasForeignKey("ParentId")
                         .OnDelete(DeleteBehavior.SetNull);
+
+                    b.HasOne("IfApi.Store.VnetRow", null)
+                        .WithMany()
+                        .HasForeignKey("Vnet")
+                        .OnDelete(DeleteBehavior.Restrict)
+                        .IsRequired();
+
+                    b.HasOne("IfApi.Store.ClonerRow", null)
+                        .WithMany()
+                        .HasForeignKey("HomeVnet", "Cloner")
+                        .HasPrincipalKey("Vnet", "Name")
+                        .OnDelete(DeleteBehavior.Restrict);
                 });
 
             modelBuilder.Entity("IfApi.Store.TapLeaseRow", b =>

@@ -1,0 +1,300 @@
+﻿using System;
+using Microsoft.EntityFrameworkCore.Migrations;
+
+#nullable disable
+
+namespace IfApi.Migrations.Postgres.Migrations
+{
+    /// <inheritdoc />
+    public partial class Vnets : Migration
+    {
+        /// <inheritdoc />
+        protected override void Up(MigrationBuilder migrationBuilder)
+        {
+            migrationBuilder.DropForeignKey(
+                name: "FK_interfaces_cloners_cloner",
+                table: "interfaces");
+
+            migrationBuilder.DropIndex(
+                name: "IX_interfaces_cloner_unit",
+                table: "interfaces");
+
+            migrationBuilder.DropIndex(
+                name: "IX_interfaces_if_index",
+                table: "interfaces");
+
+            migrationBuilder.DropIndex(
+                name: "IX_interfaces_name",
+                table: "interfaces");
+
+            migrationBuilder.DropIndex(
+                name: "IX_group_members_group_name_interface_id",
+                table: "group_members");
+
+            migrationBuilder.DropUniqueConstraint(
+                name: "AK_cloners_name",
+                table: "cloners");
+
+            migrationBuilder.AlterColumn<string>(
+                name: "pool",
+                table: "unit_pools",
+                type: "character varying(48)",
+                maxLength: 48,
+                nullable: false,
+                oldClrType: typeof(string),
+                oldType: "character varying(16)",
+                oldMaxLength: 16);
+
+            migrationBuilder.AddColumn<string>(
+                name: "home_vnet",
+                table: "interfaces",
+                type: "character varying(16)",
+                maxLength: 16,
+                nullable: false,
+                defaultValue: "host");
+
+            migrationBuilder.AddColumn<string>(
+                name: "vnet",
+                table: "interfaces",
+                type: "character varying(16)",
+                maxLength: 16,
+                nullable: false,
+                defaultValue: "host");
+
+            migrationBuilder.AlterColumn<string>(
+                name: "key",
+                table: "idempotency_keys",
+                type: "character varying(272)",
+                maxLength: 272,
+                nullable: false,
+                oldClrType: typeof(string),
+                oldType: "character varying(255)",
+                oldMaxLength: 255);
+
+            migrationBuilder.AddColumn<string>(
+                name: "vnet",
+                table: "group_members",
+                type: "character varying(16)",
+                maxLength: 16,
+                nullable: false,
+                defaultValue: "host");
+
+            migrationBuilder.AlterColumn<string>(
+                name: "pool",
+                table: "free_units",
+                type: "character varying(48)",
+                maxLength: 48,
+                nullable: false,
+                oldClrType: typeof(string),
+                oldType: "character varying(16)",
+                oldMaxLength: 16);
+
+            migrationBuilder.AddColumn<string>(
+                name: "vnet",
+                table: "events",
+                type: "character varying(16)",
+                maxLength: 16,
+                nullable: false,
+                defaultValue: "host");
+
+            migrationBuilder.AddColumn<string>(
+                name: "vnet",
+                table: "cloners",
+                type: "character varying(16)",
+                maxLength: 16,
+                nullable: false,
+                defaultValue: "host");
+
+            migrationBuilder.AddUniqueConstraint(
+                name: "AK_cloners_vnet_name",
+                table: "cloners",
+                columns: new[] { "vnet", "name" });
+
+            migrationBuilder.CreateTable(
+                name: "vnets",
+                columns: table => new
+                {
+                    name = table.Column<string>(type: "character varying(16)", maxLength: 16, nullable: false),
+                    max_interfaces = table.Column<int>(type: "integer", nullable: false),
+                    created_at = table.Column<DateTimeOffset>(type: "timestamp with time zone", nullable: false)
+                },
+                constraints: table =>
+                {
+                    table.PrimaryKey("PK_vnets", x => x.name);
+                });
+
+            // The host's stack always exists; every row there was is in it. Its index pool is 1..int.MaxValue.
+            migrationBuilder.Sql("INSERT INTO vnets (name, max_interfaces, created_at) VALUES ('host', 2147483647, now())");
+
+            migrationBuilder.CreateIndex(
+                name: "IX_interfaces_home_vnet_cloner_unit",
+                table: "interfaces",
+                columns: new[] { "home_vnet", "cloner", "unit" });
+
+            migrationBuilder.CreateIndex(
+                name: "IX_interfaces_vnet_if_index",
+                table: "interfaces",
+                columns: new[] { "vnet", "if_index" },
+                unique: true);
+
+            migrationBuilder.CreateIndex(
+                name: "IX_interfaces_vnet_name",
+                table: "interfaces",
+                columns: new[] { "vnet", "name" },
+                unique: true);
+
+            migrationBuilder.CreateIndex(
+                name: "IX_group_members_vnet_group_name_interface_id",
+                table: "group_members",
+                columns: new[] { "vnet", "group_name", "interface_id" });
+
+            migrationBuilder.AddForeignKey(
+                name: "FK_cloners_vnets_vnet",
+                table: "cloners",
+                column: "vnet",
+                principalTable: "vnets",
+                principalColumn: "name",
+                onDelete: ReferentialAction.Restrict);
+
+            migrationBuilder.AddForeignKey(
+                name: "FK_interfaces_cloners_home_vnet_cloner",
+                table: "interfaces",
+                columns: new[] { "home_vnet", "cloner" },
+                principalTable: "cloners",
+                principalColumns: new[] { "vnet", "name" },
+                onDelete: ReferentialAction.Restrict);
+
+            migrationBuilder.AddForeignKey(
+                name: "FK_interfaces_vnets_vnet",
+                table: "interfaces",
+                column: "vnet",
+                principalTable: "vnets",
+                principalColumn: "name",
+                onDelete: ReferentialAction.Restrict);
+        }
+
+        /// <inheritdoc />
+        protected override void Down(MigrationBuilder migrationBuilder)
+        {
+            migrationBuilder.DropForeignKey(
+                name: "FK_cloners_vnets_vnet",
+                table: "cloners");
+
+            migrationBuilder.DropForeignKey(
+                name: "FK_interfaces_cloners_home_vnet_cloner",
+                table: "interfaces");
+
+            migrationBuilder.DropForeignKey(
+                name: "FK_interfaces_vnets_vnet",
+                table: "interfaces");
+
+            migrationBuilder.DropTable(
+                name: "vnets");
+
+            migrationBuilder.DropIndex(
+                name: "IX_interfaces_home_vnet_cloner_unit",
+                table: "interfaces");
+
+            migrationBuilder.DropIndex(
+                name: "IX_interfaces_vnet_if_index",
+                table: "interfaces");
+
+            migrationBuilder.DropIndex(
+                name: "IX_interfaces_vnet_name",
+                table: "interfaces");
+
+            migrationBuilder.DropIndex(
+                name: "IX_group_members_vnet_group_name_interface_id",
+                table: "group_members");
+
+            migrationBuilder.DropUniqueConstraint(
+                name: "AK_cloners_vnet_name",
+                table: "cloners");
+
+            migrationBuilder.DropColumn(
+                name: "home_vnet",
+                table: "interfaces");
+
+            migrationBuilder.DropColumn(
+                name: "vnet",
+                table: "interfaces");
+
+            migrationBuilder.DropColumn(
+                name: "vnet",
+                table: "group_members");
+
+            migrationBuilder.DropColumn(
+                name: "vnet",
+                table: "events");
+
+            migrationBuilder.DropColumn(
+                name: "vnet",
+                table: "cloners");
+
+            migrationBuilder.AlterColumn<string>(
+                name: "pool",
+                table: "unit_pools",
+                type: "character varying(16)",
+                maxLength: 16,
+                nullable: false,
+                oldClrType: typeof(string),
+                oldType: "character varying(48)",
+                oldMaxLength: 48);
+
+            migrationBuilder.AlterColumn<string>(
+                name: "key",
+                table: "idempotency_keys",
+                type: "character varying(255)",
+                maxLength: 255,
+                nullable: false,
+                oldClrType: typeof(string),
+                oldType: "character varying(272)",
+                oldMaxLength: 272);
+
+            migrationBuilder.AlterColumn<string>(
+                name: "pool",
+                table: "free_units",
+                type: "character varying(16)",
+                maxLength: 16,
+                nullable: false,
+                oldClrType: typeof(string),
+                oldType: "character varying(48)",
+                oldMaxLength: 48);
+
+            migrationBuilder.AddUniqueConstraint(
+                name: "AK_cloners_name",
+                table: "cloners",
+                column: "name");
+
+            migrationBuilder.CreateIndex(
+                name: "IX_interfaces_cloner_unit",
+                table: "interfaces",
+                columns: new[] { "cloner", "unit" });
+
+            migrationBuilder.CreateIndex(
+                name: "IX_interfaces_if_index",
+                table: "interfaces",
+                column: "if_index",
+                unique: true);
+
+            migrationBuilder.CreateIndex(
+                name: "IX_interfaces_name",
+                table: "interfaces",
+                column: "name",
+                unique: true);
+
+            migrationBuilder.CreateIndex(
+                name: "IX_group_members_group_name_interface_id",
+                table: "group_members",
+                columns: new[] { "group_name", "interface_id" });
+
+            migrationBuilder.AddForeignKey(
+                name: "FK_interfaces_cloners_cloner",
+                table: "interfaces",
+                column: "cloner",
+                principalTable: "cloners",
+                principalColumn: "name",
+                onDelete: ReferentialAction.Restrict);
+        }
+    }
+}
