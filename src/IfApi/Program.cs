@@ -12,6 +12,7 @@ using IfApi.OpenApi;
 using IfApi.Problems;
 using IfApi.Tap;
 using IfApi.Transactions;
+using IfApi.Vnets;
 
 if (HealthProbe.Requested(args))
     return await HealthProbe.RunAsync(Environment.GetEnvironmentVariable("ASPNETCORE_URLS"));  // container health checks
@@ -21,7 +22,8 @@ builder.AddIfAuth();                  // Auth:Keys and their scopes; no keys →
 builder.AddIfRequestLimits();         // Kestrel:Limits:MaxRequestBodySize (1 MiB)
 builder.AddIfStore();                 // Database:Provider, ConnectionStrings:IfApi, Interfaces:Static
 builder.AddIfTap();                   // the frame path: Tap:QueueLength
-builder.AddIfFrameCrossing();         // frames between replicas through NATS: Frames:Nats:Url
+builder.AddIfFrameCrossing();
+builder.AddIfVnets();                 // Vnets:MaxInterfaces         // frames between replicas through NATS: Frames:Nats:Url
 builder.Services.AddIfEvents();       // the event outbox's sequencer (after the store is ready)
 builder.Services.AddIfProblems();     // errno → problem+json
 builder.Services.AddIfContract();     // /v1's conventions: dry runs, query parameters, transactions
@@ -35,16 +37,21 @@ app.UseIfRequestLog();                // X-Request-ID, and one log line per chan
 app.UseIfProblems();
 app.UseIfOpenApi();
 app.UseIfAuth();                      // 401 ENEEDAUTH/EAUTH, 403 EPERM
+app.UseIfVnets();                     // the vnet a request works in: its path's, else its key's (curvnet)
 app.MapHealthApi();
 app.MapIfMetrics();
 app.UseIfTap();                       // tap devices over WebSocket
 var v1 = app.MapIfV1();               // /v1: unknown query parameters refused, ?dryRun=true on every change
-v1.MapClonersApi();
-v1.MapInterfacesApi();
-v1.MapGroupsApi();
-v1.MapEventsApi();
-v1.MapTapApi();                       // tap devices, frames, bridge members
-v1.MapTransactionsApi();              // several operations, all or nothing
+v1.MapVnetsApi();                     // the virtual network stacks themselves
+foreach (var stack in v1.MapVnetScopes()) // /v1/… in the caller's vnet, /v1/vnets/{vnet}/… in the one named
+{
+    stack.MapClonersApi();
+    stack.MapInterfacesApi();
+    stack.MapGroupsApi();
+    stack.MapEventsApi();
+    stack.MapTapApi();                // tap devices, frames, bridge members
+    stack.MapTransactionsApi();       // several operations, all or nothing
+}
 
 await app.RunAsync();
 return 0;

@@ -13,21 +13,27 @@ public enum Scopes
     Read = 1,
     /// <summary>Creating, destroying and changing interfaces and groups, bridge members, transmitting frames.</summary>
     Write = 2,
-    /// <summary>Attaching and detaching cloners.</summary>
+    /// <summary>Attaching and detaching cloners; for a host key also creating and deleting vnets and moving interfaces between them.</summary>
     Admin = 4,
     /// <summary>Opening a tap's character device (and the cloning device).</summary>
     Tap = 8,
     All = Read | Write | Admin | Tap,
 }
 
-/// <summary>One configured key: its name (what logs and events record) and its scopes. The secret is kept only as a hash.</summary>
-public sealed class ApiKey(string name, Scopes scopes, byte[] hash)
+/// <summary>
+/// One configured key: its name (what logs and events record), its scopes, and the vnet it is bound
+/// to (null: a host key). The secret is kept only as a hash.
+/// </summary>
+public sealed class ApiKey(string name, Scopes scopes, byte[] hash, string? vnet = null)
 {
     public string Name { get; } = name;
     public Scopes Scopes { get; } = scopes;
     internal byte[] Hash { get; } = hash;
 
-    public override string ToString() => $"{Name} ({ScopeNames.Format(Scopes)})";
+    /// <summary>The vnet the key lives in, as a jailed process lives in its prison; null for the host's keys.</summary>
+    public string? Vnet { get; } = vnet;
+
+    public override string ToString() => $"{Name} ({ScopeNames.Format(Scopes)}{(Vnet is null ? "" : $", vnet {Vnet}")})";
 }
 
 public static class ScopeNames
@@ -90,6 +96,9 @@ public sealed class ApiKeyOptions
 
     /// <summary>Any of <c>read write admin tap</c>, separated by spaces (or commas).</summary>
     public string? Scopes { get; set; }
+
+    /// <summary>The vnet the key is bound to (<c>Auth:Keys:&lt;name&gt;:Vnet</c>); unset: a host key.</summary>
+    public string? Vnet { get; set; }
 }
 
 /// <summary>Every key must be able to work, and say whose a change was; otherwise the service does not start.</summary>
@@ -128,6 +137,8 @@ internal sealed class AuthOptionsValidation(IConfiguration configuration) : IVal
                 failures.Add($"Auth:Keys:{keyName}:Scopes: '{unknown}' is not one of read, write, admin, tap");
             else if (scopes == Scopes.None)
                 failures.Add($"Auth:Keys:{keyName}:Scopes names no scope (read, write, admin, tap)");
+            if (key.Vnet is { } vnet && !Domain.Vnets.IsValid(vnet))
+                failures.Add($"Auth:Keys:{keyName}:Vnet '{vnet}' is not a vnet name (1-{Domain.Vnets.MaxLength} of a-z, 0-9, '_' and '-', starting with a letter)");
         }
         return Settings.Check([.. failures]);
     }
@@ -154,7 +165,8 @@ public sealed partial class ApiKeyRing
 
     /// <summary>The keys <paramref name="options"/> configures, once <see cref="AuthOptionsValidation"/> passed them.</summary>
     public static ApiKeyRing From(AuthOptions options) =>
-        new(options.Keys.Select(k => new ApiKey(k.Key, ScopeNames.TryParse(k.Value.Scopes, out var scopes, out _) ? scopes : Scopes.None, Hash(k.Value.Secret ?? ""))));
+        new(options.Keys.Select(k => new ApiKey(k.Key, ScopeNames.TryParse(k.Value.Scopes, out var scopes, out _) ? scopes : Scopes.None,
+            Hash(k.Value.Secret ?? ""), string.IsNullOrEmpty(k.Value.Vnet) || k.Value.Vnet == Domain.Vnets.Host ? null : k.Value.Vnet)));
 
     /// <summary>The key whose secret this is, or null. Looks at every key whatever it finds.</summary>
     public ApiKey? Match(ReadOnlySpan<char> secret)

@@ -1,6 +1,7 @@
 using IfApi.Application;
 using IfApi.Auth;
 using IfApi.Domain;
+using IfApi.Vnets;
 using Microsoft.AspNetCore.Http.HttpResults;
 
 namespace IfApi.Cloners;
@@ -64,7 +65,7 @@ public static class ClonersApi
     {
         var spec = ClonerSpec.Create(body.Name, body.Kind, body.MaxUnit, body.NoGroup, body.MinIfs);
         var attached = ClonerResponse.From(await cloners.AttachAsync(spec, Actor.Of(http), ct));
-        return TypedResults.Created($"/v1/cloners/{attached.Name}", attached);
+        return TypedResults.Created($"{VnetAccess.V1(http)}/cloners/{attached.Name}", attached);
     }
 
     public static async Task<NoContent> Detach(string name, ClonerService cloners, HttpContext http, CancellationToken ct)

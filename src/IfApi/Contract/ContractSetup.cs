@@ -30,6 +30,28 @@ public static class ContractSetup
     }
 
     /// <summary>
+    /// The two places every operation of a network stack is mapped, once each by the same code: the
+    /// plain paths, in the caller's own vnet, and <c>/v1/vnets/{vnet}/…</c>, in the vnet named (as
+    /// <c>jexec NAME ifconfig …</c>). <see cref="Vnets.VnetAccess.UseIfVnets"/> sets the vnet a request
+    /// works in from them. The named copies' operation ids end in <c>InVnet</c>.
+    /// </summary>
+    public static RouteGroupBuilder[] MapVnetScopes(this RouteGroupBuilder v1)
+    {
+        var own = v1.MapGroup("").WithMetadata(Vnets.VnetScope.Callers);
+        var named = v1.MapGroup("/vnets/{" + Vnets.VnetAccess.RouteValue + "}").WithMetadata(Vnets.VnetScope.InPath)
+            .ProducesProblem(404);
+        ((IEndpointConventionBuilder)named).Finally(b =>
+        {
+            if (b.Metadata.OfType<IEndpointNameMetadata>().LastOrDefault() is { } name)
+            {
+                b.Metadata.Add(new EndpointNameMetadata(name.EndpointName + "InVnet"));
+                b.Metadata.Add(new RouteNameMetadata(name.EndpointName + "InVnet"));
+            }
+        });
+        return [own, named];
+    }
+
+    /// <summary>
     /// Refuses query parameters the endpoint does not take, then runs a change asked as a dry run
     /// inside a transaction that is rolled back: every rule is checked and the answer is the one the
     /// change would get, and nothing stays.

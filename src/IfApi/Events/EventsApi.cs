@@ -29,7 +29,8 @@ public static class EventsApi
             .WithHeaders(request: [Headers.LastEventId])
             .WithSummary("Announcements as Server-Sent Events (the routing socket)")
             .WithDescription("""
-                Each event: `id` (increasing by one), `event` (its type) and `data`, a JSON object with `id`, `type`, `at`, `subject` (the interface, group or cloner it is about), `actor` (the name of the API key whose request made the change; absent when the service runs without keys) and `data`.
+                The vnet's own events only: each vnet has its own routing socket.
+                Each event: `id` (increasing; ids of other vnets' events are skipped), `event` (its type) and `data`, a JSON object with `id`, `type`, `at`, `vnet`, `subject` (the interface, group or cloner it is about), `actor` (the name of the API key whose request made the change; absent when the service runs without keys) and `data`.
                 Without `Last-Event-ID` (or `after`) the stream starts with the next event; with it, right after that event. `after=0` replays everything kept.
                 Events are kept for `Events:Retention` (a day) and at most `Events:Keep` of them (a million); resuming after an event no longer kept is 410 with errno `ENOBUFS`, and an id never given is 400 `EINVAL`.
                 `interface` (a name or an id), `type` (comma-separated) and `group` (the group's `group-attach`, `group-detach` and `group-change` events) narrow the stream.
@@ -44,7 +45,7 @@ public static class EventsApi
     {
         var resume = http.Request.Headers["Last-Event-ID"].ToString();
         var asked = ParsePosition(resume.Length > 0 ? resume : after);
-        var filter = Filter.Parse(@interface, type, group);
+        var filter = Filter.Parse(Curvnet.Name, @interface, type, group);
         var from = await StartAsync(events, asked, ct);
 
         var response = http.Response;
@@ -150,6 +151,7 @@ public static class EventsApi
             json.WriteNumber("id", e.Id);
             json.WriteString("type", e.Type);
             json.WriteString("at", e.At);
+            json.WriteString("vnet", e.Vnet);
             if (e.Subject is not null)
                 json.WriteString("subject", e.Subject);
             if (e.Actor is not null)
@@ -162,9 +164,9 @@ public static class EventsApi
     }
 
     /// <summary>Which events a subscriber asked for.</summary>
-    private sealed record Filter(Guid? Id, string? Name, HashSet<string>? Types, string? Group)
+    private sealed record Filter(string Vnet, Guid? Id, string? Name, HashSet<string>? Types, string? Group)
     {
-        public static Filter Parse(string? @interface, string? type, string? group)
+        public static Filter Parse(string vnet, string? @interface, string? type, string? group)
         {
             HashSet<string>? types = null;
             if (!string.IsNullOrEmpty(type))
@@ -173,12 +175,13 @@ public static class EventsApi
                 GroupNames.Validate(group);
             group = string.IsNullOrEmpty(group) ? null : group;
             if (string.IsNullOrEmpty(@interface))
-                return new Filter(null, null, types, group);
-            return Guid.TryParse(@interface, out var id) ? new Filter(id, null, types, group) : new Filter(null, @interface, types, group);
+                return new Filter(vnet, null, null, types, group);
+            return Guid.TryParse(@interface, out var id) ? new Filter(vnet, id, null, types, group) : new Filter(vnet, null, @interface, types, group);
         }
 
         public bool Matches(EventInfo e) =>
-            (Types is null || Types.Contains(e.Type))
+            e.Vnet == Vnet
+            && (Types is null || Types.Contains(e.Type))
             && (Id is null || e.InterfaceId == Id)
             && (Name is null || e.InterfaceId is not null && e.Subject == Name)
             && (Group is null || IsAboutGroup(e, Group));
@@ -206,10 +209,11 @@ public static class EventsApi
 /// <param name="Id">The event's id, also its <c>id:</c> line: increasing by one.</param>
 /// <param name="Type">The event's type, also its <c>event:</c> line.</param>
 /// <param name="At">When the change that wrote it was made.</param>
+/// <param name="Vnet">The vnet whose stream it is in.</param>
 /// <param name="Subject">The interface, group or cloner the event is about, by name.</param>
 /// <param name="Actor">The API key whose request made the change; absent when the service runs without keys.</param>
 /// <param name="Data">The announcement itself.</param>
-public sealed record StreamedEvent(long Id, string Type, DateTimeOffset At, string? Subject, string? Actor, Announcement Data);
+public sealed record StreamedEvent(long Id, string Type, DateTimeOffset At, string Vnet, string? Subject, string? Actor, Announcement Data);
 
 /// <summary>Runs this replica's event sequencer and, on PostgreSQL, its listener for the other replicas'.</summary>
 internal sealed class EventPump(EventSequencer sequencer) : BackgroundService

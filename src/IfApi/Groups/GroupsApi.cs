@@ -3,6 +3,7 @@ using IfApi.Auth;
 using IfApi.Domain;
 using IfApi.Interfaces;
 using IfApi.OpenApi;
+using IfApi.Vnets;
 using Microsoft.AspNetCore.Http.HttpResults;
 
 namespace IfApi.Groups;
@@ -76,7 +77,7 @@ public static class GroupsApi
             throw new IfError(Errno.EINVAL, "group is required", Ioctl.AddGroup);
         var (_, ifp) = await groups.JoinAsync(@ref, body.Group, idempotent: false, Preconditions.IfMatch(http.Request), Actor.Of(http), ct);
         http.Response.Headers.ETag = Preconditions.ETag(ifp.Version);
-        return TypedResults.Created($"/v1/groups/{Uri.EscapeDataString(body.Group)}", new InterfaceGroups(ifp.Groups));
+        return TypedResults.Created($"{VnetAccess.V1(http)}/groups/{Uri.EscapeDataString(body.Group)}", new InterfaceGroups(ifp.Groups));
     }
 
     public static async Task<Results<Created<InterfaceGroups>, Ok<InterfaceGroups>>> Put(string @ref, string group, GroupService groups, HttpContext http, CancellationToken ct)
@@ -84,7 +85,7 @@ public static class GroupsApi
         var (added, ifp) = await groups.JoinAsync(@ref, group, idempotent: true, Preconditions.IfMatch(http.Request), Actor.Of(http), ct);
         http.Response.Headers.ETag = Preconditions.ETag(ifp.Version);
         var answer = new InterfaceGroups(ifp.Groups);
-        return added ? TypedResults.Created($"/v1/groups/{Uri.EscapeDataString(group)}", answer) : TypedResults.Ok(answer);
+        return added ? TypedResults.Created($"{VnetAccess.V1(http)}/groups/{Uri.EscapeDataString(group)}", answer) : TypedResults.Ok(answer);
     }
 
     public static async Task<NoContent> Remove(string @ref, string group, GroupService groups, HttpContext http, CancellationToken ct)

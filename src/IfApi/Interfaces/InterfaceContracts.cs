@@ -112,4 +112,5 @@ public sealed record InterfaceList(IReadOnlyList<InterfaceResponse> Items, [prop
 /// <param name="Up">SIOCSIFFLAGS: bring the interface up or down.</param>
 /// <param name="Flags">SIOCSIFFLAGS: the full set of changeable flags wanted.</param>
 /// <param name="Lladdr">SIOCSIFLLADDR: a unicast Ethernet address.</param>
-public sealed record PatchInterfaceRequest(string? Name, string? Description, int? Mtu, int? Metric, bool? Up, string[]? Flags, string? Lladdr);
+/// <param name="Vnet">SIOCSIFVNET: moves the interface to this vnet (asked alone; a host key with the admin scope).</param>
+public sealed record PatchInterfaceRequest(string? Name, string? Description, int? Mtu, int? Metric, bool? Up, string[]? Flags, string? Lladdr, string? Vnet);

@@ -4,6 +4,7 @@ using System.Text.Json;
 using IfApi.Domain;
 using IfApi.Frames;
 using IfApi.OpenApi;
+using IfApi.Vnets;
 using Microsoft.AspNetCore.Http.HttpResults;
 
 namespace IfApi.Interfaces;
@@ -66,7 +67,7 @@ public static class InterfacesApi
         http.Response.Headers.ETag = created.ETag;
         if (replayed)
             http.Response.Headers[Idempotency.ReplayedHeader] = "true";
-        return TypedResults.Created($"/v1/interfaces/{created.Id}", created);
+        return TypedResults.Created($"{VnetAccess.V1(http)}/interfaces/{created.Id}", created);
     }
 
     /// <summary>The upsert by name (never by id): create exactly that name, or make the interface what is declared.</summary>
@@ -77,7 +78,7 @@ public static class InterfacesApi
             Preconditions.IfMatch(http.Request), Preconditions.IfNoneMatchAny(http.Request), Actor.Of(http), ct);
         var ifp = InterfaceResponse.From(info, InterfaceStats.From(plane.Stats(info.Id)));
         http.Response.Headers.ETag = ifp.ETag;
-        return created ? TypedResults.Created($"/v1/interfaces/{ifp.Id}", ifp) : TypedResults.Ok(ifp);
+        return created ? TypedResults.Created($"{VnetAccess.V1(http)}/interfaces/{ifp.Id}", ifp) : TypedResults.Ok(ifp);
     }
 
     public static async Task<Ok<InterfaceList>> List(InterfaceService interfaces, FramePlane plane, CancellationToken ct, string? cloner = null, string? group = null, int? limit = null, string? after = null)
@@ -108,10 +109,27 @@ public static class InterfacesApi
     /// <summary>SIOCSIFNAME, SIOCSIFDESCR, SIOCSIFMTU, SIOCSIFFLAGS, SIOCSIFMETRIC, SIOCSIFLLADDR.</summary>
     public static async Task<Ok<InterfaceResponse>> Patch(string @ref, MergePatch body, InterfaceService interfaces, FramePlane plane, HttpContext http, CancellationToken ct)
     {
-        var info = await interfaces.PatchAsync(@ref, body.Patch, Preconditions.IfMatch(http.Request), Actor.Of(http), ct);
+        var info = body.Patch.IsMove()
+            ? await MoveAsync(@ref, body.Patch.Vnet!, interfaces, http, ct)
+            : await interfaces.PatchAsync(@ref, body.Patch, Preconditions.IfMatch(http.Request), Actor.Of(http), ct);
         var ifp = InterfaceResponse.From(info, InterfaceStats.From(plane.Stats(info.Id)));
         http.Response.Headers.ETag = ifp.ETag;
         return TypedResults.Ok(ifp);
+    }
+
+    /// <summary>
+    /// SIOCSIFVNET: a host key with <c>admin</c> moves the interface from the vnet the path is in to the
+    /// one named, which it must be able to see (ENXIO otherwise, as for any vnet named).
+    /// </summary>
+    private static async Task<InterfaceInfo> MoveAsync(string @ref, string target, InterfaceService interfaces, HttpContext http, CancellationToken ct)
+    {
+        VnetAccess.CheckHostKey(http, "move interfaces between vnets", Ioctl.SetVnet);
+        if (http.User.Identity is not KeyIdentity { Scopes: var scopes } || (scopes & Scopes.Admin) == 0)
+            throw new IfError(Errno.EPERM, "moving interfaces between vnets needs the 'admin' scope", Ioctl.SetVnet);
+        if (!Domain.Vnets.IsValid(target))
+            throw new IfError(Errno.ENXIO, $"no vnet '{target}'", Ioctl.SetVnet);
+        var info = await interfaces.MoveAsync(@ref, target, Preconditions.IfMatch(http.Request), Actor.Of(http), ct);
+        return info;
     }
 
     /// <summary>SIOCIFDESTROY.</summary>

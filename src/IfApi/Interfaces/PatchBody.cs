@@ -56,7 +56,8 @@ public static class PatchBody
                 "up" => p with { Up = v.ValueKind is JsonValueKind.True or JsonValueKind.False ? v.GetBoolean() : throw Wrong("up", "true or false", Ioctl.SetFlags) },
                 "flags" => p with { Flags = Flags(v) },
                 "lladdr" => p with { Lladdr = String(v, "lladdr", Ioctl.SetLladdr) },
-                _ => throw new IfError(Errno.EINVAL, $"'{member.Name}' cannot be patched; the members are name, description, mtu, metric, up, flags and lladdr"),
+                "vnet" => p with { Vnet = String(v, "vnet", Ioctl.SetVnet) },
+                _ => throw new IfError(Errno.EINVAL, $"'{member.Name}' cannot be patched; the members are name, description, mtu, metric, up, flags, lladdr and vnet"),
             };
         }
         return p;

@@ -149,6 +149,7 @@ internal sealed class ContractDocumentParts : IDocumentFilter
 {
     private static readonly (string Name, string Description)[] Tags =
     [
+        ("Vnets", "Virtual network stacks (VIMAGE), the unit of isolation: each has its own interfaces, indexes, groups, cloners and events. Every operation of the other tags also exists under `/v1/vnets/{vnet}/…` (its operation id ends in `InVnet`), as `jexec NAME ifconfig …` runs in a jail; the plain paths work in the caller's own vnet (a key's `Auth:Keys:<name>:Vnet`, else `host`)."),
         ("Cloners", "Interface cloners (`struct if_clone`): `ifconfig -C`, attach and detach."),
         ("Interfaces", "Interfaces (`struct ifnet`): create, list, read, change, destroy, and the upsert by name."),
         ("Groups", "Interface groups (`struct ifg_group`): join, leave, and who is in which."),

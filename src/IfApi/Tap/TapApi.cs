@@ -8,6 +8,7 @@ using IfApi.Frames.Wire;
 using IfApi.Interfaces;
 using IfApi.OpenApi;
 using IfApi.Transactions;
+using IfApi.Vnets;
 using Microsoft.AspNetCore.Http.HttpResults;
 
 namespace IfApi.Tap;
@@ -158,7 +159,7 @@ public static class TapApi
             {
                 try
                 {
-                    await interfaces.DestroyAsync(ifp.Id.ToString(), null, actor, CancellationToken.None);
+                    await interfaces.DestroyWhereverAsync(ifp.Id, actor, CancellationToken.None);
                 }
                 catch (IfError e) when (e.Errno == Errno.ENXIO)
                 {
@@ -280,7 +281,7 @@ public static class TapApi
         var (added, b) = await bridges.AddAsync(@ref, member, Preconditions.IfMatch(http.Request), Actor.Of(http), ct);
         http.Response.Headers.ETag = Preconditions.ETag(b.Version);
         var members = new BridgeMembers(b.Members ?? []);
-        return added ? TypedResults.Created($"/v1/interfaces/{b.Id}/members", members) : TypedResults.Ok(members);
+        return added ? TypedResults.Created($"{VnetAccess.V1(http)}/interfaces/{b.Id}/members", members) : TypedResults.Ok(members);
     }
 
     /// <summary><c>BRDGDEL</c>: <paramref name="member"/> leaves the bridge <paramref name="ref"/>.</summary>

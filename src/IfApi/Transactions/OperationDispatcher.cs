@@ -2,6 +2,8 @@ using System.Text.Json;
 using IfApi.Contract;
 using IfApi.Domain;
 using IfApi.Problems;
+using IfApi.Store;
+using IfApi.Vnets;
 using Microsoft.AspNetCore.Authorization;
 using Microsoft.AspNetCore.Http.Features;
 using Microsoft.AspNetCore.Mvc;
@@ -57,6 +59,10 @@ public sealed class OperationDispatcher(EndpointDataSource endpoints, IAuthoriza
         if (endpoint.Metadata.GetMetadata<NotInTransactions>() is not null)
             throw new IfError(Errno.EINVAL, $"{method} {path} cannot be part of a transaction");
         await AuthorizeAsync(outer, endpoint, method, path);
+        // Its vnet: the one its path names, else the transaction's own (/v1/vnets/{vnet}/transactions
+        // runs plain paths in that vnet, as a process inside a jail does). Set for this operation only.
+        if (endpoint.Metadata.GetMetadata<VnetScope>() is { } scope)
+            Curvnet.Set(await VnetAccess.ResolveAsync(outer, scope.Named ? values[VnetAccess.RouteValue] as string : null, Curvnet.Name));
 
         var http = new DefaultHttpContext { RequestServices = outer.RequestServices, User = outer.User, TraceIdentifier = outer.TraceIdentifier, RequestAborted = ct };
         http.Features.Set<IHttpRequestBodyDetectionFeature>(new BodyDetection(op.Body is not null));

@@ -51,6 +51,14 @@ namespace IfApi.Client.Models
 #endif
         /// <summary>SIOCSIFFLAGS: bring the interface up or down.</summary>
         public bool? Up { get; set; }
+        /// <summary>SIOCSIFVNET: moves the interface to this vnet (asked alone; a host key with the admin scope).</summary>
+#if NETSTANDARD2_1_OR_GREATER || NETCOREAPP3_1_OR_GREATER
+#nullable enable
+        public string? Vnet { get; set; }
+#nullable restore
+#else
+        public string Vnet { get; set; }
+#endif
         /// <summary>
         /// Creates a new instance of the appropriate class based on discriminator value
         /// </summary>
@@ -76,6 +84,7 @@ namespace IfApi.Client.Models
                 { "mtu", n => { Mtu = n.GetIntValue(); } },
                 { "name", n => { Name = n.GetStringValue(); } },
                 { "up", n => { Up = n.GetBoolValue(); } },
+                { "vnet", n => { Vnet = n.GetStringValue(); } },
             };
         }
         /// <summary>
@@ -92,6 +101,7 @@ namespace IfApi.Client.Models
             writer.WriteIntValue("mtu", Mtu);
             writer.WriteStringValue("name", Name);
             writer.WriteBoolValue("up", Up);
+            writer.WriteStringValue("vnet", Vnet);
         }
     }
 }

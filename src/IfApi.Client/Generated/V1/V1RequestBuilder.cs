@@ -6,6 +6,7 @@ using IfApi.Client.V1.Groups;
 using IfApi.Client.V1.Interfaces;
 using IfApi.Client.V1.Tap;
 using IfApi.Client.V1.Transactions;
+using IfApi.Client.V1.Vnets;
 using Microsoft.Kiota.Abstractions.Extensions;
 using Microsoft.Kiota.Abstractions;
 using System.Collections.Generic;
@@ -49,6 +50,11 @@ namespace IfApi.Client.V1
         public global::IfApi.Client.V1.Transactions.TransactionsRequestBuilder Transactions
         {
             get => new global::IfApi.Client.V1.Transactions.TransactionsRequestBuilder(PathParameters, RequestAdapter);
+        }
+        /// <summary>The vnets property</summary>
+        public global::IfApi.Client.V1.Vnets.VnetsRequestBuilder Vnets
+        {
+            get => new global::IfApi.Client.V1.Vnets.VnetsRequestBuilder(PathParameters, RequestAdapter);
         }
         /// <summary>
         /// Instantiates a new <see cref="global::IfApi.Client.V1.V1RequestBuilder"/> and sets the default values.
