@@ -25,9 +25,9 @@ public sealed class EventStream : IAsyncDisposable
         _reader = new StreamReader(body, Encoding.UTF8);
     }
 
-    public static async Task<EventStream> OpenAsync(HttpClient http, string? lastEventId = null, string query = "")
+    public static async Task<EventStream> OpenAsync(HttpClient http, string? lastEventId = null, string query = "", string path = "/v1/events")
     {
-        var request = new HttpRequestMessage(HttpMethod.Get, "/v1/events" + query);
+        var request = new HttpRequestMessage(HttpMethod.Get, path + query);
         if (lastEventId is not null)
             request.Headers.TryAddWithoutValidation("Last-Event-ID", lastEventId);
         var response = await http.SendAsync(request, HttpCompletionOption.ResponseHeadersRead);

@@ -14,22 +14,36 @@ public static class StoreInvariants
         var options = StoreSetup.Configure(new DbContextOptionsBuilder<IfDbContext>(),
             new StoreOptions { Provider = store.Provider, ConnectionString = store.ConnectionString }).Options;
         await using var db = new IfDbContext(options);
-        var cloners = await db.Cloners.AsNoTracking().ToListAsync();
-        var interfaces = await db.Interfaces.AsNoTracking().ToListAsync();
+        // Every vnet's rows: the context's own filter would show the host's only.
+        var vnets = await db.Vnets.AsNoTracking().ToListAsync();
+        var cloners = await db.Cloners.IgnoreQueryFilters().AsNoTracking().ToListAsync();
+        var interfaces = await db.Interfaces.IgnoreQueryFilters().AsNoTracking().ToListAsync();
+        var memberships = await db.GroupMembers.IgnoreQueryFilters().AsNoTracking().ToListAsync();
         var pools = await db.UnitPools.AsNoTracking().ToListAsync();
         var free = await db.FreeUnits.AsNoTracking().ToListAsync();
 
-        Assert.Equal(interfaces.Count, interfaces.Select(i => i.Index).Distinct().Count());
-        Assert.Equal(interfaces.Count, interfaces.Select(i => i.Name).Distinct().Count());
-        AssertCovers(Pools.Ifindex, 1, int.MaxValue, interfaces.Select(i => i.Index), pools, free);
+        Assert.Contains(vnets, v => v.Name == Domain.Vnets.Host);
+        Assert.Equal(interfaces.Count, interfaces.Select(i => (i.Vnet, i.Index)).Distinct().Count());
+        Assert.Equal(interfaces.Count, interfaces.Select(i => (i.Vnet, i.Name)).Distinct().Count());
+        foreach (var v in vnets)
+        {
+            var held = interfaces.Where(i => i.Vnet == v.Name).ToList();
+            Assert.True(held.Count <= v.MaxInterfaces, $"vnet {v.Name} holds {held.Count} interfaces, more than its {v.MaxInterfaces}");
+            AssertCovers(Pools.In(v.Name, Pools.Ifindex), 1, v.MaxInterfaces, held.Select(i => i.Index), pools, free);
+        }
         foreach (var c in cloners)
         {
-            var units = interfaces.Where(i => i.Cloner == c.Name && i.Unit is not null).Select(i => i.Unit!.Value).Distinct();
-            AssertCovers(c.Name, 0, c.MaxUnit, units, pools, free);
+            var units = interfaces.Where(i => i.HomeVnet == c.Vnet && i.Cloner == c.Name && i.Unit is not null).Select(i => i.Unit!.Value).Distinct();
+            AssertCovers(Pools.In(c.Vnet, c.Name), 0, c.MaxUnit, units, pools, free);
         }
-        Assert.All(interfaces.Where(i => i.Cloner is not null), i => Assert.Contains(cloners, c => c.Name == i.Cloner));
-        Assert.Equal(cloners.Select(c => c.Name).Append(Pools.Ifindex).Order(), pools.Select(p => p.Pool).Order());
+        Assert.All(interfaces, i => Assert.Contains(vnets, v => v.Name == i.Vnet));
+        Assert.All(interfaces.Where(i => i.Cloner is not null), i => Assert.Contains(cloners, c => c.Vnet == i.HomeVnet && c.Name == i.Cloner));
+        Assert.Equal(cloners.Select(c => Pools.In(c.Vnet, c.Name)).Concat(vnets.Select(v => Pools.In(v.Name, Pools.Ifindex))).Order(),
+            pools.Select(p => p.Pool).Order());
         Assert.All(interfaces.Where(i => i.PeerId is not null), i => Assert.Contains(interfaces, p => p.Id == i.PeerId && p.PeerId == i.Id));
+        // A membership is in its member's vnet; a bridge's members are in the bridge's.
+        Assert.All(memberships, m => Assert.Equal(interfaces.Single(i => i.Id == m.InterfaceId).Vnet, m.Vnet));
+        Assert.All(interfaces.Where(i => i.BridgeId is not null), i => Assert.Equal(interfaces.Single(b => b.Id == i.BridgeId).Vnet, i.Vnet));
     }
 
     private static void AssertCovers(string pool, long lo, long hi, IEnumerable<int> allocated, List<UnitPoolRow> pools, List<FreeUnitRow> free)

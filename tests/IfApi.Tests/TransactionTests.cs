@@ -185,32 +185,45 @@ public abstract class TransactionTests<TStore>(TStore store) : ApiTests<TStore>(
     [Fact]
     public async Task A_dry_run_of_every_change_answers_what_the_change_answers_and_leaves_the_store_as_it_was()
     {
-        var cloner = await Client.AttachCloner();
-        var bridge = await Client.AttachCloner("bridge");
-        var tap0 = await Client.CreateOk(cloner);
-        await Client.CreateOk(bridge);
-        var changes = new (string Method, string Path, string? Body)[]
+        // Every change of a network stack, in the caller's vnet and in one named by the path; then the vnets' own.
+        var lab = "dry" + Guid.NewGuid().ToString("N")[..8];
+        var away = lab + "m";
+        foreach (var v in new[] { lab, away })
+            await (await Client.PostAsJsonAsync("/v1/vnets", new { name = v })).Json(HttpStatusCode.Created);
+        var changes = new List<(string Method, string Path, string? Body)>();
+        foreach (var prefix in new[] { "/v1", $"/v1/vnets/{lab}" })
         {
-            ("POST", "/v1/cloners", """{"name":"dryrun","kind":"tap","minIfs":2}"""),
-            ("DELETE", "/v1/cloners/dryrun", null),
-            ("POST", "/v1/interfaces", $$"""{"name":"{{cloner}}"}"""),
-            ("POST", "/v1/interfaces", $$"""{"cloner":"{{cloner}}","mtu":9000,"groups":["dry"],"up":true}"""),
-            ("POST", "/v1/interfaces", $$"""{"name":"{{cloner}}0"}"""),
-            ("PUT", $"/v1/interfaces/{cloner}9", """{"mtu":1400}"""),
-            ("PUT", $"/v1/interfaces/{cloner}9", """{"description":"x"}"""),
-            ("PATCH", $"/v1/interfaces/{cloner}0", """{"name":"dry0","mtu":1280}"""),
-            ("PATCH", $"/v1/interfaces/dry0", """{"mtu":1}"""),
-            ("POST", $"/v1/interfaces/dry0/groups", """{"group":"dryg"}"""),
-            ("PUT", $"/v1/interfaces/dry0/groups/dryh", null),
-            ("DELETE", $"/v1/interfaces/dry0/groups/dryh", null),
-            ("PUT", $"/v1/interfaces/{bridge}0/members/dry0", null),
-            ("DELETE", $"/v1/interfaces/{bridge}0/members/dry0", null),
-            ("POST", $"/v1/interfaces/dry0/frames", null),
-            ("POST", "/v1/transactions", $$$"""{"operations":[{"method":"POST","path":"/v1/interfaces","body":{"name":"{{{cloner}}}"}}]}"""),
-            ("DELETE", $"/v1/interfaces/{bridge}0", null),
-            ("DELETE", $"/v1/interfaces/dry0", null),
-            ("DELETE", $"/v1/cloners/{cloner}", null),
-        };
+            var cloner = await AttachAsync(prefix, "tap");
+            var bridge = await AttachAsync(prefix, "bridge");
+            await (await Client.PostAsJsonAsync($"{prefix}/interfaces", new { name = cloner })).Json(HttpStatusCode.Created);
+            await (await Client.PostAsJsonAsync($"{prefix}/interfaces", new { name = bridge })).Json(HttpStatusCode.Created);
+            changes.AddRange(new (string Method, string Path, string? Body)[]
+            {
+                ("POST", $"{prefix}/cloners", """{"name":"dryrun","kind":"tap","minIfs":2}"""),
+                ("DELETE", $"{prefix}/cloners/dryrun", null),
+                ("POST", $"{prefix}/interfaces", $$"""{"name":"{{cloner}}"}"""),
+                ("POST", $"{prefix}/interfaces", $$"""{"cloner":"{{cloner}}","mtu":9000,"groups":["dry"],"up":true}"""),
+                ("POST", $"{prefix}/interfaces", $$"""{"name":"{{cloner}}0"}"""),
+                ("PUT", $"{prefix}/interfaces/{cloner}9", """{"mtu":1400}"""),
+                ("PUT", $"{prefix}/interfaces/{cloner}9", """{"description":"x"}"""),
+                ("PATCH", $"{prefix}/interfaces/{cloner}0", """{"name":"dry0","mtu":1280}"""),
+                ("PATCH", $"{prefix}/interfaces/dry0", """{"mtu":1}"""),
+                ("POST", $"{prefix}/interfaces/dry0/groups", """{"group":"dryg"}"""),
+                ("PUT", $"{prefix}/interfaces/dry0/groups/dryh", null),
+                ("DELETE", $"{prefix}/interfaces/dry0/groups/dryh", null),
+                ("PUT", $"{prefix}/interfaces/{bridge}0/members/dry0", null),
+                ("DELETE", $"{prefix}/interfaces/{bridge}0/members/dry0", null),
+                ("POST", $"{prefix}/interfaces/dry0/frames", null),
+                ("POST", $"{prefix}/transactions", $$$"""{"operations":[{"method":"POST","path":"/v1/interfaces","body":{"name":"{{{cloner}}}"}}]}"""),
+                ("PATCH", $"{prefix}/interfaces/{cloner}9", $$"""{"vnet":"{{away}}"}"""),
+                ("DELETE", $"{prefix}/interfaces/{bridge}0", null),
+                ("DELETE", $"{prefix}/interfaces/dry0", null),
+                ("DELETE", $"{prefix}/cloners/{cloner}", null),
+            });
+        }
+        changes.Add(("POST", "/v1/vnets", $$"""{"name":"{{lab}}x","maxInterfaces":8}"""));
+        changes.Add(("DELETE", $"/v1/vnets/{lab}x", null));
+        changes.Add(("DELETE", $"/v1/vnets/{away}", null));
         // Every change the service maps is here.
         var mapped = Factory.Services.GetRequiredService<EndpointDataSource>().Endpoints.OfType<RouteEndpoint>()
             .SelectMany(e => (e.Metadata.GetMetadata<Microsoft.AspNetCore.Routing.HttpMethodMetadata>()?.HttpMethods ?? []).Where(m => m != "GET")
@@ -235,7 +248,13 @@ public abstract class TransactionTests<TStore>(TStore store) : ApiTests<TStore>(
             else if (real.Content.Headers.ContentType?.MediaType == "application/problem+json")
                 Assert.Equal(JsonDocument.Parse(realText).RootElement.Str("errno"), JsonDocument.Parse(dryText).RootElement.Str("errno"));
         }
-        _ = tap0;
+    }
+
+    private async Task<string> AttachAsync(string prefix, string kind)
+    {
+        var name = Http.NewClonerName();
+        await (await Client.PostAsJsonAsync($"{prefix}/cloners", new { name, kind })).Json(HttpStatusCode.Created);
+        return name;
     }
 
     private Task<HttpResponseMessage> Send(string method, string url, string? body)
@@ -249,7 +268,15 @@ public abstract class TransactionTests<TStore>(TStore store) : ApiTests<TStore>(
     }
 
     /// <summary>A path as its route template, for counting which routes the list covers.</summary>
-    private static string Template(string path) => path switch
+    private static string Template(string path) => path.Split('/') switch
+    {
+        ["", "v1", "vnets"] => path,
+        ["", "v1", "vnets", _] => "/v1/vnets/{vnet}",
+        ["", "v1", "vnets", _, .. var rest] => "/v1/vnets/{vnet}" + StackTemplate("/v1/" + string.Join('/', rest))[3..],
+        _ => StackTemplate(path),
+    };
+
+    private static string StackTemplate(string path) => path switch
     {
         _ when path.EndsWith("/frames", StringComparison.Ordinal) => "/v1/interfaces/{ref}/frames",
         _ when path.Contains("/members/", StringComparison.Ordinal) => "/v1/interfaces/{ref}/members/{member}",
