@@ -171,7 +171,7 @@ internal static class MemoryPart
     /// compilation goes on promoting the methods an idle service calls (the runtime's count of
     /// compiled methods rose by about 1,400 in the 35 s after start-up), and RSS moves with it.
     /// </summary>
-    private static async Task<Rss> SettledAsync(int pid)
+    internal static async Task<Rss> SettledAsync(int pid)
     {
         var sw = Stopwatch.StartNew();
         await Task.Delay(TimeSpan.FromSeconds(30));

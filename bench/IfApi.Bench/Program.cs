@@ -75,6 +75,8 @@ if (opts.Postgres is { } server)
         await ServiceParts.RuntimesAsync(opts, service, server, Line);
     if (opts.Runs("contract"))
         await ContractPart.RunAsync(opts, service, server, Line);
+    if (opts.Runs("vnets"))
+        await VnetPart.RunAsync(opts, service, server, Line);
 }
 
 if (opts.Runs("sqlite"))
@@ -205,7 +207,7 @@ internal sealed record BenchOptions(string? Postgres, int[] Clients, int Seconds
     /// open taps), runtime (create+destroy under each of --runtime's set-ups; not in the default run),
     /// contract (100 creates in one transaction against 100 single ones; a dry-run create against a real one).
     /// </summary>
-    public static readonly string[] Parts = ["create", "patch", "events", "latency", "sqlite", "auth", "replicas", "memory", "runtime", "contract"];
+    public static readonly string[] Parts = ["create", "patch", "events", "latency", "sqlite", "auth", "replicas", "memory", "runtime", "contract", "vnets"];
 
     /// <summary>What runs without <c>--only</c>: all but runtime, which compares set-ups one names.</summary>
     public static readonly string[] ByDefault = [.. Parts.Where(p => p != "runtime")];
@@ -321,6 +323,12 @@ internal sealed class Service : IAsyncDisposable
     }
 }
 
+/// <summary>Where a load's URL reaches interfaces: a service's root (its caller's vnet), or a vnet's own <c>…/v1/vnets/NAME</c>.</summary>
+internal static class Api
+{
+    public static string Interfaces(string url) => url.Contains("/v1/vnets/", StringComparison.Ordinal) ? url + "/interfaces" : url + "/v1/interfaces";
+}
+
 internal static class Load
 {
     /// <param name="secret">An API key, sent as <c>Authorization: Bearer</c> with every request; none when the service is open.</param>
@@ -337,7 +345,7 @@ internal static class Load
 
     public static async Task<string?> CreateAsync(HttpClient http, string url, string name = "tap")
     {
-        using var r = await http.PostAsync($"{url}/v1/interfaces", new StringContent($$"""{"name":"{{name}}"}""", Encoding.UTF8, "application/json"));
+        using var r = await http.PostAsync($"{Api.Interfaces(url)}", new StringContent($$"""{"name":"{{name}}"}""", Encoding.UTF8, "application/json"));
         if (r.StatusCode != HttpStatusCode.Created)
             return null;
         using var doc = JsonDocument.Parse(await r.Content.ReadAsStreamAsync());
@@ -398,7 +406,7 @@ internal static class Load
                     Interlocked.Increment(ref errors);
                     continue;
                 }
-                using var d = await http.DeleteAsync($"{url}/v1/interfaces/{name}");
+                using var d = await http.DeleteAsync($"{Api.Interfaces(url)}/{name}");
                 if (d.StatusCode != HttpStatusCode.NoContent)
                     Interlocked.Increment(ref errors);
                 mine.Add(Stopwatch.GetElapsedTime(t0).TotalMilliseconds);
@@ -445,7 +453,7 @@ internal static class Load
                     continue;
                 }
                 latencies.Add(ms);
-                (await http.DeleteAsync($"{url}/v1/interfaces/{name}")).Dispose();
+                (await http.DeleteAsync($"{Api.Interfaces(url)}/{name}")).Dispose();
             }
             return latencies;
         }
@@ -476,14 +484,14 @@ internal static class Load
         })));
         var elapsed = sw.Elapsed.TotalSeconds;
         foreach (var name in names)
-            (await http.DeleteAsync($"{url}/v1/interfaces/{name}")).Dispose();
+            (await http.DeleteAsync($"{Api.Interfaces(url)}/{name}")).Dispose();
         return Figures.From(latencies.SelectMany(l => l).ToList(), elapsed, errors);
     }
 
     private static async Task<bool> PatchAsync(HttpClient http, string url, string name, int metric)
     {
         using var content = new StringContent($$"""{"metric":{{metric}}}""", Encoding.UTF8, "application/merge-patch+json");
-        using var r = await http.PatchAsync($"{url}/v1/interfaces/{name}", content);
+        using var r = await http.PatchAsync($"{Api.Interfaces(url)}/{name}", content);
         return r.StatusCode == HttpStatusCode.OK;
     }
 
@@ -564,7 +572,7 @@ internal static class Load
         await Task.WhenAny(subscriber, Task.Delay(1000));
 
         foreach (var name in names)
-            (await http.DeleteAsync($"{url}/v1/interfaces/{name}")).Dispose();
+            (await http.DeleteAsync($"{Api.Interfaces(url)}/{name}")).Dispose();
         var duplicated = got.Count - got.Distinct().Count();
         var gaps = got.Zip(got.Skip(1), (a, b) => b - a).Count(d => d != 1);
         // From the writer's answer (after the commit, so a lower bound): 0 when the event came first.

@@ -133,7 +133,7 @@ internal static class ServiceParts
     }
 
     /// <summary>The median of each pair's ratio (of throughput, or of <paramref name="of"/>), and every pair's beside it.</summary>
-    private static string PairedRatio(List<Figures> x, List<Figures> y, Func<Figures, double>? of = null)
+    internal static string PairedRatio(List<Figures> x, List<Figures> y, Func<Figures, double>? of = null)
     {
         of ??= f => f.OpsPerSecond;
         var ratios = x.Zip(y, (p, q) => of(p) / of(q)).ToList();
