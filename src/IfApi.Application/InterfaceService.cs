@@ -95,36 +95,32 @@ public sealed class InterfaceService(TransactionRunner tx, ILinkObserver links, 
 
     /// <summary>SIOCIFDESTROY (<c>if_clone_destroy</c>): the unit and index are freed and groups left in the same transaction.</summary>
     /// <param name="ifMatch">With <c>If-Match</c>, the versions the interface may be at.</param>
-    public async Task DestroyAsync(string reference, IReadOnlySet<long>? ifMatch, string? actor, CancellationToken ct)
+    public Task DestroyAsync(string reference, IReadOnlySet<long>? ifMatch, string? actor, CancellationToken ct) =>
+        CountedDestroyAsync(actor, (s, found, ct) => DestroyAsync(s, reference, ifMatch, found, ct), ct);
+
+    /// <summary>
+    /// SIOCIFDESTROY of the interface with this id in whichever vnet it is now: the cloning device's tap
+    /// goes when its socket closes, even after a move. Its row is locked first, so it cannot move away meanwhile.
+    /// </summary>
+    public Task DestroyWhereverAsync(Guid id, string? actor, CancellationToken ct) =>
+        CountedDestroyAsync(actor, async (s, found, ct) =>
+        {
+            await s.LockInterfacesAsync([id], ct);
+            var vnet = await s.VnetOfAsync(id, ct) ?? throw new IfError(Errno.ENXIO, $"no interface '{id}'", Ioctl.IfDestroy);
+            using (s.Enter(vnet))
+                await DestroyAsync(s, id.ToString(), null, found, ct);
+        }, ct);
+
+    /// <param name="destroy">The destroy, which tells the cloner (for the metrics) once it found the interface.</param>
+    private async Task CountedDestroyAsync(string? actor, Func<StoreSession, Action<string?>, CancellationToken, Task> destroy, CancellationToken ct)
     {
         string? cloner = null; // for the metrics: known once the interface was found
         try
         {
             await tx.WriteAsync(actor, async (s, ct) =>
             {
-                // Its row (and its epair peer's) locked, and read with all its departure needs: a group
-                // or bridge call on it now waits for the destroy, then finds it gone.
-                var target = await s.DestroyTargetAsync(reference, ct)
-                    ?? throw new IfError(Errno.ENXIO, $"no interface '{reference}'", Ioctl.IfDestroy);
-                cloner = target.Cloner;
-                Views.CheckVersion(target.Name, target.Version, ifMatch);
-                if (target.Cloner is null)
-                    throw new IfError(Errno.EINVAL, $"'{target.Name}' was not created by a cloner", Ioctl.IfDestroy);
-                if (target.Unit is int unit && unit < target.MinIfs)
-                    throw new IfError(Errno.EINVAL, $"'{target.Name}' is one of its cloner's minimum interfaces", Ioctl.IfDestroy);
-
-                // Both ends of an epair go together, as epair_clone_destroy does, each from the vnet it is in.
-                var ends = target.Peer is { } peer ? new[] { target.End, peer } : [target.End];
-                await DepartAsync(s, ends, target.Cloner, target.NoGroup, _ => target.Unit, target.Memberships, ct);
-                // Its unit goes back to its home vnet's cloner (ifc_find_cloner_in_vnet(if_dname, if_home_vnet)).
-                if (target.Unit is int u)
-                {
-                    using (s.Enter(target.HomeVnet))
-                        s.FreeUnit(target.Cloner, u);
-                }
-                var gone = ends.Select(e => e.Id).ToArray();
-                s.AfterCommit(ct => links.ChangedAsync(gone, ct).AsTask());
-                return gone;
+                await destroy(s, c => cloner = c, ct);
+                return true;
             }, ct);
             UseCaseMetrics.Destroyed(cloner, null);
         }
@@ -135,16 +131,31 @@ public sealed class InterfaceService(TransactionRunner tx, ILinkObserver links, 
         }
     }
 
-    /// <summary>
-    /// SIOCIFDESTROY of the interface with this id in whichever vnet it is now: the cloning device's tap
-    /// goes when its socket closes, even after a move.
-    /// </summary>
-    public async Task DestroyWhereverAsync(Guid id, string? actor, CancellationToken ct)
+    /// <summary>The destroy itself, in the session's vnet.</summary>
+    private async Task DestroyAsync(StoreSession s, string reference, IReadOnlySet<long>? ifMatch, Action<string?> found, CancellationToken ct)
     {
-        var vnet = await tx.ReadAsync(async (s, ct) => (await s.RowForChangeInAnyVnetAsync(id, ct))?.Vnet, ct)
-            ?? throw new IfError(Errno.ENXIO, $"no interface '{id}'", Ioctl.IfDestroy);
-        Curvnet.Set(vnet); // for this call only: an async method's change stays in it
-        await DestroyAsync(id.ToString(), null, actor, ct);
+        // Its row (and its epair peer's) locked, and read with all its departure needs: a group
+        // or bridge call on it now waits for the destroy, then finds it gone.
+        var target = await s.DestroyTargetAsync(reference, ct)
+            ?? throw new IfError(Errno.ENXIO, $"no interface '{reference}'", Ioctl.IfDestroy);
+        found(target.Cloner);
+        Views.CheckVersion(target.Name, target.Version, ifMatch);
+        if (target.Cloner is null)
+            throw new IfError(Errno.EINVAL, $"'{target.Name}' was not created by a cloner", Ioctl.IfDestroy);
+        if (target.Unit is int unit && unit < target.MinIfs)
+            throw new IfError(Errno.EINVAL, $"'{target.Name}' is one of its cloner's minimum interfaces", Ioctl.IfDestroy);
+
+        // Both ends of an epair go together, as epair_clone_destroy does, each from the vnet it is in.
+        var ends = target.Peer is { } peer ? new[] { target.End, peer } : [target.End];
+        await DepartAsync(s, ends, target.Cloner, target.NoGroup, _ => target.Unit, target.Memberships, ct);
+        // Its unit goes back to its home vnet's cloner (ifc_find_cloner_in_vnet(if_dname, if_home_vnet)).
+        if (target.Unit is int u)
+        {
+            using (s.Enter(target.HomeVnet))
+                s.FreeUnit(target.Cloner, u);
+        }
+        var gone = ends.Select(e => e.Id).ToArray();
+        s.AfterCommit(ct => links.ChangedAsync(gone, ct).AsTask());
     }
 
     /// <summary>

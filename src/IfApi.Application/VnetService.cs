@@ -45,7 +45,7 @@ public sealed class VnetService(TransactionRunner tx, ILinkObserver links, VnetO
         {
             if (await s.VnetExistsAsync(name, ct))
                 throw new IfError(Errno.EEXIST, $"vnet '{name}' exists", Ioctl.VnetCreate);
-            var row = new VnetRow { Name = name, MaxInterfaces = max, CreatedAt = DateTimeOffset.UtcNow };
+            var row = new VnetRow { Name = name, MaxInterfaces = max };
             s.AddVnet(row);
             await s.SaveAsync(ct);
             var count = 0;
@@ -81,16 +81,23 @@ public sealed class VnetService(TransactionRunner tx, ILinkObserver links, VnetO
             var touched = new List<Guid>();
             using (s.Enter(name))
             {
-                foreach (var row in await s.BorrowedForChangeAsync(ct))
+                // One at a time, each read afresh: moving a bridge lets its members go, which changes them.
+                foreach (var id in await s.LockBorrowedAsync(ct))
                 {
-                    if (!await s.VnetExistsAsync(row.HomeVnet, ct))
-                        throw new InvalidOperationException($"'{row.Name}' has no home vnet '{row.HomeVnet}'");
-                    touched.AddRange(await Moving.MoveAsync(s, row, row.HomeVnet, ct));
+                    if (await s.RowForChangeAsync(id, ct) is not { } row)
+                        continue;
+                    touched.AddRange(await Moving.MoveAsync(s, row, row.HomeVnet, ct)); // its home exists: its foreign key
+                    await s.SaveAsync(ct);
+                    s.Forget();
                 }
-                await s.SaveAsync(ct);
+                // Newest first, as if_clone_detach would be called; what one left tracked (a bridge whose
+                // member went) the next reads afresh.
                 foreach (var cloner in await s.ClonersAsync(null, int.MaxValue, ct))
+                {
                     touched.AddRange(await ClonerService.DetachAsync(s, cloner.Row, ct));
-                await s.SaveAsync(ct);
+                    await s.SaveAsync(ct);
+                    s.Forget();
+                }
                 await s.RemoveVnetAsync(name, ct); // its index pool with it
             }
             log.LogInformation("vnet {Vnet} deleted", name);

@@ -19,6 +19,12 @@ public sealed class Bridge(long ageLimitMs = LearningBridge.DefaultAgeLimitMs, i
     /// <summary>The bridge interface; the other replicas know its side of the bridge by it.</summary>
     public Guid Id { get; init; }
 
+    /// <summary>The vnet it is in now: its drops since it came are counted under it.</summary>
+    public string Vnet { get; set; } = Vnets.Host;
+
+    /// <summary>What its drops were when it came to <see cref="Vnet"/>.</summary>
+    internal TrafficTotals CountedBefore { get; set; }
+
     /// <summary>The plane the bridge belongs to, which knows the way to other replicas; none for a bridge on its own.</summary>
     internal FramePlane? Plane { get; init; }
 

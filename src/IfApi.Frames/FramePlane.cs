@@ -212,12 +212,32 @@ public sealed class FramePlane(ILinkSource links, TapOptions options, ILogger<Fr
         {
             if (link.Kind == InterfaceKind.Bridge)
             {
-                _bridges.GetOrAdd(link.Id, id => new Bridge { Id = id, Plane = this }).Up = link.Up;
+                var bridge = _bridges.GetOrAdd(link.Id, id => new Bridge { Id = id, Plane = this });
+                bridge.Up = link.Up;
+                if (bridge.Vnet != link.Vnet)
+                {
+                    lock (_totalsLock)
+                    {
+                        var now = BridgeDrops(bridge);
+                        Retire(bridge.Vnet, now - bridge.CountedBefore);
+                        (bridge.CountedBefore, bridge.Vnet) = (now, link.Vnet);
+                    }
+                }
             }
             else
             {
                 var port = _ports.GetOrAdd(link.Id, _ => new Port(link.Id, link.Mtu, link.Up, options.QueueLength, link.Kind) { Plane = this });
                 (port.Mtu, port.Up, port.RunningInStore) = (link.Mtu, link.Up, link.Running);
+                if (port.Vnet != link.Vnet)
+                {
+                    // Moved: what it carried so far stays counted where it was, so no vnet's counts go back.
+                    lock (_totalsLock)
+                    {
+                        var now = TrafficTotals.Of(port.Counters);
+                        Retire(port.Vnet, now - port.CountedBefore);
+                        (port.CountedBefore, port.Vnet) = (now, link.Vnet);
+                    }
+                }
             }
         }
         foreach (var link in loaded)
@@ -247,21 +267,28 @@ public sealed class FramePlane(ILinkSource links, TapOptions options, ILogger<Fr
     }
 
     private readonly Lock _totalsLock = new();
-    private TrafficTotals _retired; // what ports no longer here carried, so that totals never go back
+    // What ports no longer here carried, by vnet, so that totals never go back. A port counts under the
+    // vnet it is in when it is read: a move takes what it carried along.
+    private readonly Dictionary<string, TrafficTotals> _retired = new(StringComparer.Ordinal);
 
-    /// <summary>Everything the ports of this process carried and dropped since it started, for <c>/metrics</c>.</summary>
-    public TrafficTotals Totals()
+    /// <summary>Everything the ports of this process carried and dropped since it started, by the vnet they were in, for <c>/metrics</c>.</summary>
+    public Dictionary<string, TrafficTotals> TotalsByVnet()
     {
         lock (_totalsLock)
         {
-            var totals = _retired;
+            var totals = new Dictionary<string, TrafficTotals>(_retired, StringComparer.Ordinal);
+            void Add(string vnet, TrafficTotals t) => totals[vnet] = totals.GetValueOrDefault(vnet) + t;
             foreach (var port in _ports.Values)
-                totals += TrafficTotals.Of(port.Counters);
+                Add(port.Vnet, TrafficTotals.Of(port.Counters) - port.CountedBefore);
             foreach (var bridge in _bridges.Values)
-                totals += new TrafficTotals(0, 0, 0, 0, bridge.Counters.Drops() with { InputErrors = 0, OutputErrors = 0 });
+                Add(bridge.Vnet, BridgeDrops(bridge) - bridge.CountedBefore);
             return totals;
         }
     }
+
+    private static TrafficTotals BridgeDrops(Bridge bridge) => new(0, 0, 0, 0, bridge.Counters.Drops() with { InputErrors = 0, OutputErrors = 0 });
+
+    private void Retire(string vnet, TrafficTotals t) => _retired[vnet] = _retired.GetValueOrDefault(vnet) + t;
 
     /// <summary>Devices open in this process now.</summary>
     public int OpenDevices => _ports.Values.Count(p => p.IsOpen);
@@ -323,7 +350,7 @@ public sealed class FramePlane(ILinkSource links, TapOptions options, ILogger<Fr
         lock (_totalsLock)
         {
             if (_ports.TryRemove(id, out port))
-                _retired += TrafficTotals.Of(port.Counters);
+                Retire(port.Vnet, TrafficTotals.Of(port.Counters) - port.CountedBefore);
         }
         if (port is not null)
         {
@@ -338,7 +365,7 @@ public sealed class FramePlane(ILinkSource links, TapOptions options, ILogger<Fr
         lock (_totalsLock)
         {
             if (_bridges.TryRemove(id, out bridge))
-                _retired += new TrafficTotals(0, 0, 0, 0, bridge.Counters.Drops() with { InputErrors = 0, OutputErrors = 0 });
+                Retire(bridge.Vnet, BridgeDrops(bridge) - bridge.CountedBefore);
         }
         if (bridge is not null)
         {
@@ -366,4 +393,7 @@ public readonly record struct TrafficTotals(long FramesIn, long FramesOut, long 
 
     public static TrafficTotals operator +(TrafficTotals a, TrafficTotals b) => new(a.FramesIn + b.FramesIn, a.FramesOut + b.FramesOut,
         a.BytesIn + b.BytesIn, a.BytesOut + b.BytesOut, a.Drops + b.Drops);
+
+    public static TrafficTotals operator -(TrafficTotals a, TrafficTotals b) => new(a.FramesIn - b.FramesIn, a.FramesOut - b.FramesOut,
+        a.BytesIn - b.BytesIn, a.BytesOut - b.BytesOut, a.Drops - b.Drops);
 }

@@ -19,7 +19,8 @@ public interface ILinkSource
 /// <param name="Mtu">The longest payload its frames carry.</param>
 /// <param name="Peer">The other end of an epair.</param>
 /// <param name="Bridge">The bridge it is a member of.</param>
-public sealed record LinkState(Guid Id, InterfaceKind Kind, IfFlags Flags, int Mtu, Guid? Peer, Guid? Bridge)
+/// <param name="Vnet">The vnet it is in: what its traffic is counted under.</param>
+public sealed record LinkState(Guid Id, InterfaceKind Kind, IfFlags Flags, int Mtu, Guid? Peer, Guid? Bridge, string Vnet = Vnets.Host)
 {
     public bool Up => (Flags & IfFlags.Up) != 0;
 

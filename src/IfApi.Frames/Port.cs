@@ -43,6 +43,12 @@ public sealed class Port
 
     public Guid Id { get; }
 
+    /// <summary>The vnet its interface is in now: its traffic since it came is counted under it.</summary>
+    public string Vnet { get; set; } = Vnets.Host;
+
+    /// <summary>What its counters held when it came to <see cref="Vnet"/>: counted under the vnets it was in before.</summary>
+    internal TrafficTotals CountedBefore { get; set; }
+
     public InterfaceKind Kind { get; }
 
     /// <summary>The other end of an epair: what this end transmits, it receives.</summary>

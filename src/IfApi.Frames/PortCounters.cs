@@ -81,4 +81,7 @@ public readonly record struct DropCounts(long Down, long QueueFull, long LoopCut
 {
     public static DropCounts operator +(DropCounts a, DropCounts b) => new(a.Down + b.Down, a.QueueFull + b.QueueFull,
         a.LoopCut + b.LoopCut, a.NoReader + b.NoReader, a.InputErrors + b.InputErrors, a.OutputErrors + b.OutputErrors);
+
+    public static DropCounts operator -(DropCounts a, DropCounts b) => new(a.Down - b.Down, a.QueueFull - b.QueueFull,
+        a.LoopCut - b.LoopCut, a.NoReader - b.NoReader, a.InputErrors - b.InputErrors, a.OutputErrors - b.OutputErrors);
 }

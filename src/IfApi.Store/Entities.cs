@@ -94,8 +94,14 @@ public sealed class IdempotencyRow
     /// <summary>The longest key kept.</summary>
     public const int MaxKeyLength = 255;
 
-    /// <summary>A key is kept under its vnet (<see cref="Pools.In"/>): tenants never see each other's answers.</summary>
+    /// <summary>A key is kept under its vnet (<see cref="In"/>): tenants never see each other's answers.</summary>
     public const int MaxStoredKeyLength = MaxKeyLength + 1 + 16;
+
+    /// <summary>
+    /// How <paramref name="key"/> of <paramref name="vnet"/> is stored: the host's bare, another's after
+    /// its vnet and a space, which no key holds (they are printable ASCII without spaces).
+    /// </summary>
+    public static string In(string vnet, string key) => vnet == Vnets.Host ? key : vnet + " " + key;
 
     public required string Key { get; set; }
     /// <summary>SHA-256 of the request, so the same key with another request can be refused.</summary>
@@ -126,6 +132,7 @@ public sealed class VnetRow
     public required string Name { get; set; }
     /// <summary>How many interfaces it may hold: the size of its index pool.</summary>
     public int MaxInterfaces { get; set; }
+    /// <summary>When it was made, by the clock events are stamped with: its stream begins here (a deleted namesake's events are before).</summary>
     public DateTimeOffset CreatedAt { get; set; }
 }
 

@@ -185,6 +185,9 @@ public sealed class IfDbContext(DbContextOptions<IfDbContext> options) : DbConte
             e.Property(x => x.Name).HasColumnName("name").HasMaxLength(16);
             e.Property(x => x.MaxInterfaces).HasColumnName("max_interfaces");
             e.Property(x => x.CreatedAt).HasColumnName("created_at");
+            // The same clock as the events': a stream reads its vnet's events from this time on.
+            if (Database.IsNpgsql())
+                e.Property(x => x.CreatedAt).HasDefaultValueSql("clock_timestamp()");
         });
 
         b.Entity<MetaRow>(e =>

@@ -72,6 +72,10 @@ public sealed partial class StoreSession
     public Task<InterfaceRow?> RowForChangeInAnyVnetAsync(Guid id, CancellationToken ct) =>
         _db.Interfaces.IgnoreQueryFilters().FirstOrDefaultAsync(i => i.Id == id, ct);
 
+    /// <summary>The vnet an interface is in now, or null when there is no such interface.</summary>
+    public Task<string?> VnetOfAsync(Guid id, CancellationToken ct) =>
+        _db.Interfaces.IgnoreQueryFilters().Where(i => i.Id == id).Select(i => i.Vnet).FirstOrDefaultAsync(ct);
+
     /// <summary>An interface's row alone, by id, to change.</summary>
     public Task<InterfaceRow?> RowForChangeAsync(Guid id, CancellationToken ct) => _db.Interfaces.FirstOrDefaultAsync(i => i.Id == id, ct);
 
@@ -162,14 +166,14 @@ public sealed partial class StoreSession
             // In any vnet: an epair's ends may be in two (the one way frames pass between vnets).
             var rows = await _db.Interfaces.AsNoTracking().IgnoreQueryFilters()
                 .Where(i => frontier.Contains(i.Id) || (i.BridgeId != null && frontier.Contains(i.BridgeId.Value)))
-                .Select(i => new { i.Id, i.Kind, i.Flags, i.Mtu, i.PeerId, i.BridgeId })
+                .Select(i => new { i.Id, i.Kind, i.Flags, i.Mtu, i.PeerId, i.BridgeId, i.Vnet })
                 .ToListAsync(ct);
             var next = new HashSet<Guid>();
             foreach (var r in rows)
             {
                 if (found.ContainsKey(r.Id))
                     continue;
-                var link = new LinkRow(r.Id, Kinds.Parse(r.Kind), (IfFlags)r.Flags, r.Mtu, r.PeerId, r.BridgeId);
+                var link = new LinkRow(r.Id, Kinds.Parse(r.Kind), (IfFlags)r.Flags, r.Mtu, r.PeerId, r.BridgeId, r.Vnet);
                 found.Add(r.Id, link);
                 if (link.Kind == InterfaceKind.Bridge && !frontier.Contains(r.Id))
                     next.Add(r.Id); // its members come with it next time
@@ -296,4 +300,5 @@ public sealed partial class StoreSession
 /// <summary>One interface's links as stored: what the frame path is wired from.</summary>
 /// <param name="Peer">The other end of an epair.</param>
 /// <param name="Bridge">The bridge it is a member of.</param>
-public sealed record LinkRow(Guid Id, InterfaceKind Kind, IfFlags Flags, int Mtu, Guid? Peer, Guid? Bridge);
+/// <param name="Vnet">The vnet it is in.</param>
+public sealed record LinkRow(Guid Id, InterfaceKind Kind, IfFlags Flags, int Mtu, Guid? Peer, Guid? Bridge, string Vnet);

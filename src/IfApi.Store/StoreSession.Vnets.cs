@@ -30,26 +30,37 @@ public sealed partial class StoreSession
             ? await _db.Database.SqlQuery<int>($"SELECT 1 AS \"Value\" FROM vnets WHERE name = {name} FOR UPDATE").AnyAsync(ct)
             : await VnetExistsAsync(name, ct);
 
-    public void AddVnet(VnetRow row) => _db.Vnets.Add(row);
+    /// <summary>A new vnet, stamped with the time its events are read from (the store's own clock on PostgreSQL, as events are).</summary>
+    public void AddVnet(VnetRow row)
+    {
+        row.CreatedAt = _db.IsPostgres ? default : DateTimeOffset.UtcNow;
+        _db.Vnets.Add(row);
+    }
 
-    /// <summary>A vnet's row, its cloners' rows and every unit pool of its own, gone now (its interfaces went before).</summary>
+    /// <summary>
+    /// A vnet's row, its cloners' rows, every unit pool and remembered answer of its own, gone now (its
+    /// interfaces went before). Its events stay, numbered as they were, and stay its: a vnet made later
+    /// under the name does not read them (<see cref="VnetRow.CreatedAt"/>).
+    /// </summary>
     public async Task RemoveVnetAsync(string name, CancellationToken ct)
     {
         var prefix = Pools.In(name, "");
         await _db.FreeUnits.Where(u => u.Pool.StartsWith(prefix)).ExecuteDeleteAsync(ct);
         await _db.UnitPools.Where(u => u.Pool.StartsWith(prefix)).ExecuteDeleteAsync(ct);
+        var keys = IdempotencyRow.In(name, "");
+        await _db.IdempotencyKeys.Where(k => k.Key.StartsWith(keys)).ExecuteDeleteAsync(ct);
         await _db.Cloners.IgnoreQueryFilters().Where(c => c.Vnet == name).ExecuteDeleteAsync(ct);
         await _db.Vnets.Where(v => v.Name == name).ExecuteDeleteAsync(ct);
         _clonersChanged = true;
     }
 
-    /// <summary>The interfaces in this vnet whose home is another (<c>vnet_if_return</c>'s), locked and tracked to change.</summary>
-    public async Task<List<InterfaceRow>> BorrowedForChangeAsync(CancellationToken ct)
+    /// <summary>The interfaces in this vnet whose home is another (<c>vnet_if_return</c>'s), by index, locked.</summary>
+    public async Task<Guid[]> LockBorrowedAsync(CancellationToken ct)
     {
         var vnet = Vnet;
-        var ids = await _db.Interfaces.Where(i => i.HomeVnet != vnet).Select(i => i.Id).ToArrayAsync(ct);
+        var ids = await _db.Interfaces.Where(i => i.HomeVnet != vnet).OrderBy(i => i.Index).Select(i => i.Id).ToArrayAsync(ct);
         await LockInterfacesAsync(ids, ct);
-        return await _db.Interfaces.Where(i => ids.Contains(i.Id) && i.HomeVnet != vnet).OrderBy(i => i.Index).ToListAsync(ct);
+        return ids;
     }
 
     /// <summary>Whether this vnet has a cloner of that name, and if so whether it is noGroup; null when it has none.</summary>

@@ -321,7 +321,7 @@ public sealed partial class StoreSession
     /// <summary>A remembered answer under <paramref name="key"/> still live at <paramref name="nowMs"/>.</summary>
     public Task<IdempotencyRow?> FindRememberedAsync(string key, long nowMs, CancellationToken ct)
     {
-        key = Pools.In(Vnet, key); // a vnet's keys are its own
+        key = IdempotencyRow.In(Vnet, key); // a vnet's keys are its own
         return _db.IdempotencyKeys.AsNoTracking().FirstOrDefaultAsync(k => k.Key == key && k.ExpiresAt > nowMs, ct);
     }
 
@@ -329,7 +329,7 @@ public sealed partial class StoreSession
     public async Task RememberAsync(IdempotencyRow row, long nowMs, CancellationToken ct)
     {
         await _db.IdempotencyKeys.Where(k => k.ExpiresAt <= nowMs).ExecuteDeleteAsync(ct);
-        row.Key = Pools.In(Vnet, row.Key);
+        row.Key = IdempotencyRow.In(Vnet, row.Key);
         _db.IdempotencyKeys.Add(row);
     }
 }

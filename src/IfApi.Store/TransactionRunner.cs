@@ -174,7 +174,7 @@ public sealed class TransactionRunner(IDbContextFactory<IfDbContext> factory, St
             {
                 // Not a race to run again: the vnet the request works in was deleted by another replica
                 // after this one last saw it (a replica believes a vnet it found for a second).
-                throw new IfError(Errno.ENXIO, $"no vnet '{Curvnet.Name}'", cause: e);
+                throw new IfError(Errno.ENXIO, "a vnet this change is in or goes to was deleted meanwhile", cause: e);
             }
             catch (CommitFailedException e) when (!IsUnreachable(e.InnerException!) && !IsRace(e.InnerException!))
             {

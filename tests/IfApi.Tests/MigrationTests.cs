@@ -1,4 +1,5 @@
 using System.Net;
+using System.Net.Http.Json;
 using IfApi.Store;
 using Microsoft.EntityFrameworkCore;
 using Microsoft.EntityFrameworkCore.Infrastructure;
@@ -9,6 +10,10 @@ namespace IfApi.Tests;
 public sealed class SqliteMigrationTests(SqliteStore store) : MigrationTests<SqliteStore>(store);
 
 public sealed class PostgresMigrationTests(PostgresStore store) : MigrationTests<PostgresStore>(store);
+
+public sealed class SqliteMigrationDownTests(SqliteStore store) : MigrationDownTests<SqliteStore>(store);
+
+public sealed class PostgresMigrationDownTests(PostgresStore store) : MigrationDownTests<PostgresStore>(store);
 
 /// <summary>A store written by an earlier version is carried over by the migrations with nothing lost.</summary>
 public abstract class MigrationTests<TStore>(TStore store) : IClassFixture<TStore> where TStore : StoreFixture
@@ -64,5 +69,44 @@ public abstract class MigrationTests<TStore>(TStore store) : IClassFixture<TStor
             Assert.Equal(["#ifindex:6-2147483647", "tap:5-32767"], runs);
             await db.GetService<IMigrator>().MigrateAsync();
         }
+    }
+}
+
+/// <summary>Below the vnets there is one stack: the migrations go there only once no other vnet is left.</summary>
+/// <remarks>A store of its own: the class above starts from an empty one.</remarks>
+public abstract class MigrationDownTests<TStore>(TStore store) : IClassFixture<TStore> where TStore : StoreFixture
+{
+    [Fact]
+    public async Task Migrating_below_vnets_waits_until_every_vnet_but_host_is_deleted_and_changes_nothing_until_then()
+    {
+        var lab = "mig" + Guid.NewGuid().ToString("N")[..8];
+        using (var factory = store.NewFactory())
+        using (var http = factory.CreateClient())
+        {
+            await (await http.PostAsync("/v1/vnets", JsonContent.Create(new { name = lab }))).Json(HttpStatusCode.Created);
+            var tap = (await http.CreateOk("tap")).Str("name");
+            await (await http.Patch(tap, $$"""{"vnet":"{{lab}}"}""")).Json();
+        }
+        var options = StoreSetup.Configure(new DbContextOptionsBuilder<IfDbContext>(),
+            new StoreOptions { Provider = store.Provider, ConnectionString = store.ConnectionString }).Options;
+        var before = await StoreDump.SettledAsync(store);
+        await using (var db = new IfDbContext(options))
+        {
+            var below = db.Database.GetMigrations().Last(m => m.EndsWith("_UnitClaims", StringComparison.Ordinal));
+            var refused = await Assert.ThrowsAnyAsync<Exception>(() => db.GetService<IMigrator>().MigrateAsync(below));
+            Assert.Contains("delete every vnet but host", refused.Message.Replace('_', ' '), StringComparison.Ordinal);
+        }
+        Assert.True(before == await StoreDump.SettledAsync(store), "a refused migration changed the store");
+
+        using (var factory = store.NewFactory())
+        using (var http = factory.CreateClient())
+            Assert.Equal(HttpStatusCode.NoContent, (await http.DeleteAsync($"/v1/vnets/{lab}")).StatusCode);
+        await using (var db = new IfDbContext(options))
+        {
+            var below = db.Database.GetMigrations().Last(m => m.EndsWith("_UnitClaims", StringComparison.Ordinal));
+            await db.GetService<IMigrator>().MigrateAsync(below);
+            await db.GetService<IMigrator>().MigrateAsync();
+        }
+        await StoreInvariants.AssertConsistentAsync(store);
     }
 }

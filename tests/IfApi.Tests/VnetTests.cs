@@ -317,6 +317,13 @@ public abstract class VnetTests<TStore> : IClassFixture<TStore>, IAsyncLifetime 
         Assert.Equal([1], await MarksAsync(inB));
         await inB.SendAsync(Ether.Frame(Ether.Station(1), Ether.Station(2), mark: 2)); // learned behind the cable
         Assert.Equal([2], await MarksAsync(inA));
+        // Counted in the vnet each interface is in: a's tap received one frame from its device and sent one out to it.
+        var metrics = await Root.GetStringAsync("/metrics");
+        foreach (var v in new[] { a, b })
+        {
+            Assert.True(MetricsTests.Value(metrics, "ifapi_tap_frames_total", ("direction", "in"), ("vnet", v)) >= 1, metrics);
+            Assert.True(MetricsTests.Value(metrics, "ifapi_tap_frames_total", ("direction", "out"), ("vnet", v)) >= 1, metrics);
+        }
 
         // Cut the cable (the end leaves its bridge): the two vnets no longer hear each other.
         Assert.Equal(HttpStatusCode.NoContent, (await Root.DeleteAsync(In(b, $"/interfaces/{bridgeB}/members/{other}"))).StatusCode);
@@ -384,9 +391,11 @@ public abstract class VnetTests<TStore> : IClassFixture<TStore>, IAsyncLifetime 
         await (await Root.Patch(clash, "{}")).Problem(HttpStatusCode.NotFound, "ENXIO");
         var retaker = (await Root.CreateOk("tap")).Str("name");
         await (await Root.Patch(retaker, $$"""{"name":"{{clash}}"}""")).Json();
-        var before = await StoreDump.SettledAsync(Store);
+        // Logically: a rolled-back transaction may have drawn numbers from PostgreSQL's sequences.
+        var before = await StoreDump.SettledAsync(Store, logical: true);
         await (await Root.DeleteAsync($"/v1/vnets/{lab}")).Problem(HttpStatusCode.Conflict, "EEXIST");
-        Assert.True(before == await StoreDump.SettledAsync(Store), "a refused delete changed the store");
+        var after = await StoreDump.SettledAsync(Store, logical: true);
+        Assert.True(before == after, $"a refused delete changed the store: {StoreDump.Diff(before, after)}");
 
         Assert.Equal(HttpStatusCode.NoContent, (await Root.DeleteAsync($"/v1/interfaces/{clash}")).StatusCode);
         Assert.Equal(HttpStatusCode.NoContent, (await Root.DeleteAsync($"/v1/vnets/{lab}")).StatusCode);
@@ -412,6 +421,63 @@ public abstract class VnetTests<TStore> : IClassFixture<TStore>, IAsyncLifetime 
         await (await replicas.B.PostAsJsonAsync(In(lab, "/interfaces"), new { name = "tap" })).Problem(HttpStatusCode.NotFound, "ENXIO");
         await Task.Delay(1100); // once B no longer believes it, it is not found before any write
         await (await replicas.B.GetAsync(In(lab, "/interfaces"))).Problem(HttpStatusCode.NotFound, "ENXIO");
+    }
+
+    [Fact]
+    public async Task Deleting_a_vnet_with_its_bridges_members_and_borrowed_bridges_leaves_nothing_behind()
+    {
+        var lab = await NewVnetAsync();
+        // Its own: a bridge holding an epair end and a tap, a vlan on the tap.
+        var bridge = (await CreateIn(lab, "bridge")).Str("name");
+        var tap = (await CreateIn(lab, "tap")).Str("name");
+        var end = (await CreateIn(lab, "epair")).Str("name");
+        await MemberIn(lab, bridge, end);
+        await MemberIn(lab, bridge, tap);
+        await (await Root.PostAsJsonAsync(In(lab, "/interfaces"), new { name = "vlan", @params = new { vlan = 7, parent = tap } })).Json(HttpStatusCode.Created);
+        // Borrowed from the host: a bridge and a member of it, joined in lab.
+        var hostBridge = (await Root.CreateOk("bridge")).Str("id");
+        var hostTap = (await Root.CreateOk("tap")).Str("id");
+        foreach (var id in new[] { hostBridge, hostTap }) // names lab does not have
+            await (await Root.Patch(id, $$"""{"name":"h{{Guid.NewGuid().ToString("N")[..8]}}0"}""")).Json();
+        await (await Root.Patch(hostBridge, $$"""{"vnet":"{{lab}}"}""")).Json();
+        await (await Root.Patch(hostTap, $$"""{"vnet":"{{lab}}"}""")).Json();
+        await MemberIn(lab, hostBridge, hostTap);
+
+        Assert.Equal(HttpStatusCode.NoContent, (await Root.DeleteAsync($"/v1/vnets/{lab}")).StatusCode);
+        Assert.Empty((await Root.GetOk($"/v1/interfaces/{hostBridge}")).Strings("members")); // a bridge moved lets its members go
+        await Root.GetOk($"/v1/interfaces/{hostTap}");
+        await StoreInvariants.AssertConsistentAsync(Store);
+    }
+
+    [Fact]
+    public async Task Remembered_answers_and_events_are_a_vnets_own_and_go_with_it()
+    {
+        var (a, b) = (await NewVnetAsync(), await NewVnetAsync());
+        async Task<HttpResponseMessage> CreateWithKey(string vnet, string key)
+        {
+            var request = new HttpRequestMessage(HttpMethod.Post, In(vnet, "/interfaces")) { Content = JsonContent.Create(new { name = "tap" }) };
+            request.Headers.Add("Idempotency-Key", key);
+            return await Root.SendAsync(request);
+        }
+        var first = await (await CreateWithKey(a, "same-key")).Json(HttpStatusCode.Created);
+        var other = await CreateWithKey(b, "same-key");
+        Assert.False(other.Headers.Contains("Idempotent-Replayed"));
+        Assert.NotEqual(first.Str("id"), (await other.Json(HttpStatusCode.Created)).Str("id"));
+        var replay = await CreateWithKey(a, "same-key");
+        Assert.Equal(first.Str("id"), (await replay.Json(HttpStatusCode.Created)).Str("id"));
+
+        // Deleted and made again under the name: none of the old one's answers or events are the new one's.
+        Assert.Equal(HttpStatusCode.NoContent, (await Root.DeleteAsync($"/v1/vnets/{a}")).StatusCode);
+        await (await Root.PostAsJsonAsync("/v1/vnets", new { name = a })).Json(HttpStatusCode.Created);
+        var again = await CreateWithKey(a, "same-key");
+        Assert.False(again.Headers.Contains("Idempotent-Replayed"));
+        Assert.NotEqual(first.Str("id"), (await again.Json(HttpStatusCode.Created)).Str("id"));
+        await using var events = await EventStream.OpenAsync(Root, query: "?after=0", path: In(a, "/events"));
+        var arrivals = new List<string>();
+        for (var i = 0; i < 2; i++)
+            arrivals.Add((await events.NextAsync()).Data.Str("id"));
+        Assert.DoesNotContain(first.Str("id"), arrivals);
+        Assert.Equal(("lo0", "tap0"), ((await Root.GetOk(In(a, "/interfaces/lo0"))).Str("name"), (await Root.GetOk(In(a, "/interfaces/tap0"))).Str("name")));
     }
 
     // ---- quota ---------------------------------------------------------------------------------

@@ -116,7 +116,7 @@ namespace IfApi.Migrations.Postgres.Migrations
                 {
                     name = table.Column<string>(type: "character varying(16)", maxLength: 16, nullable: false),
                     max_interfaces = table.Column<int>(type: "integer", nullable: false),
-                    created_at = table.Column<DateTimeOffset>(type: "timestamp with time zone", nullable: false)
+                    created_at = table.Column<DateTimeOffset>(type: "timestamp with time zone", nullable: false, defaultValueSql: "clock_timestamp()")
                 },
                 constraints: table =>
                 {
@@ -176,6 +176,17 @@ namespace IfApi.Migrations.Postgres.Migrations
         /// <inheritdoc />
         protected override void Down(MigrationBuilder migrationBuilder)
         {
+            // Below this version there is one stack: what other vnets hold has nowhere to go. They are
+            // deleted through the service first (DELETE /v1/vnets/NAME), which returns and destroys as it should.
+            migrationBuilder.Sql("""
+                DO $$ BEGIN
+                    IF EXISTS (SELECT FROM vnets WHERE name <> 'host') THEN
+                        RAISE EXCEPTION 'delete every vnet but host (DELETE /v1/vnets/NAME) before migrating below Vnets';
+                    END IF;
+                END $$;
+                DELETE FROM events WHERE vnet <> 'host';
+                """);
+
             migrationBuilder.DropForeignKey(
                 name: "FK_cloners_vnets_vnet",
                 table: "cloners");

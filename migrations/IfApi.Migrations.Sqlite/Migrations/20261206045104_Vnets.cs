@@ -151,6 +151,16 @@ namespace IfApi.Migrations.Sqlite.Migrations
         /// <inheritdoc />
         protected override void Down(MigrationBuilder migrationBuilder)
         {
+            // Below this version there is one stack: what other vnets hold has nowhere to go. They are
+            // deleted through the service first (DELETE /v1/vnets/NAME), which returns and destroys as it
+            // should; until then the check below fails, naming what to do.
+            migrationBuilder.Sql("""
+                CREATE TEMP TABLE ifapi_down_guard (vnets INTEGER CONSTRAINT delete_every_vnet_but_host_before_migrating_below_vnets CHECK (vnets = 0));
+                INSERT INTO ifapi_down_guard SELECT count(*) FROM vnets WHERE name <> 'host';
+                DROP TABLE ifapi_down_guard;
+                DELETE FROM events WHERE vnet <> 'host';
+                """);
+
             migrationBuilder.DropForeignKey(
                 name: "FK_cloners_vnets_vnet",
                 table: "cloners");

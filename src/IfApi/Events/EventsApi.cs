@@ -40,12 +40,16 @@ public static class EventsApi
         return routes;
     }
 
-    public static async Task Stream(HttpContext http, EventSequencer events, EventSignals signals, CancellationToken ct,
+    public static async Task Stream(HttpContext http, EventSequencer events, EventSignals signals, Application.VnetService vnets, CancellationToken ct,
         string? after = null, string? @interface = null, string? type = null, string? group = null)
     {
         var resume = http.Request.Headers["Last-Event-ID"].ToString();
         var asked = ParsePosition(resume.Length > 0 ? resume : after);
-        var filter = Filter.Parse(Curvnet.Name, @interface, type, group);
+        // A vnet's stream begins with the vnet: a deleted namesake's events are not its (the host is never deleted).
+        var vnet = Curvnet.Name;
+        var since = vnet == Domain.Vnets.Host ? (DateTimeOffset?)null
+            : (await vnets.FindAsync(vnet, ct) ?? throw new IfError(Errno.ENXIO, $"no vnet '{vnet}'")).CreatedAt;
+        var filter = Filter.Parse(vnet, since, @interface, type, group);
         var from = await StartAsync(events, asked, ct);
 
         var response = http.Response;
@@ -164,9 +168,9 @@ public static class EventsApi
     }
 
     /// <summary>Which events a subscriber asked for.</summary>
-    private sealed record Filter(string Vnet, Guid? Id, string? Name, HashSet<string>? Types, string? Group)
+    private sealed record Filter(string Vnet, DateTimeOffset? Since, Guid? Id, string? Name, HashSet<string>? Types, string? Group)
     {
-        public static Filter Parse(string vnet, string? @interface, string? type, string? group)
+        public static Filter Parse(string vnet, DateTimeOffset? since, string? @interface, string? type, string? group)
         {
             HashSet<string>? types = null;
             if (!string.IsNullOrEmpty(type))
@@ -175,12 +179,12 @@ public static class EventsApi
                 GroupNames.Validate(group);
             group = string.IsNullOrEmpty(group) ? null : group;
             if (string.IsNullOrEmpty(@interface))
-                return new Filter(vnet, null, null, types, group);
-            return Guid.TryParse(@interface, out var id) ? new Filter(vnet, id, null, types, group) : new Filter(vnet, null, @interface, types, group);
+                return new Filter(vnet, since, null, null, types, group);
+            return Guid.TryParse(@interface, out var id) ? new Filter(vnet, since, id, null, types, group) : new Filter(vnet, since, null, @interface, types, group);
         }
 
         public bool Matches(EventInfo e) =>
-            e.Vnet == Vnet
+            e.Vnet == Vnet && (Since is null || e.At >= Since)
             && (Types is null || Types.Contains(e.Type))
             && (Id is null || e.InterfaceId == Id)
             && (Name is null || e.InterfaceId is not null && e.Subject == Name)

@@ -45,25 +45,24 @@ public sealed class FrameMetrics : IDisposable
         _meter = meters.Create(StoreMetrics.MeterName);
         if (crossing.Uplink is { } uplink)
             Crossing(uplink);
-        _meter.CreateObservableCounter<long>("ifapi.tap.frames", () =>
+        // Each by the vnet the interfaces are in.
+        _meter.CreateObservableCounter<long>("ifapi.tap.frames", () => plane.TotalsByVnet().SelectMany(v => new Measurement<long>[]
         {
-            var t = plane.Totals();
-            return new Measurement<long>[] { new(t.FramesIn, Direction("in")), new(t.FramesOut, Direction("out")) };
-        }, "{frame}", "Frames received (in) and transmitted (out) by the interfaces of this process");
-        _meter.CreateObservableCounter<long>("ifapi.tap.bytes", () =>
+            new(v.Value.FramesIn, Direction("in"), Vnet(v.Key)), new(v.Value.FramesOut, Direction("out"), Vnet(v.Key)),
+        }), "{frame}", "Frames received (in) and transmitted (out) by the interfaces of this process, by vnet");
+        _meter.CreateObservableCounter<long>("ifapi.tap.bytes", () => plane.TotalsByVnet().SelectMany(v => new Measurement<long>[]
         {
-            var t = plane.Totals();
-            return new Measurement<long>[] { new(t.BytesIn, Direction("in")), new(t.BytesOut, Direction("out")) };
-        }, "By", "Bytes received (in) and transmitted (out) by the interfaces of this process");
-        _meter.CreateObservableCounter<long>("ifapi.tap.drops", () =>
+            new(v.Value.BytesIn, Direction("in"), Vnet(v.Key)), new(v.Value.BytesOut, Direction("out"), Vnet(v.Key)),
+        }), "By", "Bytes received (in) and transmitted (out) by the interfaces of this process, by vnet");
+        _meter.CreateObservableCounter<long>("ifapi.tap.drops", () => plane.TotalsByVnet().SelectMany(v =>
         {
-            var d = plane.Totals().Drops;
+            var (d, vnet) = (v.Value.Drops, Vnet(v.Key));
             return new Measurement<long>[]
             {
-                new(d.Down, Reason("down")), new(d.QueueFull, Reason("queue-full")), new(d.LoopCut, Reason("loop-cut")),
-                new(d.NoReader, Reason("no-reader")), new(d.InputErrors, Reason("input-error")), new(d.OutputErrors, Reason("output-error")),
+                new(d.Down, Reason("down"), vnet), new(d.QueueFull, Reason("queue-full"), vnet), new(d.LoopCut, Reason("loop-cut"), vnet),
+                new(d.NoReader, Reason("no-reader"), vnet), new(d.InputErrors, Reason("input-error"), vnet), new(d.OutputErrors, Reason("output-error"), vnet),
             };
-        }, "{frame}", "Frames dropped: interface down, transmit queue full, a loop of cables cut, nobody reading the device (tap_start), bad length on input, too long for the MTU on output");
+        }), "{frame}", "Frames dropped, by vnet: interface down, transmit queue full, a loop of cables cut, nobody reading the device (tap_start), bad length on input, too long for the MTU on output");
         _meter.CreateObservableGauge("ifapi.tap.open", () => plane.OpenDevices, "{device}", "Tap devices open in this process");
         _meter.CreateObservableGauge("ifapi.tap.queue.high_water", () => TransmitQueue.HighWater, "{frame}",
             "The most frames a transmit queue of this process has held");
@@ -93,6 +92,8 @@ public sealed class FrameMetrics : IDisposable
     private static KeyValuePair<string, object?> Direction(string d) => new("direction", d);
 
     private static KeyValuePair<string, object?> Reason(string r) => new("reason", r);
+
+    private static KeyValuePair<string, object?> Vnet(string v) => new("vnet", v);
 
     public void Dispose() => _meter.Dispose();
 }

@@ -59,6 +59,16 @@ internal sealed class ContractOperations : IOperationFilter
         var v1 = context.ApiDescription.RelativePath?.StartsWith("v1/", StringComparison.Ordinal) == true;
 
         operation.Parameters ??= [];
+        // Bound by the vnet middleware, not by the handler: Swashbuckle would not see it.
+        if (metadata.OfType<Vnets.VnetScope>().FirstOrDefault() is { Named: true })
+            operation.Parameters.Insert(0, new OpenApiParameter
+            {
+                Name = Vnets.VnetAccess.RouteValue,
+                In = ParameterLocation.Path,
+                Required = true,
+                Description = "The vnet the operation works in, as `jexec NAME` runs a command inside a jail. One the caller cannot see (a key bound to another vnet) or that does not exist: 404 `ENXIO`.",
+                Schema = Schema(JsonSchemaType.String),
+            });
         foreach (var name in headers.Request.Append(Headers.RequestId))
             operation.Parameters.Add(new OpenApiParameter { Name = name, In = ParameterLocation.Header, Description = Headers.Described[name].Description, Schema = Schema(Headers.Described[name].Type) });
         if (query?.Changes == true)

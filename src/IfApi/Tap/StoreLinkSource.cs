@@ -9,7 +9,7 @@ internal sealed class StoreLinkSource(TransactionRunner tx) : ILinkSource
 {
     public Task<IReadOnlyList<LinkState>> GetLinksAsync(IReadOnlyCollection<Guid> ids, CancellationToken ct) =>
         tx.ReadAsync(async (s, ct) => (IReadOnlyList<LinkState>)(await s.LinksAsync(ids, ct))
-            .ConvertAll(r => new LinkState(r.Id, r.Kind, r.Flags, r.Mtu, r.Peer, r.Bridge)), ct);
+            .ConvertAll(r => new LinkState(r.Id, r.Kind, r.Flags, r.Mtu, r.Peer, r.Bridge, r.Vnet)), ct);
 }
 
 /// <summary>The use cases tell the frame plane what a committed change touched.</summary>

@@ -372,8 +372,10 @@ namespace IfApi.Migrations.Postgres.Migrations
                         .HasColumnName("name");
 
                     b.Property<DateTimeOffset>("CreatedAt")
+                        .ValueGeneratedOnAdd()
                         .HasColumnType("timestamp with time zone")
-                        .HasColumnName("created_at");
+                        .HasColumnName("created_at")
+                        .HasDefaultValueSql("clock_timestamp()");
 
                     b.Property<int>("MaxInterfaces")
                         .HasColumnType("integer")
