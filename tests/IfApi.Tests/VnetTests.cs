@@ -382,8 +382,10 @@ public abstract class VnetTests<TStore> : IClassFixture<TStore>, IAsyncLifetime 
         await (await Root.Patch(loaned, $$"""{"vnet":"{{lab}}"}""")).Json();
         await CreateIn(lab, "tap"); // lab's own tap0 (or the next)
         var own = await CreateIn(lab, "epair");
-        await (await Move(lab, own.Str("name"), "host")).Json(); // lab's epair end, loaned to the host
         var ownEnd = own.Str("id");
+        var loanedName = "o" + Guid.NewGuid().ToString("N")[..8] + "0"; // a name the host does not have
+        await (await Root.SendAsync(new HttpRequestMessage(HttpMethod.Patch, In(lab, $"/interfaces/{ownEnd}")) { Content = JsonContent.Create(new { name = loanedName }) })).Json();
+        await (await Move(lab, ownEnd, "host")).Json(); // lab's epair end, loaned to the host
 
         // A name of the host's taken meanwhile (by a rename: the unit stays the loaned one's): nothing changes.
         var clash = (await Root.CreateOk("tap")).Str("name");
