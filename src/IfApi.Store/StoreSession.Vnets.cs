@@ -52,6 +52,11 @@ public sealed partial class StoreSession
         await _db.Cloners.IgnoreQueryFilters().Where(c => c.Vnet == name).ExecuteDeleteAsync(ct);
         await _db.Vnets.Where(v => v.Name == name).ExecuteDeleteAsync(ct);
         _clonersChanged = true;
+        AfterCommit(_ =>
+        {
+            _cloners?.Forget(name);
+            return Task.CompletedTask;
+        });
     }
 
     /// <summary>The interfaces in this vnet whose home is another (<c>vnet_if_return</c>'s), by index, locked.</summary>

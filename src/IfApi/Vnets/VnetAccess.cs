@@ -99,7 +99,8 @@ public sealed class VnetDirectory(VnetService vnets)
             _seen.TryRemove(name, out _);
             return false;
         }
-        _seen[name] = Environment.TickCount64 + Believed;
+        if (!BatchService.InDryRun) // a vnet a dry run made is gone with it
+            _seen[name] = Environment.TickCount64 + Believed;
         return true;
     }
 
