@@ -33,7 +33,7 @@ public sealed class ClonerService(TransactionRunner tx, ILinkObserver links, ILo
                 throw new IfError(Errno.EEXIST, $"cloner '{spec.Name}' exists", Ioctl.CloneAttach);
             var row = await AttachAsync(s, spec, indexesMadeHere: false, ct);
             s.Announce(new ClonerAttach(spec.Name, spec.Kind.WireName()));
-            return Views.ToInfo(new ClonerView(row, spec.MinIfs * (spec.Kind == InterfaceKind.Epair ? 2 : 1)));
+            return Views.ToInfo(new ClonerView(row, spec.MinIfsInterfaces));
         }, ct);
 
     /// <summary>The cloner's row, its pool of units and its minIfs interfaces.</summary>

@@ -232,7 +232,7 @@ public sealed class InterfaceService(TransactionRunner tx, ILinkObserver links, 
             var row = (await s.ViewForChangeAsync(id, ct))?.Row
                 ?? throw new IfError(Errno.ENXIO, $"no interface '{reference}'", Ioctl.SetVnet); // moved or destroyed meanwhile
             Views.CheckVersion(row, ifMatch);
-            if (!await s.VnetExistsAsync(target, ct))
+            if (!Vnets.IsValid(target) || !await s.VnetExistsAsync(target, ct))
                 throw new IfError(Errno.ENXIO, $"no vnet '{target}'", Ioctl.SetVnet);
             if (target == s.Vnet)
                 throw new IfError(Errno.EEXIST, $"'{row.Name}' is in vnet '{target}' already", Ioctl.SetVnet);

@@ -9,6 +9,9 @@ public sealed record ClonerSpec(string Name, InterfaceKind Kind, int MaxUnit, bo
     /// <summary>IF_MAXUNIT: the default and the upper bound of a cloner's units.</summary>
     public const int IfMaxUnit = 0x7fff;
 
+    /// <summary>The interfaces its minIfs units are: two for each epair.</summary>
+    public int MinIfsInterfaces => MinIfs * (Kind == InterfaceKind.Epair ? 2 : 1);
+
     /// <summary>Longest cloner name: the name plus the largest unit must fit in IFNAMSIZ.</summary>
     public const int MaxNameLength = 9;
 

@@ -43,7 +43,7 @@ internal static class Outbox
     public static void Add(IfDbContext db, Announcement announcement, string? actor) =>
         db.Events.Add(new EventRow
         {
-            At = db.IsPostgres ? default : DateTimeOffset.UtcNow, // PostgreSQL's own clock: see the model
+            At = db.StampedNow,
             Type = announcement.Type,
             InterfaceId = announcement.InterfaceId,
             Subject = announcement.Subject,

@@ -42,6 +42,12 @@ public sealed class IfDbContext(DbContextOptions<IfDbContext> options) : DbConte
     /// </summary>
     internal bool IsPostgres => _postgres ??= Database.IsNpgsql();
 
+    /// <summary>
+    /// The time a new event or vnet is stamped with: PostgreSQL stamps them itself, as the row is
+    /// written (one clock for every replica, see the model); SQLite's one process stamps them now.
+    /// </summary>
+    internal DateTimeOffset StampedNow => IsPostgres ? default : DateTimeOffset.UtcNow;
+
     protected override void OnModelCreating(ModelBuilder b)
     {
         b.Entity<ClonerRow>(e =>

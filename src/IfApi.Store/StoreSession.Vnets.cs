@@ -33,7 +33,7 @@ public sealed partial class StoreSession
     /// <summary>A new vnet, stamped with the time its events are read from (the store's own clock on PostgreSQL, as events are).</summary>
     public void AddVnet(VnetRow row)
     {
-        row.CreatedAt = _db.IsPostgres ? default : DateTimeOffset.UtcNow;
+        row.CreatedAt = _db.StampedNow;
         _db.Vnets.Add(row);
     }
 

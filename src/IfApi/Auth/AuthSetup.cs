@@ -92,6 +92,9 @@ public static class AuthSetup
         return app;
     }
 
+    /// <summary>Whether the caller's key (in open mode, anyone on this host) has <paramref name="scope"/>.</summary>
+    public static bool Grants(ClaimsPrincipal user, Scopes scope) => user.Identity is KeyIdentity identity && (identity.Scopes & scope) == scope;
+
     /// <summary>The scope an endpoint needs; see <see cref="Scopes"/>.</summary>
     public static TBuilder RequireScope<TBuilder>(this TBuilder endpoints, Scopes scope) where TBuilder : IEndpointConventionBuilder =>
         endpoints.RequireAuthorization(ScopeNames.Of(scope));
@@ -195,7 +198,7 @@ internal sealed class ScopeRequirementHandler : AuthorizationHandler<ScopeRequir
 {
     protected override Task HandleRequirementAsync(AuthorizationHandlerContext context, ScopeRequirement requirement)
     {
-        if (context.User.Identity is KeyIdentity identity && (identity.Scopes & requirement.Scope) == requirement.Scope)
+        if (AuthSetup.Grants(context.User, requirement.Scope))
             context.Succeed(requirement);
         return Task.CompletedTask;
     }

@@ -124,12 +124,9 @@ public static class InterfacesApi
     private static async Task<InterfaceInfo> MoveAsync(string @ref, string target, InterfaceService interfaces, HttpContext http, CancellationToken ct)
     {
         VnetAccess.CheckHostKey(http, "move interfaces between vnets", Ioctl.SetVnet);
-        if (http.User.Identity is not KeyIdentity { Scopes: var scopes } || (scopes & Scopes.Admin) == 0)
+        if (!AuthSetup.Grants(http.User, Scopes.Admin))
             throw new IfError(Errno.EPERM, "moving interfaces between vnets needs the 'admin' scope", Ioctl.SetVnet);
-        if (!Domain.Vnets.IsValid(target))
-            throw new IfError(Errno.ENXIO, $"no vnet '{target}'", Ioctl.SetVnet);
-        var info = await interfaces.MoveAsync(@ref, target, Preconditions.IfMatch(http.Request), Actor.Of(http), ct);
-        return info;
+        return await interfaces.MoveAsync(@ref, target, Preconditions.IfMatch(http.Request), Actor.Of(http), ct);
     }
 
     /// <summary>SIOCIFDESTROY.</summary>
