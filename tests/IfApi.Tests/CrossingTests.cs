@@ -1,4 +1,5 @@
 using System.Net;
+using System.Net.Http.Json;
 using System.Net.WebSockets;
 using System.Text.Json;
 
@@ -17,7 +18,7 @@ public sealed class CrossingTests(PostgresStore store) : IClassFixture<PostgresS
     private static readonly TimeSpan Quiet = TimeSpan.FromMilliseconds(700);
 
     private static (string, string)[] Settings(string url, string prefix) =>
-        [("Auth:Keys:all:Secret", Secret), ("Auth:Keys:all:Scopes", "read write tap"), ("Frames:Nats:Url", url), ("Frames:Nats:Prefix", prefix)];
+        [("Auth:Keys:all:Secret", Secret), ("Auth:Keys:all:Scopes", "read write admin tap"), ("Frames:Nats:Url", url), ("Frames:Nats:Prefix", prefix)];
 
     private async Task<ServiceProcess[]> ReplicasAsync(int count, string? url = null)
     {
@@ -423,6 +424,40 @@ public sealed class CrossingTests(PostgresStore store) : IClassFixture<PostgresS
                     break;
                 Assert.True(DateTime.UtcNow < deadline, "frames did not cross once NATS came");
             }
+        }
+        finally
+        {
+            await StopAsync(replicas);
+        }
+    }
+
+    [Fact]
+    public async Task A_bridge_in_a_vnet_crosses_replicas_as_one_in_the_host_does()
+    {
+        await using var nats = await NatsProcess.StartAsync();
+        var replicas = await ReplicasAsync(2, nats.Url);
+        try
+        {
+            var (a, b) = (replicas[0], replicas[1]);
+            using var http = a.Client(Secret);
+            var lab = "x" + Guid.NewGuid().ToString("N")[..8];
+            Assert.Equal(HttpStatusCode.Created, (await http.PostAsync("/v1/vnets", JsonContent.Create(new { name = lab }))).StatusCode);
+            async Task<string> CreateUpAsync(string cloner)
+            {
+                var made = await http.PostAsync($"/v1/vnets/{lab}/interfaces", JsonContent.Create(new { cloner, up = true }));
+                Assert.Equal(HttpStatusCode.Created, made.StatusCode);
+                return (await made.Json(HttpStatusCode.Created)).Str("name");
+            }
+            var bridge = await CreateUpAsync("bridge");
+            var (t0, t1) = (await CreateUpAsync("tap"), await CreateUpAsync("tap"));
+            foreach (var t in new[] { t0, t1 })
+                Assert.True((await http.PutAsync($"/v1/vnets/{lab}/interfaces/{bridge}/members/{t}", null)).IsSuccessStatusCode);
+            await using var d0 = await TapClient.ConnectAsync(a.BaseAddress, $"/v1/vnets/{lab}/interfaces/{t0}/tap?access_token={Secret}");
+            await using var d1 = await TapClient.ConnectAsync(b.BaseAddress, $"/v1/vnets/{lab}/interfaces/{t1}/tap?access_token={Secret}");
+            await d0.SendAsync(Ether.Frame(Ether.Broadcast, Ether.Station(90), mark: 1));
+            Assert.Equal([1], await MarksAsync(d1));
+            await d1.SendAsync(Ether.Frame(Ether.Station(90), Ether.Station(91), mark: 2));
+            Assert.Equal([2], await MarksAsync(d0));
         }
         finally
         {

@@ -15,6 +15,32 @@ public sealed class OpenApiTests(SqliteStore store) : IClassFixture<SqliteStore>
     }
 
     [Fact]
+    public async Task Every_operation_of_a_stack_is_documented_in_the_callers_vnet_and_in_a_named_one()
+    {
+        using var factory = store.NewFactory();
+        using var http = factory.CreateClient();
+        var doc = JsonNode.Parse(await http.GetStringAsync("/swagger/v1/swagger.json"))!;
+        var paths = doc["paths"]!.AsObject();
+        Assert.NotNull(paths["/v1/vnets"]?["post"]);
+        Assert.NotNull(paths["/v1/vnets/{vnet}"]?["delete"]);
+        var stack = paths.Where(p => p.Key.StartsWith("/v1/", StringComparison.Ordinal) && !p.Key.StartsWith("/v1/vnets", StringComparison.Ordinal)).ToList();
+        Assert.Contains(stack, p => p.Key == "/v1/interfaces/{ref}");
+        foreach (var (path, item) in stack)
+        {
+            var named = paths["/v1/vnets/{vnet}" + path[3..]]?.AsObject();
+            Assert.True(named is not null, $"{path} has no /v1/vnets/{{vnet}} twin");
+            foreach (var (method, op) in item!.AsObject())
+            {
+                var twin = named![method];
+                Assert.True(twin is not null, $"{method} {path} has no twin in a named vnet");
+                Assert.Equal(op!["operationId"]!.GetValue<string>() + "InVnet", twin!["operationId"]!.GetValue<string>());
+                var vnet = twin["parameters"]!.AsArray().Single(x => x!["name"]!.GetValue<string>() == "vnet")!;
+                Assert.Equal(("path", true), (vnet["in"]!.GetValue<string>(), vnet["required"]!.GetValue<bool>()));
+            }
+        }
+    }
+
+    [Fact]
     public async Task Every_operation_has_an_id_a_summary_and_its_problems()
     {
         using var factory = store.NewFactory();
