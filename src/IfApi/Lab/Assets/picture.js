@@ -387,12 +387,13 @@ export class Picture {
 
     drawSummary(list, vnet) {
         const of = (kind) => list.filter((i) => i.kind === kind);
+        const many = (n, one, more) => `${n} ${n === 1 ? one : more}`;
         const taps = of("tap");
         const parts = [
-            `${list.length} ${list.length === 1 ? "interface" : "interfaces"} in vnet ${vnet}`,
-            `${of("bridge").length} bridges`,
-            `${taps.length} taps (${taps.filter(isOpen).length} with the device open)`,
-            `${of("epair").length / 2} epairs`,
+            `${many(list.length, "interface", "interfaces")} in vnet ${vnet}`,
+            many(of("bridge").length, "bridge", "bridges"),
+            `${many(taps.length, "tap", "taps")} (${taps.filter(isOpen).length} with the device open)`,
+            many(of("epair").length, "epair end", "epair ends"),
             `${list.filter((i) => i.up).length} up`,
         ];
         text(this.summary, `${parts.join(", ")}.`);
