@@ -171,6 +171,7 @@ class Follower {
             showError(error);
         } else if (error && [400, 410].includes(error.status)) {
             setState("connecting", `Events were missed (${error.errno ?? error.status}): reading everything again…`);
+            note(`events were missed (${error.errno ?? error.status}): every interface read again`);
             this.live = false;
             this.open(null);
         } else {
@@ -394,7 +395,7 @@ class Follower {
                     setState("live", this.liveMessage());
                 this.render();
             } catch (e) {
-                if (!this.stopped && [401, 403].includes(e.status)) {
+                if (!this.stopped && [401, 403, 404].includes(e.status)) {
                     this.stop();
                     showError(e);
                 }
@@ -499,6 +500,12 @@ vnetSelect.addEventListener("change", () => {
 vnetSelect.addEventListener("focus", async () => {
     const names = await vnets().catch(() => null);
     if (names?.length && names.join() !== [...vnetSelect.options].map((o) => o.value).join()) fillPicker(names, vnetSelect.value);
+});
+// The picture wraps at the page's width: drawn again when that changes.
+let resizing = 0;
+window.addEventListener("resize", () => {
+    clearTimeout(resizing);
+    resizing = setTimeout(() => follower?.render(), 150);
 });
 document.addEventListener("visibilitychange", () => {
     if (document.visibilityState === "visible") follower?.poll();

@@ -13,7 +13,7 @@ const ROW = 132;          // the height of a row of interfaces
 const ABOVE = 36;         // room above a shape's centre (the device badge)
 const BELOW = 92;         // room below it (name, state, counters)
 const GAP = 36;           // between segments
-const MAX_WIDTH = 1240;   // segments and rows wrap here
+const MAX_WIDTH = 1240;   // segments and rows wrap here, or at the page's width when it is narrower
 const MOVING_MS = 900;    // how long a node shows that its counters moved
 
 const zeroStats = { ipackets: 0, opackets: 0, ibytes: 0, obytes: 0, ierrors: 0, oerrors: 0, iqdrops: 0, oqdrops: 0 };
@@ -68,7 +68,7 @@ function kindName(i) {
  * drawn once, in the first bridge that names it); then every other interface in index order, an
  * epair end followed by its other end when that is loose too, so their cable is short.
  */
-export function layout(list) {
+export function layout(list, maxWidth = MAX_WIDTH) {
     const byName = new Map(list.map((i) => [i.name, i]));
     const memberOf = new Map();
     const clusters = [];
@@ -116,7 +116,7 @@ export function layout(list) {
         const maxY = Math.max(...points.map((p) => p.y)) + BELOW;
         const w = maxX - minX;
         const h = maxY - minY;
-        if (x > 0 && x + w > MAX_WIDTH) {
+        if (x > 0 && x + w > maxWidth) {
             x = 0;
             y += rowHeight + GAP;
             rowHeight = 0;
@@ -131,7 +131,7 @@ export function layout(list) {
         rowHeight = Math.max(rowHeight, h);
     }
     if (clusters.length) y += rowHeight + GAP;
-    const perRow = Math.max(1, Math.floor(MAX_WIDTH / SLOT));
+    const perRow = Math.max(1, Math.floor(maxWidth / SLOT));
     loose.forEach((i, k) => {
         at.set(i.id, { x: (k % perRow) * SLOT + SLOT / 2, y: y + Math.floor(k / perRow) * ROW + ABOVE });
     });
@@ -175,12 +175,15 @@ export class Picture {
         this.svg = svg;
         this.tbody = tbody;
         this.summary = summary;
+        // Bottom to top: the segments' shading, the cables (which run between segments), then the
+        // bridges with their spokes and members, and what is in no bridge.
+        this.shading = el("g", { class: "shading", "aria-hidden": "true" });
         this.wires = el("g", { class: "wires" });
         this.segments = el("g", { class: "segments" });
         this.looseGroup = el("g", { class: "loose", role: "group", "aria-label": "Interfaces in no bridge" });
-        svg.replaceChildren(this.wires, this.segments, this.looseGroup);
+        svg.replaceChildren(this.shading, this.wires, this.segments, this.looseGroup);
         this.nodes = new Map();      // id → <g>
-        this.clusters = new Map();   // bridge id → {g, back, spokes}
+        this.clusters = new Map();   // bridge id → {g, back, spokes}: its group, its shading, its spokes
         this.rows = new Map();       // id → <tr>
         this.counted = new Map();    // id → the packet counters last drawn
         this.moving = new Map();     // id → timer that ends its "moving" look
@@ -189,7 +192,8 @@ export class Picture {
     /** Draws every interface of the map (id → interface, as the API shapes it). */
     draw(interfaces, vnet) {
         const list = [...interfaces.values()].sort((a, b) => a.index - b.index || a.name.localeCompare(b.name));
-        const plan = layout(list);
+        const room = this.svg.parentElement?.clientWidth || MAX_WIDTH;
+        const plan = layout(list, Math.max(3 * SLOT, Math.min(MAX_WIDTH, room - 24)));
         const margin = 12;
         set(this.svg, "viewBox", `${-margin} ${-margin} ${plan.width + 2 * margin} ${plan.height + 2 * margin}`);
         set(this.svg, "width", String(plan.width + 2 * margin));
@@ -209,6 +213,7 @@ export class Picture {
         for (const [id, c] of this.clusters) {
             if (!bridges.has(id)) {
                 c.g.remove();
+                c.back.remove();
                 this.clusters.delete(id);
             }
         }
@@ -227,13 +232,14 @@ export class Picture {
         let cluster = this.clusters.get(c.bridge.id);
         if (!cluster) {
             const g = el("g", { class: "cluster", role: "group" });
-            const back = el("rect", { class: "segment", rx: "18", "aria-hidden": "true" });
+            const back = el("rect", { class: "segment", rx: "18" });
             const spokes = el("g", { class: "spokes", "aria-hidden": "true" });
-            g.append(back, spokes);
+            g.append(spokes);
             cluster = { g, back, spokes };
             this.clusters.set(c.bridge.id, cluster);
         }
         place(this.segments, cluster.g, order);
+        place(this.shading, cluster.back, order);
         const b = c.bridge;
         const names = c.members.map((m) => m.name);
         set(cluster.g, "data-bridge", b.name);
@@ -247,9 +253,9 @@ export class Picture {
             const p = plan.at.get(m.id);
             return el("line", { class: `spoke ${b.up && m.up ? "up" : "down"}`, x1: hub.x, y1: hub.y, x2: p.x, y2: p.y });
         }));
-        // The hub first, then its members, after the segment and the spokes.
+        // The hub first, then its members, over the spokes.
         const members = [b, ...c.members].map((i) => this.nodeFor(i));
-        members.forEach((g, n) => place(cluster.g, g, n + 2));
+        members.forEach((g, n) => place(cluster.g, g, n + 1));
     }
 
     nodeFor(i) {
@@ -287,7 +293,7 @@ export class Picture {
         set(g, "aria-label", label);
         const [title, , kind] = g.children;
         text(title, label);
-        text(kind, i.kind === "bridge" ? "bridge" : i.kind === "vlan" ? `vlan ${i.vlan ?? ""}`.trim() : i.kind === "loop" ? "lo" : i.kind);
+        text(kind, i.kind === "loop" ? "lo" : i.kind);
         text(g.querySelector(".name"), i.name);
         text(g.querySelector(".state"), [i.up ? "up" : "down", hasDevice(i) ? (isOpen(i) ? "open" : "closed") : null].filter(Boolean).join(" · "));
         const s = i.stats ?? zeroStats;
