@@ -14,6 +14,7 @@ public static class ApplicationSetup
         services.AddSingleton<GroupService>();
         services.AddSingleton<BridgeService>();
         services.AddSingleton<TapDeviceService>();
+        services.AddSingleton<CloningDevice>();
         services.AddSingleton<DeclarationService>();
         services.AddSingleton<BatchService>();
         services.AddSingleton<VnetService>();

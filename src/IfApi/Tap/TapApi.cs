@@ -131,20 +131,13 @@ public static class TapApi
     /// a lab's segment. An emulator that opens this URL, and opens it again after any disconnect, is
     /// always on that segment; the bridge destroyed closes the socket with 1001.
     /// </remarks>
-    public static async Task<EmptyHttpResult> OpenClone(string? bridge, InterfaceService interfaces, BridgeService bridges,
-        TapDeviceService devices, BatchService batch, FramePlane plane, HttpContext http, IHostApplicationLifetime life, CancellationToken ct)
+    public static async Task<EmptyHttpResult> OpenClone(string? bridge, CloningDevice cloning, FramePlane plane, HttpContext http,
+        IHostApplicationLifetime life, CancellationToken ct)
     {
         RequireWebSocket(http);
         using var slot = Reserve(plane);
         var actor = Actor.Of(http);
-        // One transaction: nothing is left of a refused open, and nobody sees the tap off its segment.
-        var (ifp, segment) = await batch.RunAsync(actor, dryRun: false, async ct =>
-        {
-            var (ifp, _) = await interfaces.CreateAsync("tap", null, null, actor, ct);
-            await devices.OpenAsync(ifp.Id, bringUp: true, actor, ct);
-            var segment = bridge is null ? null : (await bridges.AddAsync(bridge, ifp.Name, null, actor, ct)).Bridge;
-            return (ifp, segment);
-        }, ct);
+        var (ifp, segment) = await cloning.OpenAsync(bridge, actor, ct);
         try
         {
             var port = await plane.LoadPortAsync(ifp.Id, ct) ?? throw new IfError(Errno.ENXIO, $"'{ifp.Name}' was destroyed meanwhile", Ioctl.TapOpen);
@@ -172,17 +165,7 @@ public static class TapApi
         }
         finally
         {
-            await Settle(async () =>
-            {
-                try
-                {
-                    await interfaces.DestroyWhereverAsync(ifp.Id, actor, CancellationToken.None);
-                }
-                catch (IfError e) when (e.Errno == Errno.ENXIO)
-                {
-                    // destroyed by a client meanwhile
-                }
-            }, http);
+            await Settle(() => cloning.CloseAsync(ifp.Id, actor, CancellationToken.None), http);
         }
         return TypedResults.Empty;
     }
