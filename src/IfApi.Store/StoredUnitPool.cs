@@ -138,6 +138,24 @@ public sealed class UnitPoolExtender
 
     private UnitPoolExtender(string? pgConnectionString) => _pgConnectionString = pgConnectionString;
 
+    /// <summary>
+    /// Opens one of its connections and reads through it as an extension would, then rolls back: the
+    /// first create after a start does not wait for a connection to be made (a warm start).
+    /// </summary>
+    public async Task WarmAsync(CancellationToken ct)
+    {
+        if (_pgConnectionString is null)
+            return;
+        await using var connection = new NpgsqlConnection(_pgConnectionString);
+        await connection.OpenAsync(ct);
+        await using var tx = await connection.BeginTransactionAsync(ct);
+        await using var select = new NpgsqlCommand(SelectSql + " FOR UPDATE", connection, tx);
+        Add(select, "");
+        await using (var reader = await select.ExecuteReaderAsync(ct))
+            await reader.ReadAsync(ct);
+        await tx.RollbackAsync(ct);
+    }
+
     /// <summary>Extends in the caller's transaction: for a pool that transaction made.</summary>
     internal static UnitPoolExtender InPlace { get; } = new((string?)null);
 
