@@ -5,7 +5,8 @@
 //                  {type: "close-socket"}   closes the guest's current WebSocket (v86 reconnects)
 //                  {type: "stop"}
 //   to lab.mjs:    {type: "serial", text}   what the guest wrote on its serial console
-//                  {type: "socket", event: "open"|"name"|"close", …} its WebSockets' lives
+//                  {type: "socket", event: "open"|"name"|"refused"|"close", number, …}
+//                                           its WebSockets' lives, numbered from 1
 // Everything the guest writes also goes to its log file, which a failed run keeps.
 import { appendFileSync, readFileSync, writeFileSync } from "node:fs";
 import { createRequire } from "node:module";
@@ -43,15 +44,17 @@ class TrackedWebSocket extends WebSocketClient {
       try { name = JSON.parse(text).name ?? null; } catch { /* reported as it is */ }
       tell({ type: "socket", event: "name", number, name, text });
     });
-    this.on("unexpected-response", (request, response) => {
-      log(`\n[ws ${number}] refused: HTTP ${response.statusCode}\n`);
-      tell({ type: "socket", event: "refused", number, status: response.statusCode });
-    });
     this.on("close", (code, reason) => {
       log(`\n[ws ${number}] close ${code} ${reason}\n`);
       tell({ type: "socket", event: "close", number, code, reason: reason.toString() });
     });
-    this.on("error", (error) => log(`\n[ws ${number}] error ${error.message}\n`));
+    // A refused upgrade is an error, then a close, as in a browser (so v86 retries as it would
+    // there): an "unexpected-response" listener would stop ws from closing the socket by itself.
+    this.on("error", (error) => {
+      log(`\n[ws ${number}] error ${error.message}\n`);
+      const refused = /Unexpected server response: (\d+)/.exec(error.message);
+      if (refused) tell({ type: "socket", event: "refused", number, status: Number(refused[1]) });
+    });
   }
 }
 globalThis.WebSocket = TrackedWebSocket;

@@ -41,6 +41,8 @@ const guests = [
   { label: "A", addr: "198.18.0.1", prefix: 24 },
   { label: "B", addr: "198.18.0.2", prefix: 24 },
 ];
+// The whole run, whatever the waits add up to; a cold run takes about a minute.
+const RUN_TIMEOUT = 240_000;
 const started = Date.now();
 const seconds = (since = started) => ((Date.now() - since) / 1000).toFixed(1);
 
@@ -193,7 +195,7 @@ const latest = (guest) => [...guest.sockets.entries()].at(-1);
 
 async function ping(from, to, size, what) {
   const count = 3;
-  const answer = await run(from, `ping -c ${count} -W 5 -s ${size} ${to.addr}`);
+  const answer = await run(from, `ping -c ${count} -w 15 -W 5 -s ${size} ${to.addr}`);
   const received = Number(/(\d+) packets received/.exec(answer.output)?.[1] ?? 0);
   const bytes = size + 8; // the ICMP header: 64 + 8 = 72, 1472 + 8 = 1480 bytes from …
   const replies = answer.output.split("\n").filter((line) => line.startsWith(`${bytes} bytes from ${to.addr}`)).length;
@@ -286,7 +288,10 @@ async function main() {
   const old = { name: a.tap, id: a.tapId };
   const closedAt = Date.now();
   a.process.send({ type: "close-socket" });
-  await waitFor(a, "close of its WebSocket", 10_000, () => (a.sockets.get(number).closed ? true : undefined));
+  // The close handshake: the service answers the client's close frame (ws waits up to 30 s for it).
+  await waitFor(a, "end of its WebSocket's close handshake", 35_000, () => (a.sockets.get(number).closed ? true : undefined));
+  const handshake = seconds(closedAt);
+  const reopenedFrom = Date.now();
   const reconnected = await waitFor(a, "new WebSocket from v86 (it retries every 10 s)", RECONNECT_TIMEOUT, () => {
     const [latestNumber, socket] = latest(a);
     if (latestNumber === number) return undefined;
@@ -295,7 +300,7 @@ async function main() {
     return socket.name ?? undefined;
   });
   a.tap = reconnected;
-  pass(`A's WebSocket closed by the test; v86 reconnected in ${seconds(closedAt)} s and got ${a.tap}`);
+  pass(`A's WebSocket closed by the test (close handshake ${handshake} s); v86 reconnected ${seconds(reopenedFrom)} s later and got ${a.tap}`);
 
   // The old tap leaves the bridge and is destroyed when its socket closes; the new one joined.
   let now = [];
@@ -318,6 +323,12 @@ async function main() {
   await ping(b, a, 1472, "full-size ping after the reconnect");
 }
 
+const watchdog = setTimeout(() => {
+  console.log(`emulator: FAIL the run did not end within ${RUN_TIMEOUT / 1000} s; guests' serial logs: ${guests.map((guest) => guest.log).filter(Boolean).join(", ")}`);
+  for (const guest of guests) guest.process?.kill("SIGKILL");
+  process.exit(1);
+}, RUN_TIMEOUT);
+
 let failed = false;
 try {
   await main();
@@ -333,5 +344,6 @@ for (const guest of guests) {
     clearTimeout(killer);
   }
 }
+clearTimeout(watchdog);
 console.log(`    ${seconds()} s${failed ? `; guests' serial logs: ${guests.map((guest) => guest.log).filter(Boolean).join(", ")}` : ""}`);
 process.exit(failed ? 1 : 0);

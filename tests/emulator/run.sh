@@ -41,7 +41,8 @@ if ! (cd "$here" && npm ci --no-audit --no-fund --loglevel=error) >"$work/npm.lo
 fi
 
 # The images: built once from Debian's packages (root and apt-get), then reused.
-if ! "$here/images.sh" "$images" >"$work/images.log" 2>&1; then
+# Bounded: apt-get on a mirror that stops answering would otherwise wait for a long time.
+if ! timeout 300 "$here/images.sh" "$images" >"$work/images.log" 2>&1; then
   sed 's/^/    /' "$work/images.log"
   unable "could not build the guests' images: $(tail -n 1 "$work/images.log" | sed 's/^images: //')"
 fi
