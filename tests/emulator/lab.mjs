@@ -126,8 +126,9 @@ function boot(guest) {
     relayUrl: guest.relayUrl,
     log: guest.log,
     // The console on the serial port the test drives; ifapi.addr is for init.sh. The rest saves
-    // boot time that costs much under emulation: the crypto self-tests, TSC checks, mitigations.
-    cmdline: `console=ttyS0 ifapi.addr=${guest.addr}/${guest.prefix} cryptomgr.notests tsc=reliable mitigations=off`,
+    // boot time that costs much under emulation: the crypto self-tests, probing ISA ports for
+    // PnP cards and the PnP BIOS (v86 has neither), TSC checks, mitigations.
+    cmdline: `console=ttyS0 ifapi.addr=${guest.addr}/${guest.prefix} cryptomgr.notests noisapnp pnpbios=off tsc=reliable mitigations=off`,
   };
   guest.process = fork(fileURLToPath(new URL("guest.mjs", import.meta.url)), [JSON.stringify(config)],
     { stdio: ["ignore", "ignore", "pipe", "ipc"] });
@@ -216,8 +217,13 @@ async function ipCounters(guest) {
   return Object.fromEntries(names.map((name, i) => [name, values[i]]));
 }
 
-async function id(name) {
-  return (await expectStatus("GET", `/v1/interfaces/${name}`, undefined, 200)).id;
+// A guest's tap as the service has it: it must be up with the guests' MTU.
+async function tapOf(guest) {
+  const tap = await expectStatus("GET", `/v1/interfaces/${guest.tap}`, undefined, 200);
+  if (!tap.up || tap.mtu !== 1500) {
+    fail(`guest ${guest.label}'s ${guest.tap} is ${tap.up ? "up" : "down"} with mtu ${tap.mtu}, not up with mtu 1500`);
+  }
+  return tap.id;
 }
 
 // ---- the checks -----------------------------------------------------------------------------
@@ -258,14 +264,14 @@ async function main() {
       if (opts.mode === "named") return socket?.open ? `tap${guests.indexOf(guest)}` : undefined;
       return socket?.name ?? undefined;
     });
-    guest.tapId = await id(guest.tap);
+    guest.tapId = await tapOf(guest);
   }));
   const joined = await members();
   const expected = guests.map((guest) => guest.tap).sort();
   if (JSON.stringify([...joined].sort()) !== JSON.stringify(expected)) {
     fail(`${BRIDGE}'s members are ${JSON.stringify(joined)}, not the guests' taps ${JSON.stringify(expected)}`);
   }
-  pass(`each guest's WebSocket is a tap in ${BRIDGE}: A is ${guests[0].tap}, B is ${guests[1].tap}; members ${JSON.stringify(joined)}`);
+  pass(`each guest's WebSocket is a tap in ${BRIDGE}, up, mtu 1500: A is ${guests[0].tap}, B is ${guests[1].tap}; members ${JSON.stringify(joined)}`);
 
   const [a, b] = guests;
   const before = await Promise.all(guests.map(ipCounters));
@@ -314,7 +320,7 @@ async function main() {
       const answer = await api("GET", `/v1/interfaces/${old.id}`);
       return answer.status === 404 ? true : undefined;
     }, async () => `GET /v1/interfaces/${old.id} still answers ${(await api("GET", `/v1/interfaces/${old.id}`)).status}`);
-    a.tapId = await id(a.tap);
+    a.tapId = await tapOf(a);
     if (a.tapId === old.id) fail(`A's new tap ${a.tap} has the old tap's id ${old.id}`);
   }
   pass(`${BRIDGE}'s members are exactly two taps again, ${JSON.stringify(now)}; the old ${old.name} (id ${old.id.slice(0, 8)}…) is destroyed, the new ${a.tap} is id ${a.tapId.slice(0, 8)}…`);
