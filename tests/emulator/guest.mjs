@@ -5,7 +5,7 @@
 //                  {type: "close-socket"}   closes the guest's current WebSocket (v86 reconnects)
 //                  {type: "stop"}
 //   to lab.mjs:    {type: "serial", text}   what the guest wrote on its serial console
-//                  {type: "socket", event: "open"|"name"|"refused"|"close", number, …}
+//                  {type: "socket", event: "connecting"|"open"|"name"|"refused"|"close", number, …}
 //                                           its WebSockets' lives, numbered from 1
 // Everything the guest writes also goes to its log file, which a failed run keeps.
 import { appendFileSync, readFileSync, writeFileSync } from "node:fs";
@@ -19,7 +19,9 @@ const require = createRequire(import.meta.url);
 const wasmPath = join(dirname(require.resolve("v86")), "v86.wasm");
 
 writeFileSync(config.log, "");
-const log = (line) => appendFileSync(config.log, line);
+const booted = Date.now();
+// Lines of its own (the socket's, the test's) carry the seconds since the guest started.
+const log = (text) => appendFileSync(config.log, text.replace(/^\n\[(ws \d+|test)\]/, (_, who) => `\n[${who} ${((Date.now() - booted) / 1000).toFixed(3)}]`));
 const tell = (message) => { if (process.connected) process.send(message); };
 
 // v86 opens its relay with the global WebSocket (Node 20 has none), so it gets ws's, wrapped to
@@ -31,6 +33,8 @@ class TrackedWebSocket extends WebSocketClient {
     super(url, protocols);
     const number = ++opened;
     current = this;
+    log(`\n[ws ${number}] connecting\n`);
+    tell({ type: "socket", event: "connecting", number });
     this.on("open", () => {
       log(`\n[ws ${number}] open ${config.relayUrl.replace(/access_token=[^&]*/, "access_token=…")}\n`);
       tell({ type: "socket", event: "open", number });

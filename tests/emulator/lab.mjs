@@ -141,6 +141,8 @@ function boot(guest) {
     } else if (message.type === "socket") {
       const socket = guest.sockets.get(message.number) ?? {};
       guest.sockets.set(message.number, socket);
+      socket.at ??= {};
+      socket.at[message.event] ??= Date.now(); // when each step of its life happened
       if (message.event === "open") socket.open = true;
       if (message.event === "name") socket.name = message.name;
       if (message.event === "refused") socket.refused = message.status;
@@ -306,7 +308,9 @@ async function main() {
     return socket.name ?? undefined;
   });
   a.tap = reconnected;
-  pass(`A's WebSocket closed by the test (close handshake ${handshake} s); v86 reconnected ${seconds(reopenedFrom)} s later and got ${a.tap}`);
+  const [, fresh] = latest(a);
+  const gap = (from, to) => ((to - from) / 1000).toFixed(1);
+  pass(`A's WebSocket closed by the test (close handshake ${handshake} s); v86 reconnected and got ${a.tap} ${seconds(reopenedFrom)} s later (its new socket ${gap(reopenedFrom, fresh.at.connecting)} s after the close, upgraded ${gap(fresh.at.connecting, fresh.at.open)} s and named ${gap(fresh.at.connecting, fresh.at.name)} s after that)`);
 
   // The old tap leaves the bridge and is destroyed when its socket closes; the new one joined.
   let now = [];
