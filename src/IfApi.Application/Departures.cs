@@ -45,7 +45,15 @@ internal static class Departures
     }
 
     /// <summary>
-    /// Bridges that lost members to interfaces deleted in this transaction (<c>bridge_ifdetach</c>),
+    /// Locks the bridges interfaces are about to leave, after their own rows and before any group
+    /// (<see cref="LeaveGroupsAsync"/>): departures from one bridge take turns, each moving its
+    /// version, where reading it unlocked made a burst of them race and run again.
+    /// </summary>
+    public static Task LockBridgesAsync(StoreSession s, Guid[] bridges, CancellationToken ct) =>
+        bridges.Length == 0 ? Task.CompletedTask : s.LockInterfacesAsync(bridges, ct);
+
+    /// <summary>
+    /// Bridges that lost members to interfaces deleted in this transaction (<c>bridge_ifdetach</c>), locked by <see cref="LockBridgesAsync"/>,
     /// after the delete: each remaining one's version moves and its members are announced.
     /// </summary>
     public static async Task LeaveBridgesAsync(StoreSession s, IReadOnlyCollection<Guid> bridges, CancellationToken ct)

@@ -171,6 +171,8 @@ public sealed class InterfaceService(TransactionRunner tx, ILinkObserver links, 
             using var entered = s.Enter(inVnet.Key);
             var here = inVnet.ToList();
             var ids = here.Select(e => e.Id).ToHashSet();
+            var bridges = here.Select(e => e.Bridge).OfType<Guid>().Distinct().ToArray();
+            await Departures.LockBridgesAsync(s, bridges, ct);
             var (groups, announceGroups) = await Departures.LeaveGroupsAsync(s, here.ConvertAll(e => (e.Id, e.Name, clonerGroup)),
                 held.Where(m => ids.Contains(m.InterfaceId)).ToList(), ct);
             foreach (var end in here)
@@ -178,8 +180,7 @@ public sealed class InterfaceService(TransactionRunner tx, ILinkObserver links, 
                 s.Delete(end.Id, end.Version);
                 s.FreeUnit(Pools.Ifindex, end.Index); // with the commit: nobody reuses it before
             }
-            var bridges = here.Select(e => e.Bridge).OfType<Guid>().Distinct().ToList();
-            if (bridges.Count > 0)
+            if (bridges.Length > 0)
                 await s.SaveAsync(ct); // the bridges' member lists, read next, must not hold it
             await Departures.LeaveBridgesAsync(s, bridges, ct);
             foreach (var end in here)

@@ -27,10 +27,11 @@ internal static class Moving
         // Departure, in the vnet it is in: if_down, IFAN_DEPARTURE, if_delgroups, and its bridge left.
         var before = Views.Attributes(row);
         var down = before with { Flags = before.Flags & ~IfFlags.Up };
+        var bridge = row.BridgeId;
+        await Departures.LockBridgesAsync(s, bridge is Guid left ? [left] : [], ct);
         var held = await s.MembershipsAsync([row.Id], ct);
         var (groups, announceGroups) = await Departures.LeaveGroupsAsync(s, [(row.Id, row.Name, await ClonerGroupAsync(s, row, ct))], held, ct);
         await s.LeaveAllAsync([row.Id], ct);
-        var bridge = row.BridgeId;
         row.BridgeId = null;
         if (Kinds.Parse(row.Kind) == InterfaceKind.Bridge)
             touched.AddRange(await s.ReleaseMembersAsync(row.Id, ct)); // bridges forward only inside their vnet

@@ -20,9 +20,8 @@ public sealed class TapDeviceService(TransactionRunner tx, StoreOptions options,
     /// a conditional update, so two replicas racing for an expired one cannot both win; two racing
     /// to insert the first one collide on its key and the loser runs again and finds it taken.
     /// </summary>
-    public async Task OpenAsync(Guid id, bool bringUp, string? actor, CancellationToken ct)
-    {
-        var cameUp = await tx.WriteAsync(actor, async (s, ct) =>
+    public Task OpenAsync(Guid id, bool bringUp, string? actor, CancellationToken ct) =>
+        tx.WriteAsync(actor, async (s, ct) =>
         {
             // The row first: opens, closes and the expiry of this device take turns on it, so the
             // flags read below are the ones this transaction's write will replace.
@@ -37,11 +36,10 @@ public sealed class TapDeviceService(TransactionRunner tx, StoreOptions options,
                     throw new IfError(Errno.EBUSY, $"'{found.Name}' is open on another replica", Ioctl.TapOpen);
                 s.AddLease(id, options.ReplicaId, until);
             }
-            return SetRunning(s, found, running: true, bringUp);
+            if (SetRunning(s, found, running: true, bringUp))
+                s.AfterCommit(ct => links.ChangedAsync([id], ct).AsTask()); // after the batch it may be part of
+            return true;
         }, ct);
-        if (cameUp)
-            await links.ChangedAsync([id], ct);
-    }
 
     /// <summary>
     /// <c>tap_dev_close</c>: gives the lease back and clears IFF_RUNNING, only if this replica held

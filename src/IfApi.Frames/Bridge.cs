@@ -11,6 +11,7 @@ public sealed class Bridge(long ageLimitMs = LearningBridge.DefaultAgeLimitMs, i
 {
     private readonly LearningBridge _table = new(ageLimitMs, maxAddresses);
     private readonly Lock _membersLock = new();
+    private readonly CancellationTokenSource _gone = new();
 
     // Read on every frame, changed when a member joins or leaves: a new array each change, so a
     // forwarding pass sees one consistent set without a lock.
@@ -32,6 +33,21 @@ public sealed class Bridge(long ageLimitMs = LearningBridge.DefaultAgeLimitMs, i
     public bool Up { get; set; } = true;
 
     public IReadOnlyList<Port> Members => Volatile.Read(ref _members);
+
+    /// <summary>Cancelled when the bridge is destroyed: a device opened onto it as a segment is closed with 1001.</summary>
+    public CancellationToken Gone => _gone.Token;
+
+    /// <summary>The bridge was destroyed: whoever joined it as their segment is told through <see cref="Gone"/>.</summary>
+    internal void Destroy()
+    {
+        try
+        {
+            _gone.Cancel();
+        }
+        catch (ObjectDisposedException)
+        {
+        }
+    }
 
     /// <summary>The bridge interface's own counters: frames forwarded between members in, frames it sent itself out.</summary>
     public PortCounters Counters { get; } = new();

@@ -36,6 +36,9 @@ public sealed class FramePlane(ILinkSource links, TapOptions options, ILogger<Fr
     private readonly ConcurrentDictionary<Guid, Bridge> _bridges = new();
     private readonly ConcurrentDictionary<Guid, byte> _stale = new(); // refreshes that failed, retried by the sweep
     private readonly SemaphoreSlim _refresh = new(1, 1);
+    private readonly Lock _pendingLock = new();
+    private HashSet<Guid> _pending = []; // ids waiting for the next refresh's turn
+    private TaskCompletionSource? _round; // done when the refresh that takes them is
     private readonly SemaphoreSlim _opening = new(0, 1); // released when a device is being opened
     private long _changes; // changes reported so far: a refresh that saw some land meanwhile reads again
 
@@ -173,29 +176,65 @@ public sealed class FramePlane(ILinkSource links, TapOptions options, ILogger<Fr
     /// bridges here match: new ones made, MTUs and up/down followed, epair ends joined,
     /// memberships as stored, and those no longer in the store taken apart.
     /// </summary>
+    /// <remarks>
+    /// Refreshes take turns, and whoever's turn it is reads for everyone waiting: a burst of changes
+    /// (two hundred emulators joining one bridge) is a few reads of that bridge, not one each.
+    /// </remarks>
     private async Task RefreshAsync(IReadOnlyList<Guid> ids, CancellationToken ct)
     {
+        Task mine;
+        lock (_pendingLock)
+        {
+            _pending.UnionWith(ids);
+            mine = (_round ??= new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously)).Task;
+        }
         await _refresh.WaitAsync(ct);
         try
         {
-            for (var pass = 0; ; pass++)
+            TaskCompletionSource? round;
+            HashSet<Guid> taken;
+            lock (_pendingLock)
             {
-                var seen = Interlocked.Read(ref _changes);
-                await ApplyAsync(ids, ct);
-                if (Interlocked.Read(ref _changes) == seen)
-                    return;
-                if (pass == 2)
+                (round, taken) = (_round, _pending);
+                (_round, _pending) = (null, []);
+            }
+            // None left: the turn before this one read these ids too, and is over.
+            if (round is not null)
+            {
+                try
                 {
-                    // Changes keep landing: the sweep reads these again shortly.
-                    foreach (var id in ids)
-                        _stale.TryAdd(id, 0);
-                    return;
+                    // Read for others as well: one caller giving up must not fail the rest.
+                    await RefreshRoundAsync([.. taken], CancellationToken.None);
+                    round.SetResult();
+                }
+                catch (Exception e)
+                {
+                    round.SetException(e);
                 }
             }
         }
         finally
         {
             _refresh.Release();
+        }
+        await mine;
+    }
+
+    private async Task RefreshRoundAsync(IReadOnlyList<Guid> ids, CancellationToken ct)
+    {
+        for (var pass = 0; ; pass++)
+        {
+            var seen = Interlocked.Read(ref _changes);
+            await ApplyAsync(ids, ct);
+            if (Interlocked.Read(ref _changes) == seen)
+                return;
+            if (pass == 2)
+            {
+                // Changes keep landing: the sweep reads these again shortly.
+                foreach (var id in ids)
+                    _stale.TryAdd(id, 0);
+                return;
+            }
         }
     }
 
@@ -372,6 +411,7 @@ public sealed class FramePlane(ILinkSource links, TapOptions options, ILogger<Fr
             bridge.Up = false;
             foreach (var member in bridge.Members)
                 bridge.Remove(member);
+            bridge.Destroy();
         }
     }
 

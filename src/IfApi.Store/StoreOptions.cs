@@ -35,6 +35,9 @@ public sealed class StoreOptions
         return id.Length <= 64 ? id : id[^64..];
     }
 
+    /// <summary>Whether other replicas may share the store (PostgreSQL); a SQLite store belongs to one process.</summary>
+    public bool Shared => Provider == StoreProvider.Postgres;
+
     /// <summary>How long a tap device's lease lasts without renewal (<c>Tap:LeaseSeconds</c>); renewed every third of it.</summary>
     public TimeSpan LeaseDuration { get; set; } = TimeSpan.FromSeconds(10);
 }

@@ -19,25 +19,31 @@ internal sealed class StoredUnitPool(IfDbContext db, StoreProvider provider, str
     {
         while (true)
         {
-            if (await ClaimAsync(provider == StoreProvider.Postgres ? PgClaimLowest : SqliteClaimLowest, atOrAbove, ct) is int unit)
+            var sql = provider == StoreProvider.Postgres ? PgClaimLowest : SqliteClaimLowest;
+            if (await ClaimAsync(sql, atOrAbove, ct) is int unit)
                 return unit;
-            // Every unit below fresh is allocated or claimed: make rows for the next fresh ones.
+            // Every unit below fresh is allocated or claimed: make rows for the next fresh ones. None
+            // left to make: another transaction may have made the last ones since the claim above
+            // looked (it waited for the pool's row, and commits on its own), so look once more.
             if (!await extender.ExtendAsync(db, pool, atOrAbove, ct))
-                return null;
+                return await ClaimAsync(sql, atOrAbove, ct);
         }
     }
 
     public async ValueTask<bool> ClaimAsync(int unit, CancellationToken ct)
     {
+        var sql = provider == StoreProvider.Postgres ? PgClaimOne : SqliteClaimOne;
         while (true)
         {
-            if (await ClaimAsync(provider == StoreProvider.Postgres ? PgClaimOne : SqliteClaimOne, unit, ct) is int)
+            if (await ClaimAsync(sql, unit, ct) is int)
                 return true;
             // No row: allocated, claimed, or fresh. Only a fresh unit can still be had.
             var fresh = await db.UnitPools.AsNoTracking().Where(p => p.Pool == pool).Select(p => (long?)p.Fresh).FirstOrDefaultAsync(ct)
                 ?? throw new RaceLostException($"unit pool '{pool}' went away");
-            if (unit < fresh || !await extender.ExtendAsync(db, pool, unit, ct))
-                return false;
+            if (unit >= fresh && await extender.ExtendAsync(db, pool, unit, ct))
+                continue;
+            // Not fresh now: it may have been made so by another transaction since the claim looked.
+            return await ClaimAsync(sql, unit, ct) is int;
         }
     }
 
@@ -111,8 +117,23 @@ public sealed class UnitPoolExtender
     private readonly string? _pgConnectionString;
 
     public UnitPoolExtender(StoreOptions options)
-        : this(options.Provider == StoreProvider.Postgres ? StoreSetup.PostgresConnectionString(options.ConnectionString) : null)
+        : this(options.Provider == StoreProvider.Postgres ? ConnectionsOfItsOwn(options.ConnectionString) : null)
     {
+    }
+
+    /// <summary>
+    /// A few connections of its own (a pool apart, as Npgsql pools by connection string): the
+    /// transaction that needs an extension holds one of the store's connections while it waits for
+    /// it, so with every one of those held by creates at once, an extension drawing from the same
+    /// pool would wait for them and they for it.
+    /// </summary>
+    private static string ConnectionsOfItsOwn(string connectionString)
+    {
+        var csb = new NpgsqlConnectionStringBuilder(StoreSetup.PostgresConnectionString(connectionString));
+        csb.ApplicationName = $"{csb.ApplicationName ?? "ifapi"} (unit pools)";
+        csb.MaxPoolSize = 4;
+        csb.MinPoolSize = 0;
+        return csb.ConnectionString;
     }
 
     private UnitPoolExtender(string? pgConnectionString) => _pgConnectionString = pgConnectionString;

@@ -18,7 +18,7 @@ public sealed class TapClient : IAsyncDisposable
 
     public WebSocket Socket => _socket;
 
-    public static async Task<TapClient> ConnectAsync(Uri server, string path, string? protocol = null)
+    public static async Task<TapClient> ConnectAsync(Uri server, string path, string? protocol = null, TimeSpan? wait = null)
     {
         var client = new TapClient();
         if (protocol is not null)
@@ -30,7 +30,7 @@ public sealed class TapClient : IAsyncDisposable
             Path = query < 0 ? path : path[..query],
             Query = query < 0 ? "" : path[(query + 1)..],
         }.Uri;
-        using var timeout = new CancellationTokenSource(TimeSpan.FromSeconds(10));
+        using var timeout = new CancellationTokenSource(wait ?? TimeSpan.FromSeconds(10));
         await client._socket.ConnectAsync(uri, timeout.Token);
         return client;
     }

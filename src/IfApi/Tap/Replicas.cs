@@ -23,7 +23,10 @@ internal sealed class LeaseKeeper(FramePlane plane, TapDeviceService devices, St
             try
             {
                 using var timeout = CancellationTokenSource.CreateLinkedTokenSource(stoppingToken);
-                timeout.CancelAfter(period); // a renewal that takes longer is as good as none
+                // Shared, a renewal that takes longer is as good as none. Alone on a SQLite store it
+                // only waits its turn behind a burst of writes: nobody else can take these devices.
+                if (options.Shared)
+                    timeout.CancelAfter(period);
                 if (open.Count > 0)
                 {
                     var held = (await devices.RenewAsync(open.Select(d => d.Port.Id).ToList(), timeout.Token)).ToHashSet();
@@ -49,7 +52,7 @@ internal sealed class LeaseKeeper(FramePlane plane, TapDeviceService devices, St
                 log.LogWarning(e, "renewing tap leases failed; trying again in {Period}", period);
                 // Unrenewed, the leases run out in the store and other replicas may open these devices:
                 // close them here before that can happen.
-                if (open.Count > 0 && System.Diagnostics.Stopwatch.GetElapsedTime(renewed) > options.LeaseDuration - period)
+                if (options.Shared && open.Count > 0 && System.Diagnostics.Stopwatch.GetElapsedTime(renewed) > options.LeaseDuration - period)
                 {
                     log.LogWarning("the store was out of reach for longer than the tap lease allows: closing {Count} devices", open.Count);
                     foreach (var (port, device) in open)
@@ -75,8 +78,8 @@ internal sealed class PlaneFollower(FramePlane plane, EventSequencer events, Eve
 
     protected override async Task ExecuteAsync(CancellationToken stoppingToken)
     {
-        if (options.Provider != StoreProvider.Postgres)
-            return; // one process per SQLite store: nobody else changes it
+        if (!options.Shared)
+            return; // nobody else changes it
         while (!stoppingToken.IsCancellationRequested)
         {
             try

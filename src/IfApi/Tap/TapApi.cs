@@ -31,9 +31,9 @@ public static class TapApi
 
         tap.MapGet("/tap", OpenClone).WithName("OpenCloningTap").RequireScope(Scopes.Tap).WithMetadata(NotInTransactions.Instance)
             .Produces(StatusCodes.Status101SwitchingProtocols)
-            .WithSummary("Create a tap and open it (/dev/tap); it is destroyed when the socket closes")
-            .WithDescription("Creates a tap with the lowest free unit, brings it up and opens it; the first message is a text one, `{\"name\":\"tapN\"}`. Then the same framing as the named device: plain one-frame-per-message for browser emulators (v86, jor1k, JSLinux), or `" + BatchFraming.Protocol + "`.")
-            .ProducesProblem(400).ProducesProblem(409).ProducesProblem(503);
+            .WithSummary("Create a tap and open it (/dev/tap), on a bridge if named; it is destroyed when the socket closes")
+            .WithDescription("Creates a tap with the lowest free unit, brings it up and opens it; the first message is a text one, `{\"name\":\"tapN\"}`. Then the same framing as the named device: plain one-frame-per-message for browser emulators (v86, jor1k, JSLinux), or `" + BatchFraming.Protocol + "`. With `bridge`, the tap is made a member of that bridge of the caller's vnet in the same transaction: an emulator pointed at this URL, which reopens it after any disconnect, is always on that segment. Unknown bridge: 404 ENXIO; not a bridge: 422 EOPNOTSUPP, both before the upgrade. The bridge destroyed while the socket is open closes it with 1001; when it closes, the tap leaves the bridge and is destroyed.")
+            .ProducesProblem(400).ProducesProblem(404).ProducesProblem(409).ProducesProblem(422).ProducesProblem(503);
 
         tap.MapPost("/interfaces/{ref}/frames", Transmit).WithName("TransmitFrame").RequireScope(Scopes.Write).WithMetadata(NotInTransactions.Instance)
             .WithSummary("Transmit one Ethernet frame out of an interface (if_transmit)")
@@ -126,16 +126,30 @@ public static class TapApi
     }
 
     /// <summary>The cloning device <c>/dev/tap</c>: a new tap, up and open, destroyed with the socket.</summary>
-    public static async Task<EmptyHttpResult> OpenClone(InterfaceService interfaces, TapDeviceService devices, FramePlane plane, HttpContext http, IHostApplicationLifetime life, CancellationToken ct)
+    /// <remarks>
+    /// With a <c>bridge</c> of the caller's vnet, the tap joins it in the transaction that creates it:
+    /// a lab's segment. An emulator that opens this URL, and opens it again after any disconnect, is
+    /// always on that segment; the bridge destroyed closes the socket with 1001.
+    /// </remarks>
+    public static async Task<EmptyHttpResult> OpenClone(string? bridge, InterfaceService interfaces, BridgeService bridges,
+        TapDeviceService devices, BatchService batch, FramePlane plane, HttpContext http, IHostApplicationLifetime life, CancellationToken ct)
     {
         RequireWebSocket(http);
         using var slot = Reserve(plane);
         var actor = Actor.Of(http);
-        var (ifp, _) = await interfaces.CreateAsync("tap", null, null, actor, ct);
+        // One transaction: nothing is left of a refused open, and nobody sees the tap off its segment.
+        var (ifp, segment) = await batch.RunAsync(actor, dryRun: false, async ct =>
+        {
+            var (ifp, _) = await interfaces.CreateAsync("tap", null, null, actor, ct);
+            await devices.OpenAsync(ifp.Id, bringUp: true, actor, ct);
+            var segment = bridge is null ? null : (await bridges.AddAsync(bridge, ifp.Name, null, actor, ct)).Bridge;
+            return (ifp, segment);
+        }, ct);
         try
         {
-            await devices.OpenAsync(ifp.Id, bringUp: true, actor, ct);
             var port = await plane.LoadPortAsync(ifp.Id, ct) ?? throw new IfError(Errno.ENXIO, $"'{ifp.Name}' was destroyed meanwhile", Ioctl.TapOpen);
+            var joined = segment is null ? null
+                : await plane.LoadBridgeAsync(segment.Id, ct) ?? throw new IfError(Errno.ENXIO, $"bridge '{segment.Name}' was destroyed meanwhile", Ioctl.TapOpen);
             var queue = port.TryOpen() ?? throw new IfError(Errno.EBUSY, $"'{ifp.Name}' was opened by name meanwhile", Ioctl.TapOpen);
             port.Leased(queue); // taken with running, above
             if (plane.Uplink is { } uplink)
@@ -144,8 +158,11 @@ public static class TapApi
             {
                 var greeting = JsonSerializer.SerializeToUtf8Bytes(new { name = ifp.Name });
                 var log = Log(http);
-                log.LogInformation("tap {Name} created and opened (cloning device)", ifp.Name);
-                await RunAsync(http, port, queue, greeting, life.ApplicationStopping);
+                if (segment is null)
+                    log.LogInformation("tap {Name} created and opened (cloning device)", ifp.Name);
+                else
+                    log.LogInformation("tap {Name} created and opened on bridge {Bridge} (cloning device)", ifp.Name, segment.Name);
+                await RunAsync(http, port, queue, greeting, life.ApplicationStopping, joined?.Gone ?? default);
                 log.LogInformation("tap {Name} closed; destroying it", ifp.Name);
             }
             finally
@@ -181,13 +198,15 @@ public static class TapApi
             throw new IfError(Errno.EINVAL, "the device is a WebSocket: send an upgrade request (GET with Upgrade: websocket)", Ioctl.TapOpen);
     }
 
-    private static async Task RunAsync(HttpContext http, Port port, TransmitQueue queue, ReadOnlyMemory<byte> greeting, CancellationToken stopping)
+    /// <summary>The device's session; <paramref name="segmentGone"/> is cancelled when the bridge it was opened onto is destroyed.</summary>
+    private static async Task RunAsync(HttpContext http, Port port, TransmitQueue queue, ReadOnlyMemory<byte> greeting, CancellationToken stopping,
+        CancellationToken segmentGone = default)
     {
         var batched = http.WebSockets.WebSocketRequestedProtocols.Contains(BatchFraming.Protocol);
         using var socket = await http.WebSockets.AcceptWebSocketAsync(new WebSocketAcceptContext { SubProtocol = batched ? BatchFraming.Protocol : null });
         try
         {
-            await new TapSession(socket, DeviceStream.Of(http), port, queue, batched).RunAsync(greeting, stopping);
+            await new TapSession(socket, DeviceStream.Of(http), port, queue, batched).RunAsync(greeting, stopping, segmentGone);
         }
         catch (Exception e) when (e is WebSocketException or IOException or OperationCanceledException)
         {

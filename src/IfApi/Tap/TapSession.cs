@@ -40,16 +40,18 @@ public sealed class TapSession
         (_socket, _connection, _port, _queue, _batched) = (socket, connection, port, queue, batched);
 
     /// <summary>
-    /// Runs until the client closes, the interface is destroyed (1001) or the service stops (1001);
-    /// then the device is closed, its queued frames discarded. <paramref name="greeting"/>, if any,
-    /// is the first message, a text one.
+    /// Runs until the client closes, the interface is destroyed (1001), the bridge it was opened onto
+    /// is destroyed (1001, <paramref name="segmentGone"/>) or the service stops (1001); then the
+    /// device is closed, its queued frames discarded. <paramref name="greeting"/>, if any, is the
+    /// first message, a text one.
     /// </summary>
-    public async Task RunAsync(ReadOnlyMemory<byte> greeting, CancellationToken stopping)
+    public async Task RunAsync(ReadOnlyMemory<byte> greeting, CancellationToken stopping, CancellationToken segmentGone = default)
     {
         var closing = new TaskCompletionSource<(WebSocketCloseStatus, string)>(TaskCreationOptions.RunContinuationsAsynchronously);
         if (!greeting.IsEmpty)
             await _socket.SendAsync(greeting, WebSocketMessageType.Text, endOfMessage: true, stopping);
         using var gone = _port.Gone.Register(() => closing.TrySetResult((WebSocketCloseStatus.EndpointUnavailable, "interface destroyed")));
+        using var segment = segmentGone.Register(() => closing.TrySetResult((WebSocketCloseStatus.EndpointUnavailable, "bridge destroyed")));
         using var stop = stopping.Register(() => closing.TrySetResult((WebSocketCloseStatus.EndpointUnavailable, "service stopping")));
         var reader = _batched ? ReadBatchesAsync() : ReadFramesAsync();
         var writer = _connection is null && !_batched ? WriteFramesAsync() : WriteFramedAsync(_connection);

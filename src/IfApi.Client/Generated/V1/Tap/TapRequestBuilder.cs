@@ -22,7 +22,7 @@ namespace IfApi.Client.V1.Tap
         /// </summary>
         /// <param name="pathParameters">Path parameters for the request</param>
         /// <param name="requestAdapter">The request adapter to use to execute the requests.</param>
-        public TapRequestBuilder(Dictionary<string, object> pathParameters, IRequestAdapter requestAdapter) : base(requestAdapter, "{+baseurl}/v1/tap", pathParameters)
+        public TapRequestBuilder(Dictionary<string, object> pathParameters, IRequestAdapter requestAdapter) : base(requestAdapter, "{+baseurl}/v1/tap{?bridge*}", pathParameters)
         {
         }
         /// <summary>
@@ -30,11 +30,11 @@ namespace IfApi.Client.V1.Tap
         /// </summary>
         /// <param name="rawUrl">The raw URL to use for the request builder.</param>
         /// <param name="requestAdapter">The request adapter to use to execute the requests.</param>
-        public TapRequestBuilder(string rawUrl, IRequestAdapter requestAdapter) : base(requestAdapter, "{+baseurl}/v1/tap", rawUrl)
+        public TapRequestBuilder(string rawUrl, IRequestAdapter requestAdapter) : base(requestAdapter, "{+baseurl}/v1/tap{?bridge*}", rawUrl)
         {
         }
         /// <summary>
-        /// Creates a tap with the lowest free unit, brings it up and opens it; the first message is a text one, `{&quot;name&quot;:&quot;tapN&quot;}`. Then the same framing as the named device: plain one-frame-per-message for browser emulators (v86, jor1k, JSLinux), or `ifapi.batch`.Needs a key with the `tap` scope.
+        /// With a `bridge` of the caller&apos;s vnet, the tap joins it in the transaction that creates it:a lab&apos;s segment. An emulator that opens this URL, and opens it again after any disconnect, isalways on that segment; the bridge destroyed closes the socket with 1001.Needs a key with the `tap` scope.
         /// </summary>
         /// <returns>A <see cref="Stream"/></returns>
         /// <param name="cancellationToken">Cancellation token to use when cancelling requests</param>
@@ -42,15 +42,17 @@ namespace IfApi.Client.V1.Tap
         /// <exception cref="global::IfApi.Client.Models.ProblemDetails">When receiving a 400 status code</exception>
         /// <exception cref="global::IfApi.Client.Models.ProblemDetails">When receiving a 401 status code</exception>
         /// <exception cref="global::IfApi.Client.Models.ProblemDetails">When receiving a 403 status code</exception>
+        /// <exception cref="global::IfApi.Client.Models.ProblemDetails">When receiving a 404 status code</exception>
         /// <exception cref="global::IfApi.Client.Models.ProblemDetails">When receiving a 409 status code</exception>
+        /// <exception cref="global::IfApi.Client.Models.ProblemDetails">When receiving a 422 status code</exception>
         /// <exception cref="global::IfApi.Client.Models.ProblemDetails">When receiving a 503 status code</exception>
 #if NETSTANDARD2_1_OR_GREATER || NETCOREAPP3_1_OR_GREATER
 #nullable enable
-        public async Task<Stream?> GetAsync(Action<RequestConfiguration<DefaultQueryParameters>>? requestConfiguration = default, CancellationToken cancellationToken = default)
+        public async Task<Stream?> GetAsync(Action<RequestConfiguration<global::IfApi.Client.V1.Tap.TapRequestBuilder.TapRequestBuilderGetQueryParameters>>? requestConfiguration = default, CancellationToken cancellationToken = default)
         {
 #nullable restore
 #else
-        public async Task<Stream> GetAsync(Action<RequestConfiguration<DefaultQueryParameters>> requestConfiguration = default, CancellationToken cancellationToken = default)
+        public async Task<Stream> GetAsync(Action<RequestConfiguration<global::IfApi.Client.V1.Tap.TapRequestBuilder.TapRequestBuilderGetQueryParameters>> requestConfiguration = default, CancellationToken cancellationToken = default)
         {
 #endif
             var requestInfo = ToGetRequestInformation(requestConfiguration);
@@ -59,23 +61,25 @@ namespace IfApi.Client.V1.Tap
                 { "400", global::IfApi.Client.Models.ProblemDetails.CreateFromDiscriminatorValue },
                 { "401", global::IfApi.Client.Models.ProblemDetails.CreateFromDiscriminatorValue },
                 { "403", global::IfApi.Client.Models.ProblemDetails.CreateFromDiscriminatorValue },
+                { "404", global::IfApi.Client.Models.ProblemDetails.CreateFromDiscriminatorValue },
                 { "409", global::IfApi.Client.Models.ProblemDetails.CreateFromDiscriminatorValue },
+                { "422", global::IfApi.Client.Models.ProblemDetails.CreateFromDiscriminatorValue },
                 { "503", global::IfApi.Client.Models.ProblemDetails.CreateFromDiscriminatorValue },
             };
             return await RequestAdapter.SendPrimitiveAsync<Stream>(requestInfo, errorMapping, cancellationToken).ConfigureAwait(false);
         }
         /// <summary>
-        /// Creates a tap with the lowest free unit, brings it up and opens it; the first message is a text one, `{&quot;name&quot;:&quot;tapN&quot;}`. Then the same framing as the named device: plain one-frame-per-message for browser emulators (v86, jor1k, JSLinux), or `ifapi.batch`.Needs a key with the `tap` scope.
+        /// With a `bridge` of the caller&apos;s vnet, the tap joins it in the transaction that creates it:a lab&apos;s segment. An emulator that opens this URL, and opens it again after any disconnect, isalways on that segment; the bridge destroyed closes the socket with 1001.Needs a key with the `tap` scope.
         /// </summary>
         /// <returns>A <see cref="RequestInformation"/></returns>
         /// <param name="requestConfiguration">Configuration for the request such as headers, query parameters, and middleware options.</param>
 #if NETSTANDARD2_1_OR_GREATER || NETCOREAPP3_1_OR_GREATER
 #nullable enable
-        public RequestInformation ToGetRequestInformation(Action<RequestConfiguration<DefaultQueryParameters>>? requestConfiguration = default)
+        public RequestInformation ToGetRequestInformation(Action<RequestConfiguration<global::IfApi.Client.V1.Tap.TapRequestBuilder.TapRequestBuilderGetQueryParameters>>? requestConfiguration = default)
         {
 #nullable restore
 #else
-        public RequestInformation ToGetRequestInformation(Action<RequestConfiguration<DefaultQueryParameters>> requestConfiguration = default)
+        public RequestInformation ToGetRequestInformation(Action<RequestConfiguration<global::IfApi.Client.V1.Tap.TapRequestBuilder.TapRequestBuilderGetQueryParameters>> requestConfiguration = default)
         {
 #endif
             var requestInfo = new RequestInformation(Method.GET, UrlTemplate, PathParameters);
@@ -91,6 +95,26 @@ namespace IfApi.Client.V1.Tap
         public global::IfApi.Client.V1.Tap.TapRequestBuilder WithUrl(string rawUrl)
         {
             return new global::IfApi.Client.V1.Tap.TapRequestBuilder(rawUrl, RequestAdapter);
+        }
+        /// <summary>
+        /// With a `bridge` of the caller&apos;s vnet, the tap joins it in the transaction that creates it:a lab&apos;s segment. An emulator that opens this URL, and opens it again after any disconnect, isalways on that segment; the bridge destroyed closes the socket with 1001.Needs a key with the `tap` scope.
+        /// </summary>
+        [global::System.CodeDom.Compiler.GeneratedCode("Kiota", "1.0.0")]
+        public partial class TapRequestBuilderGetQueryParameters 
+        {
+#if NETSTANDARD2_1_OR_GREATER || NETCOREAPP3_1_OR_GREATER
+#nullable enable
+            #pragma warning disable CS1591
+            [QueryParameter("bridge")]
+            public string? Bridge { get; set; }
+            #pragma warning restore CS1591
+#nullable restore
+#else
+            #pragma warning disable CS1591
+            [QueryParameter("bridge")]
+            public string Bridge { get; set; }
+            #pragma warning restore CS1591
+#endif
         }
     }
 }
