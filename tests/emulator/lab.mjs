@@ -14,11 +14,11 @@ import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 
 const usage = "usage: node lab.mjs BASE_URL --images DIR --out DIR [--key KEY]";
-const opts = { images: "", out: "", key: "", mode: "clone" };
+const opts = { images: "", out: "", key: "" };
 let base = "";
 for (let i = 2; i < process.argv.length; i++) {
   const arg = process.argv[i];
-  if (["--images", "--out", "--key", "--mode"].includes(arg) && i + 1 < process.argv.length) {
+  if (["--images", "--out", "--key"].includes(arg) && i + 1 < process.argv.length) {
     opts[arg.slice(2)] = process.argv[++i];
   } else if (!base && !arg.startsWith("--")) {
     base = arg.replace(/\/+$/, "");
@@ -233,19 +233,9 @@ async function tapOf(guest) {
 async function main() {
   await waitReady();
 
-  // The segment: one bridge, up. The guests' taps join it themselves.
+  // The segment: one bridge, up, and nothing else. The guests' taps join it themselves.
   await expectStatus("POST", "/v1/interfaces", { cloner: "bridge", name: BRIDGE, up: true }, 201);
-  if (opts.mode === "named") {
-    // Until the cloning open takes ?bridge=: named taps, made members by hand.
-    for (const [index, guest] of guests.entries()) {
-      await expectStatus("POST", "/v1/interfaces", { cloner: "tap", name: `tap${index}`, up: true }, 201);
-      await expectStatus("PUT", `/v1/interfaces/${BRIDGE}/members/tap${index}`, undefined, 201);
-      const token = opts.key ? `?access_token=${encodeURIComponent(opts.key)}` : "";
-      guest.relayUrl = `${base.replace(/^http/, "ws")}/v1/interfaces/tap${index}/tap${token}`;
-    }
-  } else {
-    for (const guest of guests) guest.relayUrl = relayUrl();
-  }
+  for (const guest of guests) guest.relayUrl = relayUrl();
   pass(`${BRIDGE} created and up; relay ${guests[0].relayUrl.replace(/access_token=[^&]*/, "access_token=…")}`);
 
   for (const guest of guests) boot(guest);
@@ -263,7 +253,6 @@ async function main() {
     guest.tap = await waitFor(guest, "tap from the service (its first text message)", JOIN_TIMEOUT, () => {
       const [, socket] = latest(guest) ?? [];
       if (socket?.refused) fail(`guest ${guest.label}: the service refused the WebSocket: HTTP ${socket.refused}`);
-      if (opts.mode === "named") return socket?.open ? `tap${guests.indexOf(guest)}` : undefined;
       return socket?.name ?? undefined;
     });
     guest.tapId = await tapOf(guest);
@@ -304,7 +293,6 @@ async function main() {
     const [latestNumber, socket] = latest(a);
     if (latestNumber === number) return undefined;
     if (socket.refused) fail(`guest A: the service refused the reconnect: HTTP ${socket.refused}`);
-    if (opts.mode === "named") return socket.open ? "tap0" : undefined;
     return socket.name ?? undefined;
   });
   a.tap = reconnected;
@@ -319,15 +307,13 @@ async function main() {
     now = await members();
     return JSON.stringify([...now].sort()) === JSON.stringify(want) ? true : undefined;
   }, () => `they are ${JSON.stringify(now)}`);
-  if (opts.mode !== "named") {
-    await until(`the old tap ${old.name} (id ${old.id}) destroyed`, SETTLE_TIMEOUT, async () => {
-      const answer = await api("GET", `/v1/interfaces/${old.id}`);
-      return answer.status === 404 ? true : undefined;
-    }, async () => `GET /v1/interfaces/${old.id} still answers ${(await api("GET", `/v1/interfaces/${old.id}`)).status}`);
-    a.tapId = await tapOf(a);
-    if (a.tapId === old.id) fail(`A's new tap ${a.tap} has the old tap's id ${old.id}`);
-  }
-  pass(`${BRIDGE}'s members are exactly two taps again, ${JSON.stringify(now)}; the old ${old.name} (id ${old.id.slice(0, 8)}…) is destroyed, the new ${a.tap} is id ${a.tapId.slice(0, 8)}…`);
+  await until(`the old tap ${old.name} (id ${old.id}) destroyed`, SETTLE_TIMEOUT, async () => {
+    const answer = await api("GET", `/v1/interfaces/${old.id}`);
+    return answer.status === 404 ? true : undefined;
+  }, async () => `GET /v1/interfaces/${old.id} still answers ${(await api("GET", `/v1/interfaces/${old.id}`)).status}`);
+  a.tapId = await tapOf(a);
+  if (a.tapId === old.id) fail(`A's new tap ${a.tap} has the old tap's id ${old.id}`);
+  pass(`${BRIDGE}'s members are exactly two taps again, ${JSON.stringify(now)}; the old ${old.name} (id ${old.id}) is destroyed, the new ${a.tap} is id ${a.tapId}`);
 
   await ping(a, b, 56, "ping after the reconnect");
   await ping(b, a, 1472, "full-size ping after the reconnect");

@@ -60,7 +60,7 @@ key="emulator-$(od -An -N12 -tx1 /dev/urandom | tr -d ' \n')"
 pid=$!
 
 # lab.mjs waits for /readyz itself, and writes the guests' serial logs into $work.
-if ! (cd "$here" && node lab.mjs "$url" --images "$images" --out "$work" --key "$key" --mode named "$@"); then
+if ! (cd "$here" && node lab.mjs "$url" --images "$images" --out "$work" --key "$key" "$@"); then
   keep=1
   if [ -s "$work/service.log" ]; then
     echo "    the service's log (last lines):"
