@@ -77,6 +77,8 @@ if (opts.Postgres is { } server)
         await ContractPart.RunAsync(opts, service, server, Line);
     if (opts.Runs("vnets"))
         await VnetPart.RunAsync(opts, service, server, Line);
+    if (opts.Runs("page"))
+        await PagePart.RunAsync(root, server, Line);
 }
 
 if (opts.Runs("sqlite"))
@@ -205,9 +207,10 @@ internal sealed record BenchOptions(string? Postgres, int[] Clients, int Seconds
     /// Parts: create (create+destroy vs pgbench), patch, events, latency (empty vs filled), sqlite,
     /// auth (keys on vs off), replicas (one service vs two on one database), memory (RSS idle and with
     /// open taps), runtime (create+destroy under each of --runtime's set-ups; not in the default run),
-    /// contract (100 creates in one transaction against 100 single ones; a dry-run create against a real one).
+    /// contract (100 creates in one transaction against 100 single ones; a dry-run create against a real one),
+    /// page (the lab page: from a create call to the picture showing it, in headless Chromium).
     /// </summary>
-    public static readonly string[] Parts = ["create", "patch", "events", "latency", "sqlite", "auth", "replicas", "memory", "runtime", "contract", "vnets"];
+    public static readonly string[] Parts = ["create", "patch", "events", "latency", "sqlite", "auth", "replicas", "memory", "runtime", "contract", "vnets", "page"];
 
     /// <summary>What runs without <c>--only</c>: all but runtime, which compares set-ups one names.</summary>
     public static readonly string[] ByDefault = [.. Parts.Where(p => p != "runtime")];

@@ -7,6 +7,7 @@ using IfApi.Events;
 using IfApi.Groups;
 using IfApi.Health;
 using IfApi.Interfaces;
+using IfApi.Lab;
 using IfApi.Observability;
 using IfApi.OpenApi;
 using IfApi.Problems;
@@ -39,6 +40,7 @@ app.UseIfOpenApi();
 app.UseIfAuth();                      // 401 ENEEDAUTH/EAUTH, 403 EPERM
 app.UseIfVnets();                     // the vnet a request works in: its path's, else its key's (curvnet)
 app.MapHealthApi();
+app.MapLabPage();                     // / : the live picture of a vnet, for people (no key to load it)
 app.MapIfMetrics();
 app.UseIfTap();                       // tap devices over WebSocket
 var v1 = app.MapIfV1();               // /v1: unknown query parameters refused, ?dryRun=true on every change

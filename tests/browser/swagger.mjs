@@ -10,9 +10,9 @@
 // --name: the create request's name (default "tap"); the response's name must be it plus a unit.
 // Prints one line per check ("browser: PASS …" / "browser: FAIL …") and exits non-zero on any failure.
 // The browser is Debian's Chromium (CHROMIUM overrides /usr/bin/chromium); nothing is downloaded.
-import { chromium } from "playwright-core";
 import { mkdirSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
+import { executablePath, launch, waitReady } from "./harness.mjs";
 
 const usage = "usage: node swagger.mjs BASE_URL [--out DIR] [--key KEY] [--name NAME]";
 const opts = { out: process.cwd(), key: "", name: "tap" };
@@ -30,7 +30,6 @@ for (let i = 2; i < process.argv.length; i++) {
 }
 if (!base) fatal(usage);
 
-const executablePath = process.env.CHROMIUM || "/usr/bin/chromium";
 const timeout = 15_000;           // per step: Swagger UI renders in well under a second here
 const log = [];                   // the page's console, failed requests and errors, for a failure
 let browser;
@@ -84,34 +83,10 @@ function authHeaders() {
     return opts.key ? { authorization: `Bearer ${opts.key}` } : {};
 }
 
-// The service answers /readyz once its store is migrated and reachable.
-async function waitReady() {
-    const deadline = Date.now() + 60_000;
-    let last = "";
-    while (Date.now() < deadline) {
-        try {
-            const r = await fetch(`${base}/readyz`, { signal: AbortSignal.timeout(2_000) });
-            if (r.ok) return;
-            last = `/readyz answered ${r.status}`;
-        } catch (e) {
-            last = e.cause?.code ?? e.message;
-        }
-        await new Promise((resolve) => setTimeout(resolve, 250));
-    }
-    throw new Error(`not ready after 60 s (${last})`);
-}
-
-await check(`the service at ${base} is ready`, waitReady, { step: true });
+await check(`the service at ${base} is ready`, () => waitReady(base), { step: true });
 
 await check(`Chromium starts (${executablePath})`, async () => {
-    browser = await chromium.launch({
-        executablePath,
-        chromiumSandbox: false,   // root in a container: Chromium's own sandbox cannot start
-        timeout: 30_000,
-        // The network is closed: no update, sync or background lookups that only time out.
-        args: ["--disable-gpu", "--disable-quic", "--no-first-run", "--disable-background-networking",
-            "--disable-component-update", "--disable-sync"],
-    });
+    browser = await launch();
     const context = await browser.newContext({ viewport: { width: 1280, height: 1024 } });
     context.setDefaultTimeout(timeout);
     page = await context.newPage();
