@@ -17,9 +17,10 @@
 #     when missing; skipped with a printed reason elsewhere, a failure under CI=true), one check
 #     per "browser: PASS|FAIL" line;
 #   - two v86 emulators pinging each other over a bridge they join with /v1/tap?bridge=
-#     (tests/emulator: installs v86 and ws from npm and builds the guests' images from Debian's
-#     packages when missing, kept in tests/emulator/images; skipped with a printed reason
-#     elsewhere, a failure under CI=true), one check per "emulator: PASS|FAIL" line.
+#     (tests/emulator: installs v86 and ws from npm, and builds the guests' images from Debian's
+#     packages when missing, as root, adding dpkg's i386 architecture; kept in
+#     tests/emulator/images; skipped with a printed reason elsewhere, a failure under CI=true),
+#     one check per "emulator: PASS|FAIL" line.
 set -uo pipefail
 cd "$(dirname "$0")/.."
 export DOTNET_CLI_TELEMETRY_OPTOUT=1 DOTNET_NOLOGO=1 DOTNET_SKIP_FIRST_TIME_EXPERIENCE=1
