@@ -28,8 +28,9 @@ for (let i = 2; i < process.argv.length; i++) {
 }
 if (!base || !opts.images || !opts.out) fatal(usage);
 
-// Every wait is bounded. A boot takes 15-50 s on two cores (both guests boot at once); v86 tries to
-// reconnect at once when its socket closes, and at most every 10 s after that.
+// Every wait is bounded. A boot takes 15-50 s on two cores (both guests boot at once). v86 opens a
+// new socket as soon as its socket closes if its last attempt is 10 s old, else with the guest's
+// next frame once it is, or 10 s after the close at the latest.
 const BOOT_TIMEOUT = 150_000;
 const JOIN_TIMEOUT = 30_000;
 const COMMAND_TIMEOUT = 30_000;
@@ -41,7 +42,7 @@ const guests = [
   { label: "A", addr: "198.18.0.1", prefix: 24 },
   { label: "B", addr: "198.18.0.2", prefix: 24 },
 ];
-// The whole run, whatever the waits add up to; a cold run takes about a minute.
+// The whole run, whatever the waits add up to; it takes about a minute.
 const RUN_TIMEOUT = 240_000;
 const started = Date.now();
 const seconds = (since = started) => ((Date.now() - since) / 1000).toFixed(1);
