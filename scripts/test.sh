@@ -15,7 +15,12 @@
 #     printed reason elsewhere), one check per "e2e: PASS|FAIL" line;
 #   - Swagger UI in headless Chromium (tests/browser: installs Debian's chromium and playwright-core
 #     when missing; skipped with a printed reason elsewhere, a failure under CI=true), one check
-#     per "browser: PASS|FAIL" line.
+#     per "browser: PASS|FAIL" line;
+#   - two v86 emulators pinging each other over a bridge they join with /v1/tap?bridge=
+#     (tests/emulator: installs v86 and ws from npm, and builds the guests' images from Debian's
+#     packages when missing, as root, adding dpkg's i386 architecture; kept in
+#     tests/emulator/images; skipped with a printed reason elsewhere, a failure under CI=true),
+#     one check per "emulator: PASS|FAIL" line.
 set -uo pipefail
 cd "$(dirname "$0")/.."
 export DOTNET_CLI_TELEMETRY_OPTOUT=1 DOTNET_NOLOGO=1 DOTNET_SKIP_FIRST_TIME_EXPERIENCE=1
@@ -130,6 +135,15 @@ passed=$((passed + $(grep -c "^browser: PASS" "$work/browser.log")))
 failed=$((failed + $(grep -c "^browser: FAIL" "$work/browser.log")))
 if [ "$browser_rc" -ne 0 ] && ! grep -q "^browser: FAIL" "$work/browser.log"; then
   fail_step "tests/browser/run.sh exited $browser_rc"
+fi
+
+step "two v86 emulators ping each other over a bridge (tests/emulator)"
+tests/emulator/run.sh 2>&1 | tee "$work/emulator.log"
+emulator_rc=${PIPESTATUS[0]}
+passed=$((passed + $(grep -c "^emulator: PASS" "$work/emulator.log")))
+failed=$((failed + $(grep -c "^emulator: FAIL" "$work/emulator.log")))
+if [ "$emulator_rc" -ne 0 ] && ! grep -q "^emulator: FAIL" "$work/emulator.log"; then
+  fail_step "tests/emulator/run.sh exited $emulator_rc"
 fi
 
 failed=$((failed + failed_steps))
