@@ -35,7 +35,8 @@ public sealed class BridgeService(TransactionRunner tx, ILinkObserver links, ILo
             row.Row.Version++;
             row.Members!.Add(memberRow.Name);
             Announce.Members(s, row);
-            log.LogInformation("{Member} joined bridge {Bridge}", memberRow.Name, row.Row.Name);
+            if (!BatchService.InDryRun) // a dry run changed nothing to tell
+                log.LogInformation("{Member} joined bridge {Bridge}", memberRow.Name, row.Row.Name);
             s.AfterCommit(ct => links.ChangedAsync([b.Id, m.Id], ct).AsTask());
             return (true, Views.ToInfo(row));
         }, ct);
@@ -56,7 +57,8 @@ public sealed class BridgeService(TransactionRunner tx, ILinkObserver links, ILo
             row.Row.Version++;
             row.Members!.Remove(memberRow.Name);
             Announce.Members(s, row);
-            log.LogInformation("{Member} left bridge {Bridge}", memberRow.Name, row.Row.Name);
+            if (!BatchService.InDryRun)
+                log.LogInformation("{Member} left bridge {Bridge}", memberRow.Name, row.Row.Name);
             s.AfterCommit(ct => links.ChangedAsync([b.Id, m.Id], ct).AsTask());
             return Views.ToInfo(row);
         }, ct);

@@ -33,10 +33,11 @@ public sealed class InterfaceService(TransactionRunner tx, ILinkObserver links, 
         try
         {
             IfNames.Validate(name, Ioctl.IfCreate);
-            var created = await tx.WriteAsync(actor, async (s, ct) =>
+            return await tx.WriteAsync(actor, async (s, ct) =>
             {
+                // Counted once it committed: a create in a batch refused later, or in a dry run, created nothing.
                 if (key is not null && await ReplayAsync(s, key, ct) is { } earlier)
-                    return (earlier, true);
+                    return Counted(s, (earlier, true));
                 var cloners = await s.ClonersForCreateAsync(name, ct);
                 var match = await MatchAsync(s, cloners, name, ct);
                 if (match is null && cloners.Cached)
@@ -60,16 +61,24 @@ public sealed class InterfaceService(TransactionRunner tx, ILinkObserver links, 
                 var info = clone.Info(); // no read-back
                 if (key is not null)
                     await RememberAsync(s, key, info, ct);
-                return (info, false);
+                return Counted(s, (info, false));
             }, ct);
-            UseCaseMetrics.Created(created.Item1.Cloner, null);
-            return created;
         }
         catch (IfError e)
         {
             UseCaseMetrics.Created(cloner, e.Errno);
             throw;
         }
+    }
+
+    private static (InterfaceInfo, bool) Counted(StoreSession s, (InterfaceInfo Interface, bool Replayed) created)
+    {
+        s.AfterCommit(_ =>
+        {
+            UseCaseMetrics.Created(created.Interface.Cloner, null);
+            return Task.CompletedTask;
+        });
+        return created;
     }
 
     private static ValueTask<CloneMatch?> MatchAsync(StoreSession s, ClonerList cloners, string name, CancellationToken ct) =>
@@ -120,9 +129,14 @@ public sealed class InterfaceService(TransactionRunner tx, ILinkObserver links, 
             await tx.WriteAsync(actor, async (s, ct) =>
             {
                 await destroy(s, c => cloner = c, ct);
+                var destroyed = cloner;
+                s.AfterCommit(_ =>
+                {
+                    UseCaseMetrics.Destroyed(destroyed, null); // once it committed, as a create is
+                    return Task.CompletedTask;
+                });
                 return true;
             }, ct);
-            UseCaseMetrics.Destroyed(cloner, null);
         }
         catch (IfError e)
         {
@@ -166,13 +180,14 @@ public sealed class InterfaceService(TransactionRunner tx, ILinkObserver links, 
         IReadOnlyList<Membership> held, CancellationToken ct)
     {
         var clonerGroup = noGroup ? null : cloner;
+        // Every end's bridge at once, before any group lock of any vnet.
+        await Departures.LockBridgesAsync(s, ends.Select(e => e.Bridge).OfType<Guid>().Distinct().ToArray(), ct);
         foreach (var inVnet in ends.GroupBy(e => e.Vnet))
         {
             using var entered = s.Enter(inVnet.Key);
             var here = inVnet.ToList();
             var ids = here.Select(e => e.Id).ToHashSet();
             var bridges = here.Select(e => e.Bridge).OfType<Guid>().Distinct().ToArray();
-            await Departures.LockBridgesAsync(s, bridges, ct);
             var (groups, announceGroups) = await Departures.LeaveGroupsAsync(s, here.ConvertAll(e => (e.Id, e.Name, clonerGroup)),
                 held.Where(m => ids.Contains(m.InterfaceId)).ToList(), ct);
             foreach (var end in here)

@@ -79,6 +79,36 @@ public sealed class MetricsTests : IClassFixture<SqliteStore>, IDisposable
     }
 
     /// <summary>The sum of a metric's samples that carry all the given labels (other instances in this process add theirs).</summary>
+    [Fact]
+    public async Task What_did_not_commit_is_not_counted_as_created_or_destroyed()
+    {
+        static double Or0(double v) => Math.Max(v, 0);
+        async Task<(double Created, double Destroyed)> Counts()
+        {
+            var text = await Client.GetStringAsync("/metrics");
+            return (Or0(Value(text, "ifapi_interface_creates_total", ("cloner", "tap"), ("errno", "none"))),
+                Or0(Value(text, "ifapi_interface_destroys_total", ("cloner", "tap"), ("errno", "none"))));
+        }
+        var name = (await Client.CreateOk("tap")).Str("name");
+        var before = await Counts();
+
+        // A dry run, and a cloning open onto a bridge that is not there: each created a tap and rolled it back.
+        Assert.Equal(HttpStatusCode.Created, (await Client.PostJson("/v1/interfaces?dryRun=true", """{"name":"tap"}""")).StatusCode);
+        Assert.Equal(HttpStatusCode.NoContent, (await Client.DeleteAsync($"/v1/interfaces/{name}?dryRun=true")).StatusCode);
+        var upgrade = new HttpRequestMessage(HttpMethod.Get, "/v1/tap?bridge=nosuch9");
+        upgrade.Headers.Connection.Add("Upgrade");
+        upgrade.Headers.Upgrade.Add(new ProductHeaderValue("websocket"));
+        upgrade.Headers.Add("Sec-WebSocket-Version", "13");
+        upgrade.Headers.Add("Sec-WebSocket-Key", Convert.ToBase64String(Guid.NewGuid().ToByteArray()));
+        upgrade.Headers.Authorization = new AuthenticationHeaderValue("Bearer", AuthTests.TapSecret);
+        await (await Client.SendAsync(upgrade)).Problem(HttpStatusCode.NotFound, "ENXIO");
+        Assert.Equal(before, await Counts());
+
+        // What commits is counted.
+        Assert.Equal(HttpStatusCode.NoContent, (await Client.DeleteAsync($"/v1/interfaces/{name}")).StatusCode);
+        Assert.Equal((before.Created, before.Destroyed + 1), await Counts());
+    }
+
     internal static double Value(string text, string metric, params (string Name, string Value)[] labels)
     {
         var sum = 0.0;
