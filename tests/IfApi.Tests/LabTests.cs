@@ -196,6 +196,19 @@ public abstract class LabTests<TStore> : IClassFixture<TStore>, IAsyncLifetime w
         Assert.Equal(WebSocketState.Open, device.Socket.State);
     }
 
+    [Fact]
+    public async Task A_visitor_moved_to_another_bridge_by_hand_stays_when_its_first_bridge_is_destroyed()
+    {
+        var vnet = await NewVnet();
+        var (first, second) = (await NewBridge(vnet), await NewBridge(vnet));
+        var (device, name) = await Join(vnet, first);
+        Assert.Equal(HttpStatusCode.NoContent, (await _root.DeleteAsync(In(vnet, $"/interfaces/{first}/members/{name}"))).StatusCode);
+        await (await _root.PutAsync(In(vnet, $"/interfaces/{second}/members/{name}"), null)).Json(HttpStatusCode.Created);
+        Assert.Equal(HttpStatusCode.NoContent, (await _root.DeleteAsync(In(vnet, $"/interfaces/{first}"))).StatusCode);
+        Assert.Null(await device.ReceiveCloseAsync(TimeSpan.FromMilliseconds(500)));
+        Assert.Equal([name], await Members(vnet, second));
+    }
+
     // ---- refusals, before the upgrade -------------------------------------------------------------
 
     [Fact]

@@ -137,25 +137,34 @@ public static class TapApi
         RequireWebSocket(http);
         using var slot = Reserve(plane);
         var actor = Actor.Of(http);
-        var (ifp, segment) = await cloning.OpenAsync(bridge, actor, ct);
+        // Not given up halfway when the client goes: a commit cut short leaves no knowing whether the
+        // tap exists, and nobody to destroy it. Once it answered, the close below always runs.
+        var (ifp, segment) = await cloning.OpenAsync(bridge, actor, CancellationToken.None);
         try
         {
             var port = await plane.LoadPortAsync(ifp.Id, ct) ?? throw new IfError(Errno.ENXIO, $"'{ifp.Name}' was destroyed meanwhile", Ioctl.TapOpen);
             var joined = segment is null ? null
                 : await plane.LoadBridgeAsync(segment.Id, ct) ?? throw new IfError(Errno.ENXIO, $"bridge '{segment.Name}' was destroyed meanwhile", Ioctl.TapOpen);
             var queue = port.TryOpen() ?? throw new IfError(Errno.EBUSY, $"'{ifp.Name}' was opened by name meanwhile", Ioctl.TapOpen);
-            port.Leased(queue); // taken with running, above
-            if (plane.Uplink is { } uplink)
-                await uplink.SettledAsync(ct); // what other replicas send it comes from the first frame on
             try
             {
+                port.Leased(queue); // taken with running, above
+                if (plane.Uplink is { } uplink)
+                    await uplink.SettledAsync(ct); // what other replicas send it comes from the first frame on
                 var greeting = JsonSerializer.SerializeToUtf8Bytes(new { name = ifp.Name });
                 var log = Log(http);
                 if (segment is null)
                     log.LogInformation("tap {Name} created and opened (cloning device)", ifp.Name);
                 else
                     log.LogInformation("tap {Name} created and opened on bridge {Bridge} (cloning device)", ifp.Name, segment.Name);
-                await RunAsync(http, port, queue, greeting, life.ApplicationStopping, joined?.Gone ?? default);
+                // Its segment destroyed closes it, unless it was moved to another bridge by hand meanwhile.
+                using var segmentGone = new CancellationTokenSource();
+                using var watch = joined is null ? default : joined.Gone.Register(() =>
+                {
+                    if (port.Bridge is null)
+                        segmentGone.Cancel();
+                });
+                await RunAsync(http, port, queue, greeting, life.ApplicationStopping, segmentGone.Token);
                 log.LogInformation("tap {Name} closed; destroying it", ifp.Name);
             }
             finally
