@@ -139,21 +139,30 @@ public sealed class UnitPoolExtender
     private UnitPoolExtender(string? pgConnectionString) => _pgConnectionString = pgConnectionString;
 
     /// <summary>
-    /// Opens one of its connections and reads through it as an extension would, then rolls back: the
-    /// first create after a start does not wait for a connection to be made (a warm start).
+    /// Extends each of <paramref name="pools"/> that exists and has no free row left, as its next
+    /// create would, through a connection of its own: the first create after a start neither makes
+    /// that connection nor runs these statements for the first time (a warm start). A pool with free
+    /// rows is left as it is, so restarts do not pile them up.
     /// </summary>
-    public async Task WarmAsync(CancellationToken ct)
+    public async Task WarmAsync(IReadOnlyList<string> pools, CancellationToken ct)
     {
         if (_pgConnectionString is null)
             return;
         await using var connection = new NpgsqlConnection(_pgConnectionString);
         await connection.OpenAsync(ct);
-        await using var tx = await connection.BeginTransactionAsync(ct);
-        await using var select = new NpgsqlCommand(SelectSql + " FOR UPDATE", connection, tx);
-        Add(select, "");
-        await using (var reader = await select.ExecuteReaderAsync(ct))
-            await reader.ReadAsync(ct);
-        await tx.RollbackAsync(ct);
+        foreach (var pool in pools)
+        {
+            await using var tx = await connection.BeginTransactionAsync(ct);
+            await using (var empty = new NpgsqlCommand(
+                "SELECT EXISTS (SELECT 1 FROM unit_pools WHERE pool = $1) AND NOT EXISTS (SELECT 1 FROM free_units WHERE pool = $1)", connection, tx))
+            {
+                Add(empty, pool);
+                if (await empty.ExecuteScalarAsync(ct) is not true)
+                    continue;
+            }
+            await ExtendAsync(new NpgsqlCommand(SelectSql + " FOR UPDATE", connection, tx), pool, 0, ct);
+            await tx.CommitAsync(ct);
+        }
     }
 
     /// <summary>Extends in the caller's transaction: for a pool that transaction made.</summary>

@@ -3,6 +3,7 @@ using System.Net.Sockets;
 using System.Net.WebSockets;
 using System.Text.Json;
 using IfApi.Application;
+using IfApi.Domain;
 using IfApi.Frames;
 using IfApi.Store;
 using Microsoft.Extensions.Options;
@@ -48,7 +49,8 @@ public static class TapHosting
 /// run once as a dry run, and a frame goes through a bridge of the frame path's own, so the first
 /// tap device opened after a start waits about as long as the next one, not ten times as long.
 /// </summary>
-internal sealed class TapWarmup(CloningDevice cloning, UnitPoolExtender units, FramePlane plane, ILogger<TapWarmup> log) : IHostedService
+internal sealed class TapWarmup(CloningDevice cloning, InterfaceService interfaces, UnitPoolExtender units, ILinkSource links, FramePlane plane,
+    ILogger<TapWarmup> log) : IHostedService
 {
     public async Task StartAsync(CancellationToken ct)
     {
@@ -56,15 +58,19 @@ internal sealed class TapWarmup(CloningDevice cloning, UnitPoolExtender units, F
         try
         {
             await cloning.WarmAsync(ct);
-            await units.WarmAsync(ct); // a dry run extends unit pools in its own transaction; a create does not
-            await plane.LoadPortAsync(Guid.Empty, ct); // the read of what a port connects to: none here
+            // A dry run extends unit pools in its own transaction; a create, through connections of their own.
+            await units.WarmAsync([Pools.In(Domain.Vnets.Host, "tap"), Pools.In(Domain.Vnets.Host, Pools.Ifindex)], ct);
+            // What a port connects to, read for an interface that is there (lo0), and not kept.
+            if (await interfaces.FindAsync("lo0", ct) is { } lo)
+                await links.GetLinksAsync([lo.Id], ct);
+            await plane.LoadPortAsync(Guid.Empty, ct);
             Bridge.Warm();
             await WarmSessionAsync(ct);
             log.LogDebug("the tap path is warm ({Ms} ms)", clock.ElapsedMilliseconds);
         }
-        catch (Exception e) when (e is not OperationCanceledException)
+        catch (Exception e) when (!ct.IsCancellationRequested)
         {
-            // Not a reason to stay down: the first open is only slower.
+            // Not a reason to stay down (a loopback session that timed out included): the first open is only slower.
             log.LogWarning(e, "warming the tap path failed; the first tap opened will wait longer");
         }
     }
