@@ -36,13 +36,14 @@ unable() {
 command -v node >/dev/null && command -v npm >/dev/null || unable "no node and npm"
 major=$(node -p 'process.versions.node.split(".")[0]')
 [ "$major" -ge 20 ] || unable "node $(node --version) is older than 20"
-if ! (cd "$here" && npm ci --no-audit --no-fund --loglevel=error) >"$work/npm.log" 2>&1; then
+if ! (cd "$here" && timeout -k 10 300 npm ci --no-audit --no-fund --loglevel=error) >"$work/npm.log" 2>&1; then
   sed 's/^/    /' "$work/npm.log"; unable "npm ci could not install v86 and ws"
 fi
 
 # The images: built once from Debian's packages (root and apt-get), then reused.
 # Bounded: apt-get on a mirror that stops answering would otherwise wait for a long time.
-if ! timeout 300 "$here/images.sh" "$images" >"$work/images.log" 2>&1; then
+# timeout signals its whole process group (apt-get included), and kills what outlives the signal by 10 s.
+if ! timeout -k 10 300 "$here/images.sh" "$images" >"$work/images.log" 2>&1; then
   sed 's/^/    /' "$work/images.log"
   unable "could not build the guests' images: $(tail -n 1 "$work/images.log" | sed 's/^images: //')"
 fi
