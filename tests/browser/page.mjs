@@ -10,10 +10,10 @@
 // --out: where the screenshots go (lab.png, lab-dark.png; lab-failure.png and the page's console
 //        when a check fails). Default: the cwd.
 // Prints one line per check ("browser: PASS …" / "browser: FAIL …") and exits non-zero on any failure.
-import { mkdirSync, writeFileSync } from "node:fs";
+import { mkdirSync } from "node:fs";
 import { join } from "node:path";
 import WebSocket from "ws";
-import { executablePath, launch, waitReady } from "./harness.mjs";
+import { checks, executablePath, fatal, launch, waitReady } from "./harness.mjs";
 
 const usage = "usage: node page.mjs BASE_URL --key KEY [--out DIR]";
 const opts = { out: process.cwd(), key: "" };
@@ -40,48 +40,7 @@ const sockets = [];
 let browser;
 let page;
 
-function fatal(message) {
-    console.log(`browser: FAIL ${message}`);
-    process.exit(1);
-}
-
-function pass(name) {
-    console.log(`browser: PASS ${name}`);
-}
-
-// Ends the run at the first failed check: each later one builds on it.
-async function fail(name, error) {
-    console.log(`browser: FAIL ${name}`);
-    console.log(`    ${String(error?.message ?? error).split("\n").join("\n    ")}`);
-    try {
-        if (page) {
-            const shot = join(opts.out, "lab-failure.png");
-            await page.screenshot({ path: shot, fullPage: true, timeout: 5_000 });
-            console.log(`    screenshot: ${shot}`);
-        }
-        if (log.length) {
-            const file = join(opts.out, "lab-console.log");
-            writeFileSync(file, log.join("\n") + "\n");
-            console.log(`    the page's console and failed requests (${file}):`);
-            for (const line of log.slice(-20)) console.log(`      ${line}`);
-        }
-    } catch (e) {
-        console.log(`    (no screenshot: ${e.message})`);
-    }
-    for (const s of sockets) s.terminate();
-    await browser?.close().catch(() => {});
-    process.exit(1);
-}
-
-async function check(name, body, { step = false } = {}) {
-    let detail;
-    try {
-        detail = await body();
-    } catch (e) {
-        await fail(name, e);
-    }
-    if (!step) pass(detail ? `${name}: ${detail}` : name);
-}
+const { check } = checks({ out: opts.out, name: "lab", log, state: () => ({ page, browser }), cleanup: () => { for (const s of sockets) s.terminate(); } });
 
 /** A call to the API with the key; the answer's JSON, or an error with its problem. */
 async function api(method, path, body) {

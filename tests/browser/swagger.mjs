@@ -10,9 +10,7 @@
 // --name: the create request's name (default "tap"); the response's name must be it plus a unit.
 // Prints one line per check ("browser: PASS …" / "browser: FAIL …") and exits non-zero on any failure.
 // The browser is Debian's Chromium (CHROMIUM overrides /usr/bin/chromium); nothing is downloaded.
-import { mkdirSync, writeFileSync } from "node:fs";
-import { join } from "node:path";
-import { executablePath, launch, waitReady } from "./harness.mjs";
+import { checks, executablePath, fatal, launch, waitReady } from "./harness.mjs";
 
 const usage = "usage: node swagger.mjs BASE_URL [--out DIR] [--key KEY] [--name NAME]";
 const opts = { out: process.cwd(), key: "", name: "tap" };
@@ -35,49 +33,7 @@ const log = [];                   // the page's console, failed requests and err
 let browser;
 let page;
 
-function fatal(message) {
-    console.log(`browser: FAIL ${message}`);
-    process.exit(1);
-}
-
-function pass(name) {
-    console.log(`browser: PASS ${name}`);
-}
-
-// Ends the run at the first failed check: each later one builds on it.
-async function fail(name, error) {
-    console.log(`browser: FAIL ${name}`);
-    console.log(`    ${String(error?.message ?? error).split("\n").join("\n    ")}`);
-    try {
-        mkdirSync(opts.out, { recursive: true });
-        if (page) {
-            const shot = join(opts.out, "swagger-failure.png");
-            await page.screenshot({ path: shot, fullPage: true, timeout: 5_000 });
-            console.log(`    screenshot: ${shot}`);
-        }
-        if (log.length) {
-            const file = join(opts.out, "swagger-console.log");
-            writeFileSync(file, log.join("\n") + "\n");
-            console.log(`    the page's console and failed requests (${file}):`);
-            for (const line of log.slice(-20)) console.log(`      ${line}`);
-        }
-    } catch (e) {
-        console.log(`    (no screenshot: ${e.message})`);
-    }
-    await browser?.close().catch(() => {});
-    process.exit(1);
-}
-
-// A check prints PASS (with what its body returns, if anything) or FAIL; a step prints only FAIL.
-async function check(name, body, { step = false } = {}) {
-    let detail;
-    try {
-        detail = await body();
-    } catch (e) {
-        await fail(name, e);
-    }
-    if (!step) pass(detail ? `${name}: ${detail}` : name);
-}
+const { check } = checks({ out: opts.out, name: "swagger", log, state: () => ({ page, browser }) });
 
 function authHeaders() {
     return opts.key ? { authorization: `Bearer ${opts.key}` } : {};
