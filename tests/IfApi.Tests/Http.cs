@@ -26,6 +26,22 @@ public static class Http
         return c.SendAsync(request);
     }
 
+    /// <summary>
+    /// A WebSocket upgrade sent as plain HTTP (with <paramref name="bearer"/>'s key, if any), so that a
+    /// refused one's problem can be read.
+    /// </summary>
+    public static Task<HttpResponseMessage> Upgrade(this HttpClient c, string path, string? bearer = null)
+    {
+        var request = new HttpRequestMessage(HttpMethod.Get, path);
+        request.Headers.Connection.Add("Upgrade");
+        request.Headers.Upgrade.Add(new System.Net.Http.Headers.ProductHeaderValue("websocket"));
+        request.Headers.Add("Sec-WebSocket-Version", "13");
+        request.Headers.Add("Sec-WebSocket-Key", Convert.ToBase64String(Guid.NewGuid().ToByteArray()));
+        if (bearer is not null)
+            request.Headers.Authorization = new System.Net.Http.Headers.AuthenticationHeaderValue("Bearer", bearer);
+        return c.SendAsync(request);
+    }
+
     public static async Task<JsonElement> GetOk(this HttpClient c, string url) => await (await c.GetAsync(url)).Json();
 
     public static string[] Strings(this JsonElement e, string property) =>

@@ -24,6 +24,7 @@ public abstract class LabTests<TStore> : IClassFixture<TStore>, IAsyncLifetime w
     private readonly TStore _store;
     private readonly IfApiFactory _factory;
     private readonly HttpClient _root;
+    private readonly HttpClient _keyless; // each request brings its own key, or none
     private readonly List<TapClient> _open = [];
 
     protected LabTests(TStore store)
@@ -36,6 +37,7 @@ public abstract class LabTests<TStore> : IClassFixture<TStore>, IAsyncLifetime w
         _factory.UseKestrel(0);
         _factory.StartServer();
         _root = _factory.CreateClient();
+        _keyless = _factory.CreateClient();
         _root.DefaultRequestHeaders.Authorization = new AuthenticationHeaderValue("Bearer", RootSecret);
     }
 
@@ -52,6 +54,7 @@ public abstract class LabTests<TStore> : IClassFixture<TStore>, IAsyncLifetime w
         foreach (var t in _open)
             await t.DisposeAsync();
         _root.Dispose();
+        _keyless.Dispose();
         await _factory.DisposeAsync();
     }
 
@@ -90,18 +93,8 @@ public abstract class LabTests<TStore> : IClassFixture<TStore>, IAsyncLifetime w
     private async Task<string[]> Names(string vnet) =>
         (await _root.GetOk(In(vnet, "/interfaces?limit=1000"))).Names();
 
-    /// <summary>A WebSocket upgrade request sent by hand, to read the problem a refused one answers.</summary>
-    private Task<HttpResponseMessage> Upgrade(string path, string? secret = RootSecret)
-    {
-        var request = new HttpRequestMessage(HttpMethod.Get, path);
-        request.Headers.Connection.Add("Upgrade");
-        request.Headers.Upgrade.Add(new ProductHeaderValue("websocket"));
-        request.Headers.Add("Sec-WebSocket-Version", "13");
-        request.Headers.Add("Sec-WebSocket-Key", Convert.ToBase64String(Guid.NewGuid().ToByteArray()));
-        request.Headers.Authorization = secret is null ? null : new AuthenticationHeaderValue("Bearer", secret);
-        var client = _factory.CreateClient();
-        return client.SendAsync(request);
-    }
+    /// <summary>A cloning open sent as plain HTTP with <paramref name="secret"/>'s key, to read the problem a refused one answers.</summary>
+    private Task<HttpResponseMessage> Upgrade(string path, string? secret = RootSecret) => _keyless.Upgrade(path, secret);
 
     private static async Task Eventually(Func<Task<bool>> condition, string what, double seconds = 10)
     {

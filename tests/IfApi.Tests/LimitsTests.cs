@@ -45,17 +45,6 @@ public sealed class LimitsTests : IClassFixture<SqliteStore>, IAsyncLifetime
         return name;
     }
 
-    /// <summary>A WebSocket upgrade request sent as plain HTTP, so a refusal's body can be read.</summary>
-    private Task<HttpResponseMessage> UpgradeAsync(string path)
-    {
-        var request = new HttpRequestMessage(HttpMethod.Get, path);
-        request.Headers.Connection.Add("Upgrade");
-        request.Headers.Upgrade.Add(new ProductHeaderValue("websocket"));
-        request.Headers.Add("Sec-WebSocket-Version", "13");
-        request.Headers.Add("Sec-WebSocket-Key", Convert.ToBase64String(Guid.NewGuid().ToByteArray()));
-        return _client.SendAsync(request);
-    }
-
     [Fact]
     public async Task Past_Tap_MaxOpen_devices_an_open_is_503_ENFILE_until_one_closes()
     {
@@ -65,11 +54,11 @@ public sealed class LimitsTests : IClassFixture<SqliteStore>, IAsyncLifetime
         for (var i = 0; i < MaxOpen; i++)
             _open.Add(await TapClient.ConnectAsync(_client.BaseAddress!, $"/v1/interfaces/{names[i]}/tap"));
 
-        var refused = await UpgradeAsync($"/v1/interfaces/{names[MaxOpen]}/tap");
+        var refused = await _client.Upgrade($"/v1/interfaces/{names[MaxOpen]}/tap");
         var problem = await refused.Problem(HttpStatusCode.ServiceUnavailable, "ENFILE");
         Assert.Contains("Tap:MaxOpen", problem.GetProperty("detail").GetString());
         Assert.NotNull(refused.Headers.RetryAfter);
-        await (await UpgradeAsync("/v1/tap")).Problem(HttpStatusCode.ServiceUnavailable, "ENFILE"); // the cloning device too
+        await (await _client.Upgrade("/v1/tap")).Problem(HttpStatusCode.ServiceUnavailable, "ENFILE"); // the cloning device too
         Assert.DoesNotContain("running", (await _client.GetOk($"/v1/interfaces/{names[MaxOpen]}")).Strings("flags"));
 
         // One closes: its place is free again.

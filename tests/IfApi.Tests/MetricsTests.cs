@@ -95,13 +95,7 @@ public sealed class MetricsTests : IClassFixture<SqliteStore>, IDisposable
         // A dry run, and a cloning open onto a bridge that is not there: each created a tap and rolled it back.
         Assert.Equal(HttpStatusCode.Created, (await Client.PostJson("/v1/interfaces?dryRun=true", """{"name":"tap"}""")).StatusCode);
         Assert.Equal(HttpStatusCode.NoContent, (await Client.DeleteAsync($"/v1/interfaces/{name}?dryRun=true")).StatusCode);
-        var upgrade = new HttpRequestMessage(HttpMethod.Get, "/v1/tap?bridge=nosuch9");
-        upgrade.Headers.Connection.Add("Upgrade");
-        upgrade.Headers.Upgrade.Add(new ProductHeaderValue("websocket"));
-        upgrade.Headers.Add("Sec-WebSocket-Version", "13");
-        upgrade.Headers.Add("Sec-WebSocket-Key", Convert.ToBase64String(Guid.NewGuid().ToByteArray()));
-        upgrade.Headers.Authorization = new AuthenticationHeaderValue("Bearer", AuthTests.TapSecret);
-        await (await Client.SendAsync(upgrade)).Problem(HttpStatusCode.NotFound, "ENXIO");
+        await (await Client.Upgrade("/v1/tap?bridge=nosuch9", AuthTests.TapSecret)).Problem(HttpStatusCode.NotFound, "ENXIO");
         Assert.Equal(before, await Counts());
 
         // What commits is counted.

@@ -102,17 +102,6 @@ public abstract class TapTests<TStore> : IClassFixture<TStore>, IAsyncLifetime w
     private async Task<bool> Running(string name) =>
         (await Client.GetOk($"/v1/interfaces/{name}")).Strings("flags").Contains("running");
 
-    /// <summary>A WebSocket upgrade request sent by hand, to read the problem a refused one answers.</summary>
-    private async Task<HttpResponseMessage> Upgrade(string path)
-    {
-        var request = new HttpRequestMessage(HttpMethod.Get, path);
-        request.Headers.Connection.Add("Upgrade");
-        request.Headers.Upgrade.Add(new ProductHeaderValue("websocket"));
-        request.Headers.Add("Sec-WebSocket-Version", "13");
-        request.Headers.Add("Sec-WebSocket-Key", Convert.ToBase64String(Guid.NewGuid().ToByteArray()));
-        return await Client.SendAsync(request);
-    }
-
     private static readonly byte[] A = Ether.Station(1), B = Ether.Station(2), C = Ether.Station(3);
 
     // ---- the device -----------------------------------------------------------------------------
@@ -120,11 +109,11 @@ public abstract class TapTests<TStore> : IClassFixture<TStore>, IAsyncLifetime w
     [Fact]
     public async Task Opening_an_unknown_interface_is_ENXIO_and_a_non_tap_EOPNOTSUPP()
     {
-        await (await Upgrade("/v1/interfaces/nosuch0/tap")).Problem(HttpStatusCode.NotFound, "ENXIO");
+        await (await Client.Upgrade("/v1/interfaces/nosuch0/tap")).Problem(HttpStatusCode.NotFound, "ENXIO");
         var epair = (await Client.CreateOk(await Client.AttachCloner("epair"))).Str("name");
-        await (await Upgrade($"/v1/interfaces/{epair}/tap")).Problem(HttpStatusCode.UnprocessableEntity, "EOPNOTSUPP");
+        await (await Client.Upgrade($"/v1/interfaces/{epair}/tap")).Problem(HttpStatusCode.UnprocessableEntity, "EOPNOTSUPP");
         var bridge = await NewBridge();
-        await (await Upgrade($"/v1/interfaces/{bridge}/tap")).Problem(HttpStatusCode.UnprocessableEntity, "EOPNOTSUPP");
+        await (await Client.Upgrade($"/v1/interfaces/{bridge}/tap")).Problem(HttpStatusCode.UnprocessableEntity, "EOPNOTSUPP");
     }
 
     [Fact]
@@ -142,7 +131,7 @@ public abstract class TapTests<TStore> : IClassFixture<TStore>, IAsyncLifetime w
         Assert.False(await Running(tap));
         var first = await Open(tap);
         Assert.True(await Running(tap));
-        await (await Upgrade($"/v1/interfaces/{tap}/tap")).Problem(HttpStatusCode.Conflict, "EBUSY");
+        await (await Client.Upgrade($"/v1/interfaces/{tap}/tap")).Problem(HttpStatusCode.Conflict, "EBUSY");
         var refused = await Assert.ThrowsAnyAsync<WebSocketException>(() => TapClient.ConnectAsync(Server, $"/v1/interfaces/{tap}/tap"));
         Assert.Contains("409", refused.Message);
 
