@@ -87,27 +87,6 @@ public sealed class Bridge(long ageLimitMs = LearningBridge.DefaultAgeLimitMs, i
     /// <summary>Forgets stations not heard within the age limit; the host calls it every few seconds.</summary>
     public int Age(long now) => _table.Age(now);
 
-    /// <summary>
-    /// One broadcast through a bridge of two ports nobody else sees, into the other's device queue:
-    /// the forwarding code runs once before the first device needs it (a warm start).
-    /// </summary>
-    public static void Warm()
-    {
-        var bridge = new Bridge();
-        var (from, to) = (new Port(Guid.NewGuid(), 1500, up: true, queueLength: 4), new Port(Guid.NewGuid(), 1500, up: true, queueLength: 4));
-        bridge.Add(from);
-        bridge.Add(to);
-        var device = to.TryOpen()!;
-        var frame = Frame.Rent(60);
-        frame.Memory.Span.Clear();
-        frame.Memory.Span[..6].Fill(0xff);
-        frame.Memory.Span[6] = 0x02;
-        bridge.Forward(from, frame);
-        to.Close(device); // what it queued is released
-        bridge.Remove(from);
-        bridge.Remove(to);
-    }
-
     /// <summary>Forwards a frame <paramref name="ingress"/> received, taking over its one reference; a <see cref="CableBudget"/> of its own.</summary>
     public void Forward(Port ingress, Frame frame)
     {

@@ -49,7 +49,7 @@ public static class TapHosting
 /// run once as a dry run, and a frame goes through a bridge of the frame path's own, so the first
 /// tap device opened after a start waits about as long as the next one, not ten times as long.
 /// </summary>
-internal sealed class TapWarmup(CloningDevice cloning, InterfaceService interfaces, UnitPoolExtender units, ILinkSource links, FramePlane plane,
+internal sealed class TapWarmup(CloningDevice cloning, InterfaceService interfaces, UnitPoolExtender units, ILinkSource links,
     ILogger<TapWarmup> log) : IHostedService
 {
     public async Task StartAsync(CancellationToken ct)
@@ -63,8 +63,7 @@ internal sealed class TapWarmup(CloningDevice cloning, InterfaceService interfac
             // What a port connects to, read for an interface that is there (lo0), and not kept.
             if (await interfaces.FindAsync("lo0", ct) is { } lo)
                 await links.GetLinksAsync([lo.Id], ct);
-            await plane.LoadPortAsync(Guid.Empty, ct);
-            Bridge.Warm();
+            WarmForwarding();
             await WarmSessionAsync(ct);
             log.LogDebug("the tap path is warm ({Ms} ms)", clock.ElapsedMilliseconds);
         }
@@ -76,6 +75,22 @@ internal sealed class TapWarmup(CloningDevice cloning, InterfaceService interfac
     }
 
     public Task StopAsync(CancellationToken ct) => Task.CompletedTask;
+
+    /// <summary>One broadcast through a bridge of two ports nobody else sees, into the other's device queue.</summary>
+    private static void WarmForwarding()
+    {
+        var bridge = new Bridge();
+        var (from, to) = (new Port(Guid.NewGuid(), 1500, up: true, queueLength: 4), new Port(Guid.NewGuid(), 1500, up: true, queueLength: 4));
+        bridge.Add(from);
+        bridge.Add(to);
+        var device = to.TryOpen()!;
+        var frame = Frame.Rent(60);
+        frame.Memory.Span.Clear();
+        frame.Memory.Span[..6].Fill(0xff);
+        frame.Memory.Span[6] = 0x02;
+        bridge.Forward(from, frame);
+        to.Close(device); // what it queued is released
+    }
 
     /// <summary>
     /// A device's session over a WebSocket on loopback, with a port of its own: the greeting, a
