@@ -11,6 +11,7 @@
 //        when a check fails). Default: the cwd.
 // Prints one line per check ("browser: PASS …" / "browser: FAIL …") and exits non-zero on any failure.
 import { mkdirSync } from "node:fs";
+import { createConnection, createServer } from "node:net";
 import { join } from "node:path";
 import WebSocket from "ws";
 import { checks, executablePath, fatal, launch, waitReady } from "./harness.mjs";
@@ -93,6 +94,31 @@ const cell = (name, column) => row(name).locator(`:nth-child(${column})`);
 const PACKETS_IN = 6;
 const PACKETS_OUT = 7;
 
+let relayed = null; // the origin of the relay below, once there is one: the page's own service too
+
+/**
+ * A TCP relay to the service on a loopback port of its own, whose connections the test can cut: what a
+ * broken network or a restarting proxy does to a page's event stream.
+ */
+function relay() {
+    const target = new URL(base);
+    const open = new Set();
+    const server = createServer((client) => {
+        const upstream = createConnection({ host: target.hostname, port: Number(target.port) });
+        const pair = [client, upstream];
+        open.add(pair);
+        client.pipe(upstream).pipe(client);
+        const end = () => { open.delete(pair); client.destroy(); upstream.destroy(); };
+        client.on("error", end).on("close", end);
+        upstream.on("error", end).on("close", end);
+    });
+    return new Promise((resolve) => server.listen(0, "127.0.0.1", () => resolve({
+        url: `http://127.0.0.1:${server.address().port}`,
+        cut: () => { for (const [c, u] of open) { c.destroy(); u.destroy(); } },
+        close: () => server.close(),
+    })));
+}
+
 async function newPage(colorScheme = "light") {
     const context = await browser.newContext({ viewport: { width: 1280, height: 900 }, colorScheme });
     context.setDefaultTimeout(timeout);
@@ -102,7 +128,7 @@ async function newPage(colorScheme = "light") {
     p.on("requestfailed", (r) => log.push(`request failed: ${r.method()} ${r.url()} ${r.failure()?.errorText ?? ""}`));
     p.on("request", (r) => {
         const url = new URL(r.url());
-        if (url.origin !== base && !["data:", "about:"].includes(url.protocol)) foreign.push(r.url());
+        if (url.origin !== base && url.origin !== relayed && !["data:", "about:"].includes(url.protocol)) foreign.push(r.url());
     });
     return p;
 }
@@ -267,6 +293,34 @@ await check("a vnet picked from the list shows that vnet's interfaces only", asy
     return `${vnet}: ${tap.name}`;
 });
 
+let before;
+let meanwhile;
+await check("the event stream broken off, the page resumes from where it was and shows what happened meanwhile", async () => {
+    const proxy = await relay();
+    relayed = proxy.url;
+    const watcher = await newPage();
+    try {
+        await watcher.goto(`${proxy.url}/?access_token=${encodeURIComponent(opts.key)}`, { waitUntil: "load" });
+        await watcher.waitForSelector("body[data-state=live]");
+        // An event it has applied, to resume after.
+        before = await api("POST", "/v1/interfaces", { cloner: "tap" });
+        await watcher.locator(`#picture g.node[data-name="${before.name}"]`).waitFor();
+        // The stream opened again after the cut; resuming is the browser's Last-Event-ID, or the page's
+        // own ?after= when it had to reopen the stream itself.
+        const reopened = watcher.waitForRequest((r) => new URL(r.url()).pathname.endsWith("/events"), { timeout: 30_000 });
+        proxy.cut();
+        meanwhile = await api("POST", "/v1/interfaces", { cloner: "tap" });
+        const request = await reopened;
+        const from = (await request.allHeaders())["last-event-id"] ?? new URL(request.url()).searchParams.get("after");
+        if (!from) throw new Error(`the stream was opened again from now, not resumed: ${request.url()}`);
+        await watcher.locator(`#picture g.node[data-name="${meanwhile.name}"]`).waitFor({ timeout: 30_000 });
+        return `${meanwhile.name} shown, resumed after event ${from}`;
+    } finally {
+        await watcher.context().close();
+        proxy.close();
+    }
+});
+
 await check("in a dark colour scheme too (screenshot)", async () => {
     await page.emulateMedia({ colorScheme: "dark" });
     await page.screenshot({ path: join(opts.out, "lab-dark.png"), fullPage: true });
@@ -281,7 +335,7 @@ await check("the page made no request outside the service, and no error or polic
 
 for (const s of sockets) s.terminate();
 await api("DELETE", `/v1/vnets/${vnet}`).catch(() => {});
-for (const name of [epair?.name, tapA?.name, tapB?.name, bridge?.name]) {
+for (const name of [before?.name, meanwhile?.name, epair?.name, tapA?.name, tapB?.name, bridge?.name]) {
     if (name) await api("DELETE", `/v1/interfaces/${name}`).catch(() => {});
 }
 await browser.close();
